@@ -1,0 +1,1 @@
+"""OTLP receivers (gRPC, HTTP) and the pure span -> LLMCall extraction."""

@@ -1,0 +1,1 @@
+"""Grafana dashboards: the code that builds them and the JSON it writes."""

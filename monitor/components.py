@@ -1,0 +1,120 @@
+"""Every interface between the daemon's parts, in one place.
+
+A component is built from its config and handed what it feeds (its sink); it never looks
+anything up. `stop()` must be safe to call without `start()` and more than once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from monitor.records import ContentEvent, LLMCall
+
+
+class Component(Protocol):
+    async def start(self) -> None:
+        """Bind, open or spawn what the component needs; raise if it cannot."""
+
+    async def stop(self) -> None:
+        """Release everything; idempotent, and safe without start()."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteBatch:
+    """What one group commit writes: calls, and content events to join to calls."""
+
+    calls: Sequence[LLMCall] = ()
+    events: Sequence[ContentEvent] = ()
+
+    def __len__(self) -> int:
+        return len(self.calls) + len(self.events)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteResult:
+    calls_inserted: int = 0  # new rows (re-delivered spans are not new)
+    duplicates: int = 0  # spans already stored under the same (trace_id, span_id)
+    wrappers: int = 0  # stored calls found to wrap another call of the same exchange
+    events_joined: int = 0  # content events applied to a stored call
+    events_pending: int = 0  # content events kept until their span arrives
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallQuery:
+    """Which calls to read: by service, model and start time (unix ns, [since, until))."""
+
+    service: str | None = None
+    model: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    limit: int | None = None
+    newest_first: bool = False
+    include_wrappers: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Segment:
+    """A (service, model) pair; model None means the whole service."""
+
+    service: str
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreStats:
+    calls: int = 0
+    pending_events: int = 0
+    schema_version: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Store(ABC):
+    """Durable storage of calls. `write` returns only after the batch is committed.
+
+    Writes come from one thread at a time (the ingest writer); reads may come from any thread.
+    """
+
+    @abstractmethod
+    def write(self, batch: WriteBatch) -> WriteResult:
+        """Commit calls and content events in one transaction; idempotent on span identity.
+
+        :raises StoreError: nothing of the batch was committed.
+        """
+
+    @abstractmethod
+    def calls(self, query: CallQuery) -> list[LLMCall]:
+        """Stored calls matching the query, by start time (wrappers left out unless asked)."""
+
+    @abstractmethod
+    def segments(self, since_ns: int | None = None) -> list[Segment]:
+        """Every (service, model) with calls since the given time."""
+
+    @abstractmethod
+    def delete_before(self, cutoff_ns: int, batch_size: int) -> int:
+        """Delete calls and stale pending events older than the cutoff, in small
+        transactions so writers are never blocked for long; return the rows deleted."""
+
+    @abstractmethod
+    def stats(self) -> StoreStats:
+        """Counts for /metrics and `driftwatch status`."""
+
+    @abstractmethod
+    def check_writable(self) -> None:
+        """Raise StoreError unless a write would succeed now (for /readyz)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close connections; idempotent."""
+
+
+class CallSink(Protocol):
+    """Where the collectors hand what they extracted; resolves once it is durable."""
+
+    async def submit(self, batch: WriteBatch) -> WriteResult:
+        """Queue the batch and wait for its commit.
+
+        :raises Overloaded: the queue is full; nothing was queued.
+        """

@@ -1,0 +1,228 @@
+"""The daemon's configuration: one YAML file into one tree of typed, frozen models.
+
+Unknown keys are errors, and every error names the path and the value. Any key can be
+overridden by an environment variable `DRIFTWATCH_<SECTION>__<KEY>` (nested keys joined by
+`__`, values read as YAML scalars), e.g. `DRIFTWATCH_STORE__RETENTION=3d`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from monitor.errors import ConfigError
+
+ENV_PREFIX = "DRIFTWATCH_"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$")
+_UNIT_B = {None: 1, "B": 1, "KB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 1 << 20,
+           "GB": 10**9, "GiB": 1 << 30}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string like "90s", "15m", "7d"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30s, 15m, 7d")
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError("expected a duration like 30s, 15m, 7d")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from an integer or a string like "64MiB"."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size like 4MiB")
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError("expected a size like 65536, 512KiB or 64MiB")
+    return int(match.group(1)) * _UNIT_B[match.group(2)]
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_endpoint(endpoint: str) -> str:
+    host, sep, port = endpoint.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError("expected host:port, e.g. 127.0.0.1:4317")
+    return endpoint
+
+
+Endpoint = Annotated[str, BeforeValidator(lambda v: _check_endpoint(str(v)))]
+
+
+class TlsConfig(Section):
+    cert_file: Path
+    key_file: Path
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> TlsConfig:
+        for name in ("cert_file", "key_file"):
+            path: Path = getattr(self, name)
+            if not path.is_file():
+                raise ValueError(f"{name}: no such file, got: {str(path)!r}")
+        return self
+
+
+class AuthConfig(Section):
+    """Bearer-token auth: requests must carry `Authorization: Bearer <token>`."""
+
+    bearer_token: str | None = Field(default=None, min_length=16)
+    bearer_token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AuthConfig:
+        if self.bearer_token and self.bearer_token_file:
+            raise ValueError("set bearer_token or bearer_token_file, not both")
+        if self.bearer_token_file and not self.bearer_token_file.is_file():
+            raise ValueError(f"bearer_token_file: no such file, got: {str(self.bearer_token_file)!r}")
+        return self
+
+    def token(self) -> str | None:
+        if self.bearer_token_file:
+            return self.bearer_token_file.read_text().strip() or None
+        return self.bearer_token
+
+
+class ReceiverConfig(Section):
+    enabled: bool = True
+    endpoint: Endpoint
+    max_body_size: Size = 64 << 20  # after decompression, as the OTLP spec allows
+    tls: TlsConfig | None = None
+    auth: AuthConfig | None = None
+
+
+class GrpcReceiverConfig(ReceiverConfig):
+    endpoint: Endpoint = "127.0.0.1:4317"
+
+
+class HttpReceiverConfig(ReceiverConfig):
+    endpoint: Endpoint = "127.0.0.1:4318"
+    cors_allowed_origins: tuple[str, ...] = ()
+
+
+class ReceiversConfig(Section):
+    otlp_grpc: GrpcReceiverConfig = GrpcReceiverConfig()
+    otlp_http: HttpReceiverConfig = HttpReceiverConfig()
+
+
+class IngestConfig(Section):
+    """The bounded queue between the receivers and the store."""
+
+    queue_max_items: int = Field(default=50_000, ge=1)  # calls + content events waiting
+    max_inflight_bytes: Size = 256 << 20  # request bodies being decoded at once
+    retry_after: Duration = 1.0  # what an overloaded receiver tells the exporter
+    commit_max_items: int = Field(default=20_000, ge=1)  # largest group commit
+    join_window: Duration = 3600.0  # how long a log event waits for its span
+    max_attribute_chars: int = Field(default=65_536, ge=256)  # longer texts are truncated
+
+
+class OpsConfig(Section):
+    endpoint: Endpoint = "127.0.0.1:9464"
+    auth: AuthConfig | None = None
+
+
+class StoreConfig(Section):
+    path: Path = Path("./data/driftwatch.db")
+    retention: Duration = 7 * 86400.0
+    retention_batch: int = Field(default=2_000, ge=1)
+
+
+class JobsConfig(Section):
+    retention_interval: Duration = 3600.0
+
+
+class LogConfig(Section):
+    level: str = "INFO"
+    format: str = Field(default="text", pattern="^(text|json)$")
+
+    @model_validator(mode="after")
+    def _known_level(self) -> LogConfig:
+        if self.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"level: expected DEBUG, INFO, WARNING or ERROR, got: {self.level!r}")
+        return self
+
+
+class Config(Section):
+    receivers: ReceiversConfig = ReceiversConfig()
+    ingest: IngestConfig = IngestConfig()
+    ops: OpsConfig = OpsConfig()
+    store: StoreConfig = StoreConfig()
+    jobs: JobsConfig = JobsConfig()
+    log: LogConfig = LogConfig()
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the YAML file (none = defaults), apply env overrides, validate.
+
+    :raises ConfigError: naming the path of every bad key or value.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top, got: {type(loaded).__name__}")
+        raw = loaded or {}
+    _apply_env(raw, os.environ if environ is None else environ)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_render(exc, path)) from None
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name[len(ENV_PREFIX):]:
+            continue
+        keys = name[len(ENV_PREFIX):].lower().split("__")
+        node = raw
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {'.'.join(keys)} is not a section")
+            node = child
+        try:
+            node[keys[-1]] = yaml.safe_load(value) if value else value
+        except yaml.YAMLError:
+            node[keys[-1]] = value
+
+
+def _render(exc: ValidationError, path: str | Path | None) -> str:
+    where = f"{path}: " if path else ""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{where}{loc}: unknown key")
+            continue
+        message = err["msg"].removeprefix("Value error, ")
+        if "got:" in message:
+            lines.append(f"{where}{loc}: {message}")
+        else:
+            lines.append(f"{where}{loc}: {message}, got: {err.get('input')!r}")
+    return "\n".join(lines)

@@ -1,0 +1,212 @@
+"""The data that crosses module boundaries: one LLM call, and content that arrives apart from it.
+
+An `LLMCall` is what the collectors make of one OTLP span; a `ContentEvent` is the prompt or
+completion text that some conventions put on log records instead of the span. Both are frozen:
+the store joins them with `merge_content`, a pure function, whichever arrives first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+
+class CallStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+
+
+class ContentSource(IntEnum):
+    """Where a call's texts came from; a lower value wins when two sources disagree.
+
+    The order is the research table's priority: OTel v1.37+ span attributes, then its
+    operation.details log event, the v1.28-1.36 log events, the v1.26-1.27 span events,
+    OpenInference, OpenLLMetry before 0.55, OpenLIT's legacy strings and raw request JSON.
+    """
+
+    OTEL_ATTRIBUTES = 0
+    OTEL_DETAILS_EVENT = 1
+    OTEL_LOG_EVENTS = 2
+    OTEL_SPAN_EVENTS = 3
+    OPENINFERENCE = 4
+    OPENLLMETRY = 5
+    OPENLIT = 6
+    RAW_IO = 7
+    NONE = 99
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LLMCall:
+    """One LLM call (chat, text completion or content generation) taken from a span.
+
+    Text fields are None when the instrumentation did not capture them (or redacted them),
+    never the empty string; `content_captured` says whether any of them is present.
+    """
+
+    trace_id: str  # 32 lowercase hex
+    span_id: str  # 16 lowercase hex
+    parent_span_id: str | None
+    service: str
+    provider: str | None
+    request_model: str | None
+    response_model: str | None
+    operation: str
+    start_ns: int  # unix nanoseconds
+    duration_s: float
+    status: CallStatus = CallStatus.OK
+    error_type: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    streaming: bool | None = None
+    ttft_s: float | None = None
+    finish_reasons: tuple[str, ...] = ()
+    system_prompt: str | None = None
+    prompt: str | None = None
+    completion: str | None = None
+    content_source: ContentSource = ContentSource.NONE
+    convention: str = "otel"
+
+    @property
+    def model(self) -> str | None:
+        """The model that answered, or the one asked for when the response names none."""
+        return self.response_model or self.request_model
+
+    @property
+    def start(self) -> datetime:
+        return utc_datetime(self.start_ns)
+
+    @property
+    def content_captured(self) -> bool:
+        return self.prompt is not None or self.completion is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `driftwatch calls --json` object (DESIGN.md's public contract)."""
+        return {
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "service": self.service,
+            "provider": self.provider,
+            "model": self.model,
+            "request_model": self.request_model,
+            "response_model": self.response_model,
+            "operation": self.operation,
+            "start": rfc3339(self.start_ns),
+            "duration_s": self.duration_s,
+            "status": self.status.value,
+            "error_type": self.error_type,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+            "streaming": self.streaming,
+            "ttft_s": self.ttft_s,
+            "finish_reasons": list(self.finish_reasons),
+            "system_prompt": self.system_prompt,
+            "prompt": self.prompt,
+            "completion": self.completion,
+            "content_captured": self.content_captured,
+            "content_source": self.content_source.name.lower(),
+            "convention": self.convention,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContentEvent:
+    """Text for a call that arrived on a log record (OTel v1.28+ events, operation.details).
+
+    `kind` is one of: "system", "user", "assistant", "tool" (one history message each),
+    "choice" (one output choice, `index` says which) or "details" (the v1.37+ event that
+    carries the whole exchange in `system_prompt`, `prompt` and `completion`).
+    """
+
+    trace_id: str
+    span_id: str
+    kind: str
+    time_ns: int
+    seq: int = 0  # position among events of the same time, as received
+    text: str | None = None
+    index: int = 0
+    finish_reason: str | None = None
+    system_prompt: str | None = None
+    prompt: str | None = None
+    completion: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContentEvent:
+        return cls(**data)
+
+
+def merge_content(call: LLMCall, events: Iterable[ContentEvent]) -> LLMCall:
+    """Fill a call's texts from its log events, keeping span content of higher priority.
+
+    A details event gives the whole exchange; the per-message events give the system prompt
+    (all system messages, joined), the prompt (the last user message) and the completion
+    (choice 0). Fields the call already holds from a better source are kept.
+    """
+    ordered = sorted(events, key=lambda e: (e.time_ns, e.seq))
+    if not ordered:
+        return call
+    details = [e for e in ordered if e.kind == "details"]
+    if details:
+        d = details[-1]
+        found = (d.system_prompt, d.prompt, d.completion)
+        source = ContentSource.OTEL_DETAILS_EVENT
+    else:
+        systems = _dedup(e.text for e in ordered if e.kind == "system" and e.text)
+        users = [e.text for e in ordered if e.kind == "user" and e.text]
+        choices = [e for e in ordered if e.kind == "choice"]
+        first_choice = min(choices, key=lambda e: e.index) if choices else None
+        found = (
+            "\n".join(systems) if systems else None,
+            users[-1] if users else None,
+            first_choice.text if first_choice else None,
+        )
+        source = ContentSource.OTEL_LOG_EVENTS
+    reasons = call.finish_reasons or tuple(
+        e.finish_reason for e in ordered if e.kind == "choice" and e.finish_reason
+    )
+    if source < call.content_source:
+        system, prompt, completion = (
+            new if new is not None else old
+            for new, old in zip(found, (call.system_prompt, call.prompt, call.completion), strict=True)
+        )
+    else:
+        system, prompt, completion = (
+            old if old is not None else new
+            for new, old in zip(found, (call.system_prompt, call.prompt, call.completion), strict=True)
+        )
+    captured_any = any(v is not None for v in found)
+    return dataclasses.replace(
+        call,
+        system_prompt=system,
+        prompt=prompt,
+        completion=completion,
+        finish_reasons=reasons,
+        content_source=min(source, call.content_source) if captured_any else call.content_source,
+    )
+
+
+def _dedup(texts: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for t in texts:
+        seen.setdefault(t, None)
+    return list(seen)
+
+
+def utc_datetime(unix_ns: int) -> datetime:
+    """An aware UTC datetime, exact to the microsecond (no float rounding)."""
+    seconds, nanos = divmod(unix_ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=nanos // 1000)
+
+
+def rfc3339(unix_ns: int) -> str:
+    """RFC 3339 in UTC with microseconds, e.g. 2026-11-22T07:42:56.123456Z."""
+    return utc_datetime(unix_ns).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
