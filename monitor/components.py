@@ -98,6 +98,10 @@ class Store(ABC):
         transactions so writers are never blocked for long; return the rows deleted."""
 
     @abstractmethod
+    def expire_pending(self, cutoff_ns: int) -> int:
+        """Drop content events received before the cutoff whose span never came."""
+
+    @abstractmethod
     def stats(self) -> StoreStats:
         """Counts for /metrics and `driftwatch status`."""
 

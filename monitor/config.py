@@ -93,7 +93,8 @@ class AuthConfig(Section):
         if self.bearer_token and self.bearer_token_file:
             raise ValueError("set bearer_token or bearer_token_file, not both")
         if self.bearer_token_file and not self.bearer_token_file.is_file():
-            raise ValueError(f"bearer_token_file: no such file, got: {str(self.bearer_token_file)!r}")
+            path = str(self.bearer_token_file)
+            raise ValueError(f"bearer_token_file: no such file, got: {path!r}")
         return self
 
     def token(self) -> str | None:
@@ -186,7 +187,8 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top, got: {type(loaded).__name__}")
+            kind = type(loaded).__name__
+            raise ConfigError(f"{path}: expected a mapping at the top, got: {kind}")
         raw = loaded or {}
     _apply_env(raw, os.environ if environ is None else environ)
     try:

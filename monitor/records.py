@@ -173,16 +173,12 @@ def merge_content(call: LLMCall, events: Iterable[ContentEvent]) -> LLMCall:
     reasons = call.finish_reasons or tuple(
         e.finish_reason for e in ordered if e.kind == "choice" and e.finish_reason
     )
-    if source < call.content_source:
-        system, prompt, completion = (
-            new if new is not None else old
-            for new, old in zip(found, (call.system_prompt, call.prompt, call.completion), strict=True)
-        )
+    held = (call.system_prompt, call.prompt, call.completion)
+    pairs = zip(found, held, strict=True)
+    if source < call.content_source:  # the events outrank the span's own texts
+        system, prompt, completion = (n if n is not None else o for n, o in pairs)
     else:
-        system, prompt, completion = (
-            old if old is not None else new
-            for new, old in zip(found, (call.system_prompt, call.prompt, call.completion), strict=True)
-        )
+        system, prompt, completion = (o if o is not None else n for n, o in pairs)
     captured_any = any(v is not None for v in found)
     return dataclasses.replace(
         call,

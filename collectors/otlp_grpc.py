@@ -1,0 +1,179 @@
+"""OTLP/gRPC receiver: TraceService, LogsService and MetricsService on one grpc.aio server.
+
+Overload answers UNAVAILABLE with RetryInfo in both trailer keys exporters read:
+`grpc-status-details-bin` (a google.rpc.Status, read by Go and most clients) and
+`google.rpc.retryinfo-bin` (read by the Python exporter). Undecodable or malformed requests
+answer INVALID_ARGUMENT; over the size cap gRPC itself answers RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc import aio
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_svc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as traces
+
+from collectors.ingest import Extracted, Ingestor
+from monitor.config import GrpcReceiverConfig
+from monitor.endpoints import Listener, split_endpoint
+from monitor.errors import IngestError, Overloaded, StoreError
+from monitor.metrics import SelfMetrics
+
+log = logging.getLogger(__name__)
+
+MAX_CONCURRENT_RPCS = 64
+
+
+class OtlpGrpcReceiver:
+    """The gRPC transport; all work past decoding is the shared `Ingestor`'s."""
+
+    def __init__(self, config: GrpcReceiverConfig, ingestor: Ingestor, metrics: SelfMetrics, *,
+                 retry_after_s: float) -> None:
+        self._config = config
+        self._ingestor = ingestor
+        self._metrics = metrics
+        self._retry_after_s = retry_after_s
+        token = config.auth.token() if config.auth else None
+        self._expected_auth = f"Bearer {token}" if token else None
+        self.listener = Listener("otlp_grpc", config.endpoint)
+        self._server: aio.Server | None = None
+
+    @property
+    def address(self) -> str:
+        return self.listener.address
+
+    async def start(self) -> None:
+        cap = self._config.max_body_size
+        server = aio.server(
+            options=[("grpc.max_receive_message_length", cap),
+                     ("grpc.max_send_message_length", 4 << 20),
+                     ("grpc.so_reuseport", 0)],
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+        )
+        server.add_generic_rpc_handlers(_handlers(self))
+        port = self._add_port(server)
+        await server.start()
+        self._server = server
+        self.listener.bound(port=port, tls=self._config.tls is not None)
+        log.info("OTLP/gRPC receiver listening on %s", self.listener.address)
+
+    def _add_port(self, server: aio.Server) -> int:
+        endpoint = self._config.endpoint
+        tls = self._config.tls
+        if tls is None:
+            port = server.add_insecure_port(endpoint)
+        else:
+            creds = grpc.ssl_server_credentials(
+                [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())])
+            port = server.add_secure_port(endpoint, creds)
+        if port == 0 and split_endpoint(endpoint)[1] != 0:
+            raise OSError(f"cannot listen on {endpoint}: address in use or not available")
+        return port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(grace=5)
+            self._server = None
+
+    async def export(self, signal: str, body: bytes,
+                     context: aio.ServicerContext[Any, Any]) -> Message:
+        _, request_type, response_type = SERVICES[signal]
+        began = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            if self._expected_auth and not self._authorized(context):
+                code = grpc.StatusCode.UNAUTHENTICATED
+                await context.abort(code, "missing or wrong bearer token")
+            try:
+                request = request_type.FromString(body)
+            except (DecodeError, RuntimeError) as exc:
+                code = grpc.StatusCode.INVALID_ARGUMENT
+                await context.abort(code, f"not a valid {request_type.DESCRIPTOR.name}: {exc}")
+            try:
+                handler: Callable[[Any, str], Awaitable[Extracted]] = getattr(
+                    self._ingestor, signal)
+                found = await handler(request, "grpc")
+            except Overloaded as exc:
+                code = grpc.StatusCode.UNAVAILABLE
+                await self._abort_retryable(context, str(exc), exc.retry_after_s)
+            except StoreError as exc:
+                code = grpc.StatusCode.UNAVAILABLE
+                await self._abort_retryable(context, f"store unavailable: {exc}",
+                                            self._retry_after_s)
+            except IngestError as exc:
+                code = grpc.StatusCode.INVALID_ARGUMENT
+                await context.abort(code, str(exc))
+            response = response_type()
+            _fill_partial(signal, response, found)
+            return response
+        finally:
+            self._metrics.requests.labels("grpc", signal, code.name).inc()
+            self._metrics.request_duration.labels("grpc", signal).observe(
+                time.perf_counter() - began)
+
+    def _authorized(self, context: aio.ServicerContext[Any, Any]) -> bool:
+        expected = self._expected_auth or ""
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization" and isinstance(value, str):
+                return hmac.compare_digest(value.encode(), expected.encode())
+        return False
+
+    @staticmethod
+    async def _abort_retryable(context: aio.ServicerContext[Any, Any], message: str,
+                               retry_after_s: float) -> None:
+        info = error_details_pb2.RetryInfo()
+        info.retry_delay.FromNanoseconds(int(retry_after_s * 1e9))
+        status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
+        status.details.add().Pack(info)
+        context.set_trailing_metadata((
+            ("google.rpc.retryinfo-bin", info.SerializeToString()),
+            ("grpc-status-details-bin", status.SerializeToString()),
+        ))
+        await context.abort(grpc.StatusCode.UNAVAILABLE, message)
+
+
+_REJECTED_FIELD = {"traces": "rejected_spans", "logs": "rejected_log_records",
+                   "metrics": "rejected_data_points"}
+
+# (service, request type, response type) per signal. Requests arrive as raw bytes and are
+# decoded here, so a body that does not parse is INVALID_ARGUMENT rather than gRPC's INTERNAL.
+SERVICES: dict[str, tuple[str, type[Message], type[Message]]] = {
+    "traces": ("opentelemetry.proto.collector.trace.v1.TraceService",
+               traces.ExportTraceServiceRequest, traces.ExportTraceServiceResponse),
+    "logs": ("opentelemetry.proto.collector.logs.v1.LogsService",
+             logs.ExportLogsServiceRequest, logs.ExportLogsServiceResponse),
+    "metrics": ("opentelemetry.proto.collector.metrics.v1.MetricsService",
+                metrics_svc.ExportMetricsServiceRequest, metrics_svc.ExportMetricsServiceResponse),
+}
+
+
+def _fill_partial(signal: str, response: Message, found: Extracted) -> None:
+    if not found.rejected:
+        return
+    partial: Any = response.partial_success  # type: ignore[attr-defined]
+    setattr(partial, _REJECTED_FIELD[signal], found.rejected)
+    partial.error_message = found.message
+
+
+def _handlers(receiver: OtlpGrpcReceiver) -> list[grpc.GenericRpcHandler]:
+    handlers = []
+    for signal, (service, _, _) in SERVICES.items():
+        async def export(body: bytes, context: aio.ServicerContext[Any, Any],
+                         signal: str = signal) -> Message:
+            return await receiver.export(signal, body, context)
+
+        handlers.append(grpc.method_handlers_generic_handler(service, {
+            "Export": grpc.unary_unary_rpc_method_handler(
+                export, request_deserializer=None,
+                response_serializer=lambda m: m.SerializeToString()),
+        }))
+    return handlers

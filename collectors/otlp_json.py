@@ -1,0 +1,96 @@
+"""OTLP/JSON bodies to protobuf messages, with trace and span ids read as hex.
+
+`json_format.Parse` alone reads OTLP/JSON's hex ids as base64 and silently corrupts them
+(32 hex chars become a 24-byte trace id), so ids are converted before parsing. Unknown
+fields are ignored, as the OTLP spec requires of receivers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, TypeVar
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from monitor.errors import BadRequest
+
+M = TypeVar("M", bound=Message)
+
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
+# Where ids live, by signal: (resource list, scope list, item list, nested lists with ids)
+_PATHS = {
+    "resourceSpans": ("scopeSpans", "spans", ("links",)),
+    "resourceLogs": ("scopeLogs", "logRecords", ()),
+    "resourceMetrics": ("scopeMetrics", "metrics", ()),
+}
+
+
+def parse_json(body: bytes, message: type[M]) -> M:
+    """Decode an OTLP/JSON export request.
+
+    :raises BadRequest: not JSON, not an object, an id that is not hex, or a field of the
+        wrong type; the message says which.
+    """
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"expected a JSON object, got: {type(data).__name__}")
+    _hex_ids_to_base64(data)
+    try:
+        return json_format.ParseDict(data, message(), ignore_unknown_fields=True)
+    except (json_format.ParseError, TypeError, ValueError) as exc:
+        raise BadRequest(f"body does not match {message.DESCRIPTOR.name}: {exc}") from None
+
+
+def _hex_ids_to_base64(data: dict[str, Any]) -> None:
+    for resource_key, (scope_key, item_key, nested_keys) in _PATHS.items():
+        for resource in _list(data, resource_key) + _list(data, _snake(resource_key)):
+            for scope in _list(resource, scope_key) + _list(resource, _snake(scope_key)):
+                for item in _list(scope, item_key) + _list(scope, _snake(item_key)):
+                    _convert(item)
+                    for nested_key in nested_keys:
+                        for nested in _list(item, nested_key):
+                            _convert(nested)
+                    if resource_key == "resourceMetrics":
+                        _convert_exemplars(item)
+
+
+def _convert_exemplars(metric: dict[str, Any]) -> None:
+    for kind in ("gauge", "sum", "histogram", "exponentialHistogram", "summary"):
+        body = metric.get(kind)
+        if isinstance(body, dict):
+            for point in _list(body, "dataPoints"):
+                for exemplar in _list(point, "exemplars"):
+                    _convert(exemplar)
+
+
+def _convert(item: Any) -> None:
+    if not isinstance(item, dict):
+        return
+    for key in _ID_FIELDS:
+        value = item.get(key)
+        if isinstance(value, str):
+            item[key] = _hex_to_base64(key, value)
+
+
+def _hex_to_base64(key: str, value: str) -> str:
+    if len(value) % 2:
+        raise BadRequest(f"{key}: expected hex of 32 (trace) or 16 (span) chars, got: {value!r}")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise BadRequest(f"{key}: not hex, got: {value[:64]!r}") from None
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _list(obj: Any, key: str) -> list[Any]:
+    value = obj.get(key) if isinstance(obj, dict) else None
+    return value if isinstance(value, list) else []
+
+
+def _snake(key: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in key)

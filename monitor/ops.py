@@ -1,0 +1,155 @@
+"""The ops HTTP server: probes, Prometheus metrics and the JSON API the CLI talks to.
+
+/healthz and /readyz stay open for orchestrators; with a bearer token configured, /metrics
+and /api/v1/... require it. Bad query parameters get 400 with a message naming the parameter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from monitor.components import CallQuery, Store
+from monitor.config import OpsConfig
+from monitor.endpoints import Listener, bind_socket
+from monitor.errors import StoreError
+from monitor.metrics import SelfMetrics
+from monitor.scheduler import JobScheduler, UnknownJob
+from monitor.timeparse import TimeParseError, parse_time
+
+log = logging.getLogger(__name__)
+
+MAX_CALLS_PER_PAGE = 10_000
+_OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+@dataclass(frozen=True, slots=True)
+class OpsDeps:
+    metrics: SelfMetrics
+    store: Store
+    jobs: JobScheduler
+    listeners: tuple[Listener, ...]  # receivers that must be bound for /readyz
+
+
+class OpsServer:
+    def __init__(self, config: OpsConfig, deps: OpsDeps) -> None:
+        self._config = config
+        self._deps = deps
+        token = config.auth.token() if config.auth else None
+        self._expected_auth = f"Bearer {token}".encode() if token else None
+        self.listener = Listener("ops", config.endpoint)
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._auth_middleware])
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/api/v1/calls", self._calls)
+        app.router.add_get("/api/v1/jobs", self._jobs)
+        app.router.add_post("/api/v1/jobs/{name}/run", self._run_job)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        sock = bind_socket(self._config.endpoint)
+        await web.SockSite(self._runner, sock, shutdown_timeout=2).start()
+        self.listener.bound(sock)
+        log.info("ops server listening on %s", self.listener.url)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @web.middleware
+    async def _auth_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if self._expected_auth and request.path not in _OPEN_PATHS:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, self._expected_auth):
+                return _error(401, "missing or wrong bearer token",
+                              headers={"WWW-Authenticate": "Bearer"})
+        return await handler(request)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        problems = [f"{lst.name} not listening" for lst in self._deps.listeners if not lst.ready]
+        try:
+            await asyncio.to_thread(self._deps.store.check_writable)
+        except StoreError as exc:
+            problems.append(f"store not writable: {exc}")
+        if problems:
+            return web.json_response({"status": "not ready", "problems": problems}, status=503)
+        return web.json_response({"status": "ready"})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = await asyncio.to_thread(self._deps.metrics.exposition)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _calls(self, request: web.Request) -> web.Response:
+        try:
+            query = calls_query(dict(request.query), now_ns=time.time_ns())
+        except ValueError as exc:
+            return _error(400, str(exc))
+        calls = await asyncio.to_thread(self._deps.store.calls, query)
+        return web.json_response({"calls": [c.to_json() for c in calls]})
+
+    async def _jobs(self, request: web.Request) -> web.Response:
+        return web.json_response({"jobs": self._deps.jobs.names})
+
+    async def _run_job(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        try:
+            result = await self._deps.jobs.run_now(name)
+        except UnknownJob as exc:
+            return _error(404, str(exc.args[0]))
+        except Exception as exc:  # the job's own failure is the answer, not a server error
+            log.exception("job %r run on request failed", name)
+            return _error(500, f"job {name!r} failed: {exc}")
+        return web.json_response({"job": name, "result": _jsonable(result)})
+
+
+def calls_query(params: dict[str, str], *, now_ns: int) -> CallQuery:
+    """A CallQuery from API parameters; ValueError names the bad parameter and value."""
+    known = {"service", "model", "since", "until", "limit", "order"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    since = _time_param(params, "since", now_ns)
+    until = _time_param(params, "until", now_ns)
+    limit_text = params.get("limit", str(MAX_CALLS_PER_PAGE))
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_CALLS_PER_PAGE:
+        raise ValueError(f"limit: expected 1 to {MAX_CALLS_PER_PAGE}, got: {limit_text!r}")
+    order = params.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise ValueError(f"order: expected asc or desc, got: {order!r}")
+    return CallQuery(service=params.get("service"), model=params.get("model"), since_ns=since,
+                     until_ns=until, limit=int(limit_text), newest_first=order == "desc")
+
+
+def _time_param(params: dict[str, str], key: str, now_ns: int) -> int | None:
+    if key not in params:
+        return None
+    try:
+        return parse_time(params[key], now_ns=now_ns)
+    except TimeParseError as exc:
+        raise ValueError(f"{key}: {exc}") from None
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda o: getattr(o, "__dict__", str(o))))
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
