@@ -206,3 +206,52 @@ def utc_datetime(unix_ns: int) -> datetime:
 def rfc3339(unix_ns: int) -> str:
     """RFC 3339 in UTC with microseconds, e.g. 2026-11-22T07:42:56.123456Z."""
     return utc_datetime(unix_ns).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Direction(StrEnum):
+    PROMPT = "prompt"  # the user's text, never the system prompt
+    COMPLETION = "completion"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DetectorResult:
+    """One detector's verdict on one segment (and direction) for one window.
+
+    `anomalous` is None when there was too little data to decide ("insufficient data",
+    never "no drift"). `details` is detector-specific and JSON-serialisable (for drift, a
+    `clusters` list of {share_reference, share_current, examples}); texts in it are redacted.
+    """
+
+    detector: str  # "drift" | "toxicity" | "latency"
+    service: str
+    model: str | None  # None = the whole service
+    direction: Direction | None  # None for latency
+    window_start_ns: int
+    window_end_ns: int
+    n_reference: int
+    n_current: int
+    statistic: float | None
+    p_value: float | None
+    anomalous: bool | None
+    summary: str
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    computed_ns: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The `driftwatch status --json` object (DESIGN.md's public contract)."""
+        return {
+            "detector": self.detector,
+            "service": self.service,
+            "model": self.model,
+            "direction": self.direction.value if self.direction else None,
+            "window_start": rfc3339(self.window_start_ns),
+            "window_end": rfc3339(self.window_end_ns),
+            "n_reference": self.n_reference,
+            "n_current": self.n_current,
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "anomalous": self.anomalous,
+            "summary": self.summary,
+            "details": self.details,
+            "computed_at": rfc3339(self.computed_ns) if self.computed_ns else None,
+        }
