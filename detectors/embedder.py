@@ -33,14 +33,15 @@ class Embedder(ABC):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Shape (len(texts), dim). :raises DetectorError: the model or server failed."""
 
-    def load(self) -> None:
+    def load(self) -> None:  # noqa: B027 - optional hook; remote embedders load nothing
         """Load the model now (at start-up) so a bad config fails early and clearly."""
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    rows = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    normalised: np.ndarray = rows / np.maximum(norms, 1e-12)
+    return normalised
 
 
 class LocalEmbedder(Embedder):
