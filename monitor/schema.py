@@ -1,0 +1,110 @@
+"""The store's SQLite schema: every table and index, as an ordered list of migrations.
+
+A database's `PRAGMA user_version` is the number of migrations applied to it. To change the
+schema, append a migration to `MIGRATIONS`; never edit one that has shipped. `migrate` applies
+the missing ones in one transaction and refuses a database newer than this code.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from monitor.errors import StoreError
+
+Migration = Sequence[str]  # statements run in order, inside the migration transaction
+
+_V1_CALLS: Migration = (
+    """
+    CREATE TABLE calls (
+        trace_id TEXT NOT NULL,
+        span_id TEXT NOT NULL,
+        parent_span_id TEXT,
+        service TEXT NOT NULL,
+        provider TEXT,
+        request_model TEXT,
+        response_model TEXT,
+        model TEXT,
+        operation TEXT NOT NULL,
+        start_ns INTEGER NOT NULL,
+        duration_s REAL NOT NULL,
+        status TEXT NOT NULL,
+        error_type TEXT,
+        input_tokens INTEGER,
+        output_tokens INTEGER,
+        total_tokens INTEGER,
+        streaming INTEGER,
+        ttft_s REAL,
+        finish_reasons TEXT NOT NULL,
+        system_prompt TEXT,
+        prompt TEXT,
+        completion TEXT,
+        content_source INTEGER NOT NULL,
+        convention TEXT NOT NULL,
+        received_ns INTEGER NOT NULL,
+        wrapped INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (trace_id, span_id)
+    )
+    """,
+    "CREATE INDEX calls_service_start ON calls (service, start_ns)",
+    # `wrapped` trails so that segment listing and call counting never read the wide rows.
+    "CREATE INDEX calls_service_model_start ON calls (service, model, start_ns, wrapped)",
+    "CREATE INDEX calls_start ON calls (start_ns, wrapped)",
+    "CREATE INDEX calls_parent ON calls (trace_id, parent_span_id)",
+    """
+    CREATE TABLE pending_events (
+        id INTEGER PRIMARY KEY,
+        trace_id TEXT NOT NULL,
+        span_id TEXT NOT NULL,
+        received_ns INTEGER NOT NULL,
+        event TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX pending_events_span ON pending_events (trace_id, span_id)",
+    "CREATE INDEX pending_events_received ON pending_events (received_ns)",
+    "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), written_ns INTEGER NOT NULL)",
+    "INSERT INTO heartbeat (id, written_ns) VALUES (1, 0)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_CALLS,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return version
+
+
+def check_not_newer(found: int, known: int) -> None:
+    if found > known:
+        raise StoreError(
+            f"store schema version {found} is newer than this driftwatch knows ({known}); "
+            "upgrade driftwatch or use another store path")
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Bring the database to `len(migrations)` in one transaction; return the version.
+
+    `conn` must be in autocommit mode (isolation_level=None).
+
+    :raises StoreError: the database is newer than `migrations`, or a migration failed
+        (the database is left at its old version).
+    """
+    target = len(migrations)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = schema_version(conn)
+            check_not_newer(found, target)
+            for statements in migrations[found:]:
+                for statement in statements:
+                    conn.execute(statement)
+            # user_version lives in the header page, so it commits or rolls back with the DDL.
+            conn.execute(f"PRAGMA user_version = {target:d}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.rollback()
+            raise
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot migrate store schema to version {target}: {exc}") from exc
+    return target
