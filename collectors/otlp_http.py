@@ -98,7 +98,9 @@ class OtlpHttpReceiver:
         app = web.Application(middlewares=[self._errors_middleware], client_max_size=1 << 40)
         for path in SIGNALS:
             app.router.add_post(path, self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # We decompress ourselves, with the cap enforced while inflating (aiohttp would not).
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     auto_decompress=False)
         await self._runner.setup()
         sock = bind_socket(self._config.endpoint)
         ssl = server_ssl_context(self._config.tls) if self._config.tls else None

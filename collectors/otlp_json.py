@@ -48,9 +48,9 @@ def parse_json(body: bytes, message: type[M]) -> M:
 
 def _hex_ids_to_base64(data: dict[str, Any]) -> None:
     for resource_key, (scope_key, item_key, nested_keys) in _PATHS.items():
-        for resource in _list(data, resource_key) + _list(data, _snake(resource_key)):
-            for scope in _list(resource, scope_key) + _list(resource, _snake(scope_key)):
-                for item in _list(scope, item_key) + _list(scope, _snake(item_key)):
+        for resource in _either(data, resource_key):
+            for scope in _either(resource, scope_key):
+                for item in _either(scope, item_key):
                     _convert(item)
                     for nested_key in nested_keys:
                         for nested in _list(item, nested_key):
@@ -92,5 +92,7 @@ def _list(obj: Any, key: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _snake(key: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in key)
+def _either(obj: Any, key: str) -> list[Any]:
+    """The list under the camelCase key, or under its snake_case spelling (both are valid)."""
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in key)
+    return _list(obj, key) or _list(obj, snake)

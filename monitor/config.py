@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -151,15 +151,16 @@ class JobsConfig(Section):
     retention_interval: Duration = 3600.0
 
 
-class LogConfig(Section):
-    level: str = "INFO"
-    format: str = Field(default="text", pattern="^(text|json)$")
+def _log_level(value: Any) -> str:
+    level = str(value).upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got: {value!r}")
+    return level
 
-    @model_validator(mode="after")
-    def _known_level(self) -> LogConfig:
-        if self.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ValueError(f"level: expected DEBUG, INFO, WARNING or ERROR, got: {self.level!r}")
-        return self
+
+class LogConfig(Section):
+    level: Annotated[str, BeforeValidator(_log_level)] = "INFO"
+    format: Literal["text", "json"] = "text"
 
 
 class Config(Section):

@@ -57,10 +57,10 @@ class Daemon:
 
     def start(self) -> Daemon:
         self.log_path = self.config_path.with_suffix(".log")
-        log = self.log_path.open("a")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "run", "--config", str(self.config_path)],
-            stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO)
+        with self.log_path.open("a") as log:  # the child keeps its own copy of the fd
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "monitor.cli", "run", "--config", str(self.config_path)],
+                stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO)
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], STARTUP_TIMEOUT_S)
         line = self.process.stdout.readline() if ready else ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import time
 import zlib
 
 from google.protobuf import json_format
@@ -17,11 +18,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from collectors.otlp_json import parse_json
 from tests.apps import LLMApp, otlp_exporter
 from tests.harness import Daemon, raw_request
 from tests.texts import banking_prompts
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
+NOW_NS = time.time_ns()
 SPAN_IDS = ["eee19b7ec3c1b174", "eee19b7ec3c1b175", "eee19b7ec3c1b176"]
 
 
@@ -37,7 +40,7 @@ def json_traces(spans: list[dict[str, object]], service: str = "node-app") -> by
 def chat_span(span_id: str, prompt: str, trace_id: str = TRACE_ID) -> dict[str, object]:
     return {
         "traceId": trace_id, "spanId": span_id, "name": "chat gpt-4o", "kind": 3,
-        "startTimeUnixNano": "1763795000000000000", "endTimeUnixNano": "1763795001500000000",
+        "startTimeUnixNano": str(NOW_NS), "endTimeUnixNano": str(NOW_NS + 1_500_000_000),
         "attributes": [
             {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
             {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
@@ -140,7 +143,7 @@ def test_malformed_span_is_rejected_alone_with_partial_success(daemon: Daemon) -
 
 
 def test_protobuf_partial_success_is_answered_in_protobuf(daemon: Daemon) -> None:
-    request = json_format.Parse(json_traces([]), ExportTraceServiceRequest())
+    request = parse_json(json_traces([]), ExportTraceServiceRequest)
     span = request.resource_spans[0].scope_spans[0].spans.add()
     span.trace_id, span.span_id, span.name = bytes(16), bytes(8), "all-zero ids"
     span.start_time_unix_nano, span.end_time_unix_nano = 1, 2
@@ -161,8 +164,8 @@ def decode_status(data: bytes, content_type: str) -> status_pb2.Status:
 
 def test_bad_requests_get_their_status_and_keep_the_daemon_and_its_data(daemon: Daemon) -> None:
     assert post_traces(daemon, json_traces([chat_span(SPAN_IDS[2], "kept")]))[0] == 200
-    valid = json_format.Parse(json_traces([chat_span(SPAN_IDS[0], "x")]),
-                              ExportTraceServiceRequest()).SerializeToString()
+    valid = parse_json(json_traces([chat_span(SPAN_IDS[0], "x")]),
+                       ExportTraceServiceRequest).SerializeToString()
     bomb = gzip.compress(b"\0" * (80 << 20))  # 80 MiB of zeros in ~80 KB, over the 64 MiB cap
     invalid_utf8 = valid.replace(b"gpt-4o", b"gpt-\xff\xfe")
     cases = [

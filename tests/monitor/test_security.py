@@ -66,7 +66,11 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_receivers_serve_tls_to_exporters_that_trust_the_certificate(
-        start_daemon, certificate: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
+        start_daemon, certificate: tuple[Path, Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # requests lets these variables override the exporter's own certificate_file
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     cert, key = certificate
     tls = {"tls": {"cert_file": str(cert), "key_file": str(key)}}
     daemon = start_daemon(receivers={"otlp_grpc": tls, "otlp_http": tls})
