@@ -1,0 +1,314 @@
+"""Ingest benchmark: LLM spans from real OpenTelemetry exporters into a running daemon.
+
+    .venv/bin/python bench/ingest.py                     # 100,000 calls, HTTP and gRPC
+    .venv/bin/python bench/ingest.py --calls 20000 --senders 2
+
+Starts `driftwatch run` on a temporary store and free loopback ports, then sender processes
+(half OTLP/HTTP protobuf, half OTLP/gRPC, several exporter threads each) export chat spans
+with OTel GenAI v1.37 attributes and 300-1,500-character prompts and completions (real text
+from corpora/long_texts.jsonl). Spans are built before the clock starts; the exporters'
+encoding runs inside the measurement, on the same two cores as the daemon.
+
+Prints end-to-end calls/s (first send to last acknowledged export: an acknowledgement means
+committed), export latency p50/p99, the daemon's peak RSS, and checks the store holds every
+call exactly once. The baseline printed beside it is the same senders against a sink that
+acknowledges without decoding or storing anything: the ceiling the clients impose here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def load_pairs() -> list[tuple[str, str]]:
+    with (REPO / "corpora" / "long_texts.jsonl").open() as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [(r["prompt"], r["completion"]) for r in rows]
+
+
+def build_spans(n: int, offset: int) -> list[Any]:
+    """n finished SDK spans (ReadableSpan) of chat calls, made through the real SDK tracer."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+    from opentelemetry.sdk.trace.export import SpanExportResult as R
+
+    spans: list[Any] = []
+
+    class Keep(SpanExporter):
+        def export(self, batch: Any) -> R:
+            spans.extend(batch)
+            return R.SUCCESS
+
+    provider = TracerProvider(resource=Resource.create({"service.name": f"bench-{offset % 4}"}))
+    provider.add_span_processor(SimpleSpanProcessor(Keep()))
+    tracer = provider.get_tracer("bench")
+    pairs = load_pairs()
+    for i in range(n):
+        prompt, completion = pairs[(offset + i) % len(pairs)]
+        model = ("gpt-4o", "gpt-4o-mini", "claude-sonnet-4")[i % 3]
+        with tracer.start_as_current_span(f"chat {model}", attributes={
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": model, "gen_ai.response.model": model,
+            "gen_ai.usage.input_tokens": len(prompt) // 4,
+            "gen_ai.usage.output_tokens": len(completion) // 4,
+            "gen_ai.response.finish_reasons": ["stop"], "server.address": "api.openai.com",
+            "gen_ai.input.messages": json.dumps([
+                {"role": "system", "parts": [{"type": "text", "content": "Be helpful."}]},
+                {"role": "user", "parts": [{"type": "text", "content": prompt}]}]),
+            "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
+                {"type": "text", "content": completion}], "finish_reason": "stop"}]),
+        }):
+            pass
+    return spans
+
+
+def make_exporter(protocol: str, endpoint: str) -> Any:
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as G
+
+        return G(endpoint=endpoint, insecure=True, timeout=60)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as H
+
+    return H(endpoint=f"http://{endpoint}/v1/traces", timeout=60)
+
+
+class ReplayClient:
+    """Sends OTLP request bodies the SDK encoded beforehand, over a kept-alive connection."""
+
+    def __init__(self, protocol: str, endpoint: str) -> None:
+        self.protocol = protocol
+        if protocol == "grpc":
+            import grpc
+
+            self._channel = grpc.insecure_channel(endpoint)
+            self._call = self._channel.unary_unary(
+                "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                request_serializer=None, response_deserializer=None)
+        else:
+            import http.client
+
+            host, port = endpoint.rsplit(":", 1)
+            self._conn = http.client.HTTPConnection(host, int(port), timeout=60)
+
+    def export(self, body: bytes) -> bool:
+        """One request; retries after the server's Retry-After, as exporters do."""
+        for _ in range(20):
+            if self.protocol == "grpc":
+                import grpc
+
+                try:
+                    self._call(body, timeout=60)
+                    return True
+                except grpc.RpcError as err:
+                    if err.code() != grpc.StatusCode.UNAVAILABLE:
+                        return False
+            else:
+                self._conn.request("POST", "/v1/traces", body,
+                                   {"Content-Type": "application/x-protobuf"})
+                response = self._conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    return True
+                if response.status != 503:
+                    return False
+            time.sleep(0.2)
+        return False
+
+    def shutdown(self) -> None:
+        if self.protocol == "grpc":
+            self._channel.close()
+        else:
+            self._conn.close()
+
+
+def sender(mode: str, protocol: str, endpoint: str, n: int, offset: int, threads: int,
+           batch: int, start: Any, ready: Any, out: Any) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    spans = build_spans(n, offset)
+    chunks: list[Any] = [spans[i:i + batch] for i in range(0, len(spans), batch)]
+    if mode == "replay":
+        chunks = [encode_spans(chunk).SerializeToString() for chunk in chunks]
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+
+    def work(mine: list[Any]) -> None:
+        nonlocal failures
+        client = (make_exporter(protocol, endpoint) if mode == "exporters"
+                  else ReplayClient(protocol, endpoint))
+        for chunk in mine:
+            began = time.perf_counter()
+            result = client.export(chunk)
+            ok = result is True or getattr(result, "name", "") == "SUCCESS"
+            with lock:
+                latencies.append(time.perf_counter() - began)
+                failures += not ok
+        client.shutdown()
+
+    workers = [threading.Thread(target=work, args=(chunks[i::threads],)) for i in range(threads)]
+    ready.set()
+    start.wait()
+    t0 = time.time()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    out.put({"t0": t0, "t1": time.time(), "latencies": latencies, "failures": failures,
+             "sent": n})
+
+
+def start_daemon(tmp: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    config = tmp / "bench.yaml"
+    config.write_text(
+        "receivers: {otlp_grpc: {endpoint: '127.0.0.1:0'}, otlp_http: {endpoint: '127.0.0.1:0'}}\n"
+        f"ops: {{endpoint: '127.0.0.1:0'}}\nstore: {{path: '{tmp / 'bench.db'}'}}\n"
+        "log: {level: WARNING}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "--config", str(config)],
+                            stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    endpoints = dict(p.split("=", 1) for p in line.split("listening:", 1)[1].split())
+    return proc, endpoints
+
+
+class NullSink:
+    """Acknowledges every export without decoding it: what the senders alone can push."""
+
+    def __init__(self) -> None:
+        import grpc
+        from aiohttp import web
+
+        self.http_port = 0
+        self._ready = threading.Event()
+        self._grpc = grpc.server(__import__("concurrent.futures").futures.ThreadPoolExecutor(8),
+                                 options=[("grpc.max_receive_message_length", 64 << 20)])
+        handler = grpc.method_handlers_generic_handler(
+            "opentelemetry.proto.collector.trace.v1.TraceService",
+            {"Export": grpc.unary_unary_rpc_method_handler(
+                lambda req, ctx: b"", request_deserializer=None, response_serializer=None)})
+        self._grpc.add_generic_rpc_handlers((handler,))
+        self.grpc_port = self._grpc.add_insecure_port("127.0.0.1:0")
+        self._grpc.start()
+
+        async def ok(request: web.Request) -> web.Response:
+            await request.read()
+            return web.Response(body=b"", content_type="application/x-protobuf")
+
+        def run() -> None:
+            import asyncio
+
+            async def main() -> None:
+                app = web.Application(client_max_size=1 << 30)
+                app.router.add_post("/v1/traces", ok)
+                runner = web.AppRunner(app, access_log=None)
+                await runner.setup()
+                site = web.TCPSite(runner, "127.0.0.1", 0)
+                await site.start()
+                self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+                self._ready.set()
+                await asyncio.Event().wait()
+
+            asyncio.run(main())
+
+        threading.Thread(target=run, daemon=True).start()
+        self._ready.wait()
+
+
+def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str
+                ) -> dict[str, Any]:
+    ctx = mp.get_context("fork")
+    start, out = ctx.Event(), ctx.Queue()
+    per = args.calls // args.senders
+    procs, readies = [], []
+    for i in range(args.senders):
+        protocol = "http" if i % 2 == 0 else "grpc"
+        ready = ctx.Event()
+        p = ctx.Process(target=sender, args=(
+            mode, protocol, endpoints[f"otlp_{protocol}"], per, i * per, args.threads, args.batch,
+            start, ready, out))
+        p.start()
+        procs.append(p)
+        readies.append(ready)
+    for r in readies:
+        r.wait()
+    start.set()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    latencies = sorted(x for r in results for x in r["latencies"])
+    elapsed = max(r["t1"] for r in results) - min(r["t0"] for r in results)
+    sent = sum(r["sent"] for r in results)
+    return {"sent": sent, "elapsed": elapsed, "rate": sent / elapsed,
+            "p50": latencies[len(latencies) // 2],
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+            "failures": sum(r["failures"] for r in results)}
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=100_000)
+    parser.add_argument("--senders", type=int, default=4, help="processes (half HTTP, half gRPC)")
+    parser.add_argument("--threads", type=int, default=4, help="exporter threads per process")
+    parser.add_argument("--batch", type=int, default=512, help="spans per export request")
+    parser.add_argument("--modes", default="exporters,replay",
+                        help="exporters: the SDK's OTLP exporters encode during the run; "
+                             "replay: bodies the SDK encoded beforehand, sent by raw clients")
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args()
+
+    print(f"{args.calls:,} chat spans, 300-1,500-char texts; {args.senders} sender processes "
+          f"x {args.threads} exporter threads, {args.batch} spans per export; {os.cpu_count()} "
+          "cores shared by senders and receiver")
+    rows = []
+    sink = None if args.skip_baseline else NullSink()
+    for mode in args.modes.split(","):
+        if sink is not None:
+            base = run_senders({"otlp_http": f"127.0.0.1:{sink.http_port}",
+                                "otlp_grpc": f"127.0.0.1:{sink.grpc_port}"}, args, mode)
+            rows.append((mode, "null sink (the senders' ceiling)", base, None, None))
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, endpoints = start_daemon(Path(tmp))
+            try:
+                ours = run_senders(endpoints, args, mode)
+                rss = peak_rss_mb(proc.pid)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            db = sqlite3.connect(Path(tmp) / "bench.db")
+            stored = db.execute("SELECT COUNT(*), COUNT(DISTINCT span_id) FROM calls").fetchone()
+            db.close()
+        rows.append((mode, "driftwatch: decode, extract, commit", ours, rss, stored))
+    print("\n| senders | receiver | calls/s end to end | export p50 | export p99 | failed "
+          "| daemon peak RSS | stored (distinct) |\n|---|---|---|---|---|---|---|---|")
+    for mode, name, r, rss_mb, stored_counts in rows:
+        rss_text = f"{rss_mb:.0f} MB" if rss_mb else "-"
+        stored_text = f"{stored_counts[0]:,} ({stored_counts[1]:,})" if stored_counts else "-"
+        print(f"| {mode} | {name} | {r['rate']:,.0f} | {r['p50'] * 1000:.0f} ms "
+              f"| {r['p99'] * 1000:.0f} ms | {r['failures']} | {rss_text} | {stored_text} |")
+
+
+if __name__ == "__main__":
+    main()
