@@ -1,0 +1,220 @@
+"""What drifted: clusters of the pooled embeddings whose share moved between two windows.
+
+Spherical k-means (cosine, k-means++ seeding, fixed seed) groups reference and current rows
+together; each cluster reports its share of either window, a two-proportion test (with
+Benjamini-Hochberg q-values across the clusters), the member texts most typical of
+what it gained (or lost), and c-TF-IDF keywords. Every text that leaves this module has
+been through `redact`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from detectors._stats import bh_adjusted, subsample, two_proportion_p_value
+from detectors.redact import redact
+
+_EXAMPLE_CHARS = 300
+_NEIGHBOURS = 10
+_TOKEN = re.compile(r"[a-z][a-z0-9'\-]{2,}")
+_PLACEHOLDER = re.compile(r"\[(?:SECRET|EMAIL|CARD|PHONE)\]")
+_STOPWORD_TEXT = """
+about above after again against all also and any are aren't because been before being
+below between both but can can't cannot could couldn't did didn't does doesn't doing don't
+down during each few for from further had hadn't has hasn't have haven't having her here
+hers herself him himself his how i'm i've into isn't it's its itself just let's more most
+mustn't myself nor not now off once only other our ours ourselves out over own same shan't
+she should shouldn't some such than that that's the their theirs them themselves then there
+there's these they they're this those through too under until very was wasn't were weren't
+what what's when where which while who whom why will with won't would wouldn't you you're
+your yours yourself yourselves get got may might must one please thanks thank want need
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterShift:
+    """One cluster of the pooled windows and how its share moved."""
+
+    cluster: int
+    size: int  # rows of both windows in the cluster
+    share_reference: float
+    share_current: float
+    p_value: float  # two-proportion z-test, equal shares
+    q_value: float  # Benjamini-Hochberg across all clusters of the explanation
+    examples: tuple[str, ...]  # redacted; members typical of what it gained (or lost)
+    example_rows: tuple[int, ...]  # their rows in the current window, or the reference's
+    #                                when the cluster shrank (change < 0)
+    keywords: tuple[str, ...]
+
+    @property
+    def change(self) -> float:
+        return self.share_current - self.share_reference
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cluster": self.cluster, "size": self.size,
+                "share_reference": self.share_reference, "share_current": self.share_current,
+                "p_value": self.p_value, "q_value": self.q_value,
+                "examples": list(self.examples), "keywords": list(self.keywords),
+                "example_rows": list(self.example_rows),
+                "example_window": "current" if self.change >= 0 else "reference"}
+
+
+def explain(reference: np.ndarray, current: np.ndarray, reference_texts: Sequence[str],
+            current_texts: Sequence[str], *, min_clusters: int = 8, max_clusters: int = 20,
+            max_samples: int = 2000, examples: int = 3, keywords: int = 5,
+            seed: int = 0) -> tuple[ClusterShift, ...]:
+    """Clusters of reference + current, the most moved (|share change|) first.
+
+    k is sqrt(rows / 10) clipped to [min_clusters, max_clusters] and to one cluster per
+    five rows; windows above `max_samples` rows are subsampled uniformly (seeded).
+    """
+    if len(reference) != len(reference_texts) or len(current) != len(current_texts):
+        raise ValueError("each window needs exactly one text per embedding row")
+    if len(reference) == 0 or len(current) == 0:
+        raise ValueError("both windows need at least one row to explain a change")
+    rng = np.random.default_rng(seed)
+    ref_rows = subsample(len(reference), max_samples, rng)
+    cur_rows = subsample(len(current), max_samples, rng)
+    pooled = _unit(np.vstack([reference[ref_rows], current[cur_rows]]))
+    texts = [reference_texts[i] for i in ref_rows] + [current_texts[i] for i in cur_rows]
+    origin = np.concatenate([ref_rows, cur_rows])
+    is_current = np.arange(len(pooled)) >= len(ref_rows)
+    k = int(np.clip(round(math.sqrt(len(pooled) / 10)), min_clusters, max_clusters))
+    labels, centroids = spherical_kmeans(pooled, max(1, min(k, len(pooled) // 5)), rng)
+    redacted = [redact(t) for t in texts]
+    words = _keywords(redacted, labels, len(centroids), keywords)
+    shifts = [_shift(c, labels, is_current, pooled, redacted, examples, words[c], origin)
+              for c in range(len(centroids)) if (labels == c).any()]
+    q_values = bh_adjusted([s.p_value for s in shifts])
+    ranked = sorted(zip(shifts, q_values, strict=True), key=lambda sq: -abs(sq[0].change))
+    return tuple(dataclasses.replace(s, q_value=q) for s, q in ranked)
+
+
+def _shift(cluster: int, labels: np.ndarray, is_current: np.ndarray, pooled: np.ndarray,
+           texts: Sequence[str], n_examples: int, keywords: tuple[str, ...],
+           origin: np.ndarray) -> ClusterShift:
+    member = labels == cluster
+    n_cur, n_ref = int(is_current.sum()), int((~is_current).sum())
+    hits_cur, hits_ref = int((member & is_current).sum()), int((member & ~is_current).sum())
+    grew = hits_cur / n_cur >= hits_ref / n_ref
+    chosen = _distinct(texts, _typical(pooled, member, is_current, grew), n_examples)
+    return ClusterShift(cluster=cluster, size=int(member.sum()),
+                        share_reference=hits_ref / n_ref, share_current=hits_cur / n_cur,
+                        p_value=two_proportion_p_value(hits_cur, n_cur, hits_ref, n_ref),
+                        q_value=1.0, keywords=keywords,
+                        examples=tuple(text for text, _ in chosen),
+                        example_rows=tuple(int(origin[row]) for _, row in chosen))
+
+
+def _typical(pooled: np.ndarray, member: np.ndarray, is_current: np.ndarray,
+             grew: bool) -> np.ndarray:
+    """Members on the side the cluster grew towards, those whose nearest neighbours in the
+    cluster are most from that side first (then nearest the side's centroid): where a new
+    topic joined an old one, the new topic's texts lead."""
+    rows = np.flatnonzero(member)
+    side = is_current[rows] if grew else ~is_current[rows]
+    weight = np.where(is_current[rows], 1 / is_current.sum(), 1 / (~is_current).sum())
+    similarity = pooled[rows] @ pooled[rows].T
+    np.fill_diagonal(similarity, -np.inf)
+    k = min(_NEIGHBOURS, len(rows) - 1)
+    if k > 0:
+        neighbours = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        own = (weight[neighbours] * side[neighbours]).sum(axis=1) / weight[neighbours].sum(1)
+    else:
+        own = np.ones(len(rows))
+    centre = pooled[rows[side]].mean(axis=0)
+    closeness = pooled[rows] @ centre
+    order = np.lexsort((-closeness, -own))
+    chosen: np.ndarray = rows[order[side[order]]]
+    return chosen
+
+
+def _distinct(texts: Sequence[str], order: np.ndarray, n: int) -> list[tuple[str, int]]:
+    """The first n distinct texts (whitespace collapsed, cut at a word) and their rows."""
+    chosen: dict[str, int] = {}
+    for row in order:
+        text = " ".join(texts[row].split())
+        if len(text) > _EXAMPLE_CHARS:
+            text = text[:_EXAMPLE_CHARS].rsplit(" ", 1)[0] + " …"
+        chosen.setdefault(text, int(row))
+        if len(chosen) == n:
+            break
+    return list(chosen.items())
+
+
+def spherical_kmeans(x: np.ndarray, k: int, rng: np.random.Generator, *,
+                     restarts: int = 3, iterations: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and unit centroids maximising total cosine similarity; best of `restarts`."""
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for _ in range(restarts):
+        centroids = _kmeans_plus_plus(x, k, rng)
+        labels = np.full(len(x), -1)
+        for _ in range(iterations):
+            new_labels = np.argmax(x @ centroids.T, axis=1)
+            if np.array_equal(new_labels, labels):
+                break
+            labels = new_labels
+            centroids = _centroids(x, labels, centroids)
+        score = float((x * centroids[labels]).sum())
+        if best is None or score > best[0]:
+            best = (score, labels, centroids)
+    assert best is not None  # restarts >= 1
+    return best[1], best[2]
+
+
+def _kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    chosen = [int(rng.integers(len(x)))]
+    distance = 1 - x @ x[chosen[0]]
+    for _ in range(1, k):
+        weights = np.maximum(distance, 0) ** 2
+        total = weights.sum()
+        pick = int(rng.choice(len(x), p=weights / total)) if total > 0 else int(
+            rng.integers(len(x)))
+        chosen.append(pick)
+        distance = np.minimum(distance, 1 - x @ x[pick])
+    centroids: np.ndarray = x[chosen].copy()
+    return centroids
+
+
+def _centroids(x: np.ndarray, labels: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    sums = np.zeros_like(previous)
+    np.add.at(sums, labels, x)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    empty = norms[:, 0] == 0
+    sums[empty] = previous[empty]  # an emptied cluster keeps its centre
+    norms[empty] = 1
+    centroids: np.ndarray = sums / norms
+    return centroids
+
+
+def _keywords(texts: Sequence[str], labels: np.ndarray, k: int,
+              n: int) -> list[tuple[str, ...]]:
+    """c-TF-IDF: a term's frequency in the cluster times log(1 + mean cluster size in
+    terms / the term's frequency over all clusters)."""
+    counts = [Counter[str]() for _ in range(k)]
+    for text, label in zip(texts, labels, strict=True):
+        tokens = _TOKEN.findall(_PLACEHOLDER.sub(" ", text).lower())
+        counts[label].update(t for t in tokens if t not in _STOPWORDS)
+    overall = sum(counts, Counter[str]())
+    mean_size = sum(overall.values()) / k
+    result = []
+    for cluster in counts:
+        size = sum(cluster.values()) or 1
+        score = {t: c / size * math.log(1 + mean_size / overall[t]) for t, c in cluster.items()}
+        result.append(tuple(sorted(score, key=lambda t: (-score[t], t))[:n]))
+    return result
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    rows = np.asarray(x, dtype=np.float32)
+    unit: np.ndarray = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    return unit
