@@ -28,7 +28,8 @@ from monitor.schema import SCHEMA_VERSION, check_not_newer, migrate, schema_vers
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 8192  # new files only; see the module notes on write amplification
-WAL_SIZE_LIMIT = 64 << 20  # the WAL is cut back to this once a burst has been checkpointed
+WAL_SIZE_LIMIT = 64 << 20  # the WAL file is cut back to this when it starts over
+WAL_RESTART_BYTES = 128 << 20  # past this, a write waits for the WAL to start over
 EXPIRE_BATCH = 5_000
 SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 
@@ -36,6 +37,7 @@ SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 # UnicodeEncodeError (a ValueError) for lone surrogates; either must fail the batch cleanly.
 _DB_ERRORS = (sqlite3.Error, OverflowError, ValueError)
 
+_STATUS_TEXT = {status: status.value for status in CallStatus}  # .value costs a descriptor call
 _FIELDS = (
     "trace_id", "span_id", "parent_span_id", "service", "provider", "request_model",
     "response_model", "operation", "start_ns", "duration_s", "status", "error_type",
@@ -193,6 +195,7 @@ class SqliteStore(Store):
         received_ns = time.time_ns()
         rows = [_call_row(c, received_ns) for c in batch.calls]
         with self._write_lock:
+            self._checkpointer.settle()
             with self._transaction("write a batch") as cur:
                 lo = cur.execute("SELECT coalesce(max(rowid), 0) FROM calls").fetchone()[0]
                 cur.executemany(_INSERT_CALL, rows)
@@ -330,13 +333,19 @@ def _let_the_writer_in() -> None:
 class _Checkpointer:
     """Copies committed WAL frames into the database file on a thread of its own.
 
-    A passive checkpoint never blocks the writer or readers; it is poked after each commit
-    and runs while the writer prepares its next batch, so commits only append to the WAL.
+    A passive checkpoint blocks neither the writer nor readers. It is poked after each
+    commit and runs while the writer prepares its next batch, so commits only append.
+    SQLite lets the WAL start over only when a write transaction begins after a checkpoint
+    has caught up; under sustained writes that never happens by chance, so once the WAL is
+    past WAL_RESTART_BYTES the writer waits for the pass in progress (`settle`).
     """
 
     def __init__(self, conn: sqlite3.Connection, name: str) -> None:
         self._conn = conn
-        self._wake = threading.Event()
+        self._page_size: int = conn.execute("PRAGMA page_size").fetchone()[0]
+        self._changed = threading.Condition()
+        self._poked = self._passed = 0  # pokes so far; pokes covered by finished passes
+        self._wal_bytes = 0
         self._stopping = False
         self._failing = False
         self._thread = threading.Thread(
@@ -344,27 +353,44 @@ class _Checkpointer:
         self._thread.start()
 
     def poke(self) -> None:
-        self._wake.set()
+        with self._changed:
+            self._poked += 1
+            self._changed.notify_all()
+
+    def settle(self) -> None:
+        """Wait for the pass in progress if the WAL is long; call before a write begins."""
+        if self._wal_bytes > WAL_RESTART_BYTES:
+            with self._changed:
+                self._changed.wait_for(lambda: self._passed == self._poked or self._stopping)
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
-            self._wake.clear()
-            if self._stopping:
-                return
-            try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error as exc:
-                # Commits stay safe in the WAL; it only grows until a checkpoint succeeds.
-                if not self._failing:
-                    log.warning("store checkpoint failed, retrying after each write: %s", exc)
-                self._failing = True
-            else:
-                self._failing = False
+            with self._changed:
+                self._changed.wait_for(lambda: self._passed != self._poked or self._stopping)
+                if self._stopping:
+                    return
+                poked = self._poked
+            self._checkpoint()
+            with self._changed:
+                self._passed = poked
+                self._changed.notify_all()
+
+    def _checkpoint(self) -> None:
+        try:
+            _, frames, _ = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            # Commits stay safe in the WAL; it only grows until a checkpoint succeeds.
+            if not self._failing:
+                log.warning("store checkpoint failed, retrying after each write: %s", exc)
+            self._failing = True
+            return
+        self._failing = False
+        self._wal_bytes = frames * self._page_size
 
     def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
         self._thread.join()
         self._conn.close()
 
@@ -451,7 +477,7 @@ def _call_row(call: LLMCall, received_ns: int) -> tuple[Any, ...]:
     return (
         call.trace_id, call.span_id, call.parent_span_id, call.service, call.provider,
         call.request_model, call.response_model, call.operation, call.start_ns,
-        call.duration_s, call.status.value, call.error_type, call.input_tokens,
+        call.duration_s, _STATUS_TEXT[call.status], call.error_type, call.input_tokens,
         call.output_tokens, call.total_tokens, call.streaming, call.ttft_s,
         _reasons_json(call.finish_reasons), call.system_prompt, call.prompt, call.completion,
         int(call.content_source), call.convention, call.model, received_ns,
