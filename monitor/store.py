@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 8192  # new files only; see the module notes on write amplification
 WAL_SIZE_LIMIT = 64 << 20  # the WAL file is cut back to this when it starts over
-WAL_RESTART_BYTES = 128 << 20  # past this, a write waits for the WAL to start over
+WAL_RESTART_BYTES = 64 << 20  # past this, a write waits for the WAL to start over
+CHECKPOINT_INTERVAL_S = 1.0  # at most one checkpoint pass per interval while writes go on
 EXPIRE_BATCH = 5_000
 SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 
@@ -346,6 +347,7 @@ class _Checkpointer:
         self._changed = threading.Condition()
         self._poked = self._passed = 0  # pokes so far; pokes covered by finished passes
         self._wal_bytes = 0
+        self._urgent = False  # the writer waits for a pass
         self._stopping = False
         self._failing = False
         self._thread = threading.Thread(
@@ -361,6 +363,8 @@ class _Checkpointer:
         """Wait for the pass in progress if the WAL is long; call before a write begins."""
         if self._wal_bytes > WAL_RESTART_BYTES:
             with self._changed:
+                self._urgent = True
+                self._changed.notify_all()
                 self._changed.wait_for(lambda: self._passed == self._poked or self._stopping)
 
     def _run(self) -> None:
@@ -373,7 +377,13 @@ class _Checkpointer:
             self._checkpoint()
             with self._changed:
                 self._passed = poked
+                self._urgent = False
                 self._changed.notify_all()
+                # A pass copies each page once however many commits rewrote it (the random
+                # trace-id index pages are rewritten by nearly every commit), so fewer passes
+                # write less.
+                self._changed.wait_for(
+                    lambda: self._stopping or self._urgent, timeout=CHECKPOINT_INTERVAL_S)
 
     def _checkpoint(self) -> None:
         try:
