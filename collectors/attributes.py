@@ -37,14 +37,10 @@ def attributes_dict(attributes: Iterable[KeyValue]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in attributes:
         value = kv.value
-        kind = value.WhichOneof("value")
-        # Strings are most attributes; reading them directly skips a getattr per value.
-        if kind == "string_value":
-            out[kv.key] = value.string_value
-        elif kind in _SCALARS:
-            out[kv.key] = getattr(value, kind)
-        else:
-            out[kv.key] = any_value(value)
+        # Most attributes are strings, and a non-empty string_value can only mean one: read
+        # it first and ask WhichOneof only about the rest.
+        text = value.string_value
+        out[kv.key] = text if text else any_value(value)
     return out
 
 

@@ -41,6 +41,10 @@ INPUT_MESSAGES = "gen_ai.input.messages"
 OUTPUT_MESSAGES = "gen_ai.output.messages"
 SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
 MESSAGE_ATTRIBUTES = (INPUT_MESSAGES, OUTPUT_MESSAGES, SYSTEM_INSTRUCTIONS)
+FLATTENED_PREFIXES = (  # OpenInference and OpenLLMetry before 0.55
+    "llm.input_messages.", "llm.output_messages.", "llm.prompts", "llm.choices.",
+    "gen_ai.prompt.", "gen_ai.completion.",
+)
 PROMPT_EVENT = "gen_ai.content.prompt"
 COMPLETION_EVENT = "gen_ai.content.completion"
 LEGACY_PROMPT = "gen_ai.prompt"  # on v1.26 span events (JSON) and OpenLIT spans (text)

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from collectors.conventions import NOT_CAPTURED
+
+# Markers are short: longer texts skip the set lookup, which would hash the whole text.
+_MARKER_CHARS = max(map(len, NOT_CAPTURED))
 
 _TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
 _SYSTEM_ROLES = frozenset({"system", "developer"})
@@ -24,9 +26,12 @@ _USER_ROLES = frozenset({"user", "human"})
 _OPENLIT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
-@dataclass(frozen=True, slots=True)
-class Texts:
-    """What one source says about a call's texts; None where it says nothing."""
+class Texts(NamedTuple):
+    """What one source says about a call's texts; None where it says nothing.
+
+    A NamedTuple rather than a frozen dataclass: one is built per source per span, and
+    tuple construction is several times cheaper.
+    """
 
     system_prompt: str | None = None
     prompt: str | None = None
@@ -47,19 +52,25 @@ class Texts:
         )
 
 
+# A decoder holds only its configuration; calling raw_decode directly skips the two
+# Python-level wrappers (and their whitespace regexes) of json.loads.
+_decode_json = json.JSONDecoder().raw_decode
+
+
 def parse_json(value: Any) -> Any:
     """A JSON string's value; anything else, or JSON cut short, comes back unchanged."""
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
-            return json.loads(value)
+            parsed, end = _decode_json(value)
         except (ValueError, RecursionError):
             return value
+        return parsed if end == len(value) or value[end:].isspace() else value
     return value
 
 
 def captured(text: Any) -> str | None:
     """The text itself, or None for a non-string or a not-captured marker."""
-    if isinstance(text, str) and text not in NOT_CAPTURED:
+    if isinstance(text, str) and (len(text) > _MARKER_CHARS or text not in NOT_CAPTURED):
         return text
     return None
 
@@ -82,22 +93,22 @@ def content_text(content: Any) -> str | None:
     """A content string, or the text parts of a part list joined by newlines."""
     if isinstance(content, str):
         return captured(content)
-    if isinstance(content, list):
-        texts = [t for t in map(_part_text, content) if t is not None]
-        return "\n".join(texts) if texts else None
-    return None
-
-
-def _part_text(part: Any) -> str | None:
-    if isinstance(part, str):
-        return captured(part)
-    if not isinstance(part, dict):
+    if not isinstance(content, list):
         return None
-    kind = part.get("type", "text")
-    if not isinstance(kind, str) or kind not in _TEXT_PARTS:
-        return None
-    text = part.get("content")
-    return captured(text if text is not None else part.get("text"))
+    texts = []
+    for part in content:
+        if isinstance(part, dict):
+            kind = part.get("type", "text")
+            if not isinstance(kind, str) or kind not in _TEXT_PARTS:
+                continue  # tool calls, media, reasoning and unknown part types
+            text = part.get("content")
+            if text is None:
+                text = part.get("text")
+        else:
+            text = part
+        if isinstance(text, str) and (len(text) > _MARKER_CHARS or text not in NOT_CAPTURED):
+            texts.append(text)
+    return "\n".join(texts) if texts else None
 
 
 def from_messages(inputs: Any, outputs: Any = None, instructions: Any = None) -> Texts:
@@ -112,14 +123,14 @@ def from_messages(inputs: Any, outputs: Any = None, instructions: Any = None) ->
             systems.append(message_text(message))
         elif role in _USER_ROLES:
             users.append(message)
+    prompt = None
+    for message in reversed(users):  # the last user message that says anything
+        prompt = message_text(message)
+        if prompt is not None:
+            break
     choices = _as_list(parse_json(outputs))
-    reasons = [m.get("finish_reason") for m in choices if isinstance(m, dict)]
-    return Texts(
-        system_prompt=_join_unique(systems),
-        prompt=next(filter(None, map(message_text, reversed(users))), None),
-        completion=message_text(choices[0]) if choices else None,
-        finish_reasons=tuple(r for r in reasons if isinstance(r, str)),
-    )
+    completion = message_text(choices[0]) if choices else None
+    return Texts(_join_unique(systems), prompt, completion, _finish_reasons(choices))
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -129,8 +140,19 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _join_unique(texts: list[str | None]) -> str | None:
+    if len(texts) == 1:
+        return texts[0]
     unique = dict.fromkeys(t for t in texts if t is not None)
     return "\n".join(unique) if unique else None
+
+
+def _finish_reasons(choices: list[Any]) -> tuple[str, ...]:
+    reasons = []
+    for choice in choices:
+        reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+        if isinstance(reason, str):
+            reasons.append(reason)
+    return tuple(reasons)
 
 
 def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
@@ -200,16 +222,16 @@ def from_openlit(prompt: Any, completion: Any) -> Texts | None:
 
 
 def _openlit_lines(text: str) -> list[dict[str, str]]:
-    messages: list[dict[str, str]] = []
+    messages: list[tuple[str, list[str]]] = []
     for line in text.split("\n"):
         role, sep, rest = line.partition(": ")
         if sep and role.lower() in _OPENLIT_ROLES:
-            messages.append({"role": role.lower(), "content": rest})
+            messages.append((role.lower(), [rest]))
         elif messages:  # a message whose content spans several lines
-            messages[-1]["content"] += "\n" + line
+            messages[-1][1].append(line)
         else:
-            messages.append({"role": "user", "content": line})
-    return messages
+            messages.append(("user", [line]))
+    return [{"role": role, "content": "\n".join(lines)} for role, lines in messages]
 
 
 def from_raw_io(request: Any, response: Any) -> Texts | None:

@@ -9,9 +9,9 @@ table's priority order; texts come from the highest-priority source that capture
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.proto.trace.v1 import trace_pb2
 
@@ -56,14 +56,17 @@ class SpanVerdict:
     kind: str
 
 
-@dataclass(slots=True)
-class _Events:
+class _Events(NamedTuple):
     """The few span events extraction reads, found in one pass over the span's events."""
 
     prompt: Any = None  # gen_ai.prompt of the gen_ai.content.prompt event
     completion: Any = None
     first_token_ns: int | None = None
     exception: trace_pb2.Span.Event | None = None
+
+
+_NO_EVENTS = _Events()
+_NO_TEXTS = Texts()
 
 
 def extract_span(
@@ -73,12 +76,7 @@ def extract_span(
 
     `resource` is the span's resource attributes, converted once per ResourceSpans.
     """
-    _check_times(span.start_time_unix_nano, span.end_time_unix_nano)
-    ids = (
-        _hex_id("trace_id", span.trace_id, 16),
-        _hex_id("span_id", span.span_id, 8),
-        _parent_id(span.parent_span_id),
-    )
+    ids = _checked_ids(span)
     attrs = attributes_dict(span.attributes)
     kind, operation = cv.classify(attrs, span.name)
     if kind != cv.LLM:
@@ -119,13 +117,21 @@ def _call(
     )
 
 
-def _check_times(start: int, end: int) -> None:
+def _checked_ids(span: trace_pb2.Span) -> tuple[str, str, str | None]:
+    """(trace_id, span_id, parent_span_id) in hex, once ids and times are known sound."""
+    trace_id = _hex_id("trace_id", span.trace_id, 16)
+    span_id = _hex_id("span_id", span.span_id, 8)
+    parent = span.parent_span_id
+    if len(parent) not in (0, 8):
+        raise MalformedSpan(f"parent_span_id: expected 0 or 8 bytes, got {len(parent)}")
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
     if start == 0:
         raise MalformedSpan("start_time_unix_nano: must be set, got 0")
     if end < start:
         raise MalformedSpan(f"end_time_unix_nano: {end} is before start_time_unix_nano {start}")
     if end > MAX_INT64:  # past 2262: no datetime, no SQLite INTEGER
         raise MalformedSpan(f"end_time_unix_nano: {end} is out of range (max {MAX_INT64})")
+    return trace_id, span_id, parent.hex() if parent.count(0) < len(parent) else None
 
 
 def _hex_id(field: str, value: bytes, size: int) -> str:
@@ -136,31 +142,27 @@ def _hex_id(field: str, value: bytes, size: int) -> str:
     return value.hex()
 
 
-def _parent_id(value: bytes) -> str | None:
-    if len(value) not in (0, 8):
-        raise MalformedSpan(f"parent_span_id: expected 0 or 8 bytes, got {len(value)}")
-    return value.hex() if value.count(0) < len(value) else None
-
-
 def _scan_events(span: trace_pb2.Span) -> _Events:
-    found = _Events()
+    if not span.events:
+        return _NO_EVENTS
+    prompt = completion = first_token_ns = exception = None
     for event in span.events:
         name = event.name
         if name == cv.PROMPT_EVENT:
-            found.prompt = attributes_dict(event.attributes).get(cv.LEGACY_PROMPT)
+            prompt = attributes_dict(event.attributes).get(cv.LEGACY_PROMPT)
         elif name == cv.COMPLETION_EVENT:
-            found.completion = attributes_dict(event.attributes).get(cv.LEGACY_COMPLETION)
+            completion = attributes_dict(event.attributes).get(cv.LEGACY_COMPLETION)
         elif name in cv.FIRST_TOKEN_EVENTS:
-            t, seen = event.time_unix_nano, found.first_token_ns
-            found.first_token_ns = t if seen is None else min(t, seen)
-        elif name == "exception" and found.exception is None:
-            found.exception = event
-    return found
+            t = event.time_unix_nano
+            first_token_ns = t if first_token_ns is None else min(t, first_token_ns)
+        elif name == "exception" and exception is None:
+            exception = event
+    return _Events(prompt, completion, first_token_ns, exception)
 
 
 def _texts(attrs: Mapping[str, Any], events: _Events) -> tuple[Texts, ContentSource]:
     """The first source that captured any text, its gaps filled from the sources after it."""
-    best, source = Texts(), ContentSource.NONE
+    best, source = _NO_TEXTS, ContentSource.NONE
     for candidate, found in _sources(attrs, events):
         if found is None or not found.captured:
             continue
@@ -184,13 +186,19 @@ def _sources(
             attrs.get(cv.OUTPUT_MESSAGES),
             attrs.get(cv.SYSTEM_INSTRUCTIONS),
         )
-    prompt = _json_shaped(events.prompt, openlit)
-    completion = _json_shaped(events.completion, openlit)
-    if prompt is not None or completion is not None:
-        yield ContentSource.OTEL_SPAN_EVENTS, from_messages(prompt, completion)
-    yield ContentSource.OPENINFERENCE, from_openinference(attrs)
-    yield ContentSource.OPENLLMETRY, from_openllmetry(attrs)
-    yield ContentSource.OPENLIT, _openlit(attrs, events, openlit)
+    has_events = events.prompt is not None or events.completion is not None
+    if has_events and not openlit:
+        prompt = _json_shaped(events.prompt, openlit)
+        completion = _json_shaped(events.completion, openlit)
+        if prompt is not None or completion is not None:
+            yield ContentSource.OTEL_SPAN_EVENTS, from_messages(prompt, completion)
+    # One pass for the flattened conventions, so content-off spans skip their scans.
+    flat = {k: v for k, v in attrs.items() if k.startswith(cv.FLATTENED_PREFIXES)}
+    if flat:
+        yield ContentSource.OPENINFERENCE, from_openinference(flat)
+        yield ContentSource.OPENLLMETRY, from_openllmetry(flat)
+    if openlit or has_events:
+        yield ContentSource.OPENLIT, _openlit(attrs, events, openlit)
     yield ContentSource.RAW_IO, from_raw_io(attrs.get("input.value"), attrs.get("output.value"))
 
 
@@ -217,14 +225,15 @@ def _finish_reasons(attrs: Mapping[str, Any], texts: Texts) -> tuple[str, ...]:
     reasons = attrs.get(cv.FINISH_REASONS)
     if isinstance(reasons, str):
         reasons = [reasons]
-    if isinstance(reasons, list):
-        found = tuple(r for r in map(as_label, reasons) if r is not None)
-        if found:
-            return found
-    if texts.finish_reasons:
-        return tuple(r for r in map(as_label, texts.finish_reasons) if r is not None)
+    found = _labels(reasons) if isinstance(reasons, list) else ()
+    if found or texts.finish_reasons:
+        return found or _labels(texts.finish_reasons)
     single = as_label(attrs.get(cv.OPENINFERENCE_FINISH_REASON))
     return (single,) if single else ()
+
+
+def _labels(values: Iterable[Any]) -> tuple[str, ...]:
+    return tuple([label for label in map(as_label, values) if label is not None])
 
 
 def _status(
