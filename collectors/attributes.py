@@ -2,9 +2,9 @@
 
 An `AnyValue` becomes a str, bool, int, float or bytes, a list for `array_value`, a dict for
 `kvlist_value`, and None when unset. `KeyValue` lists become dicts (the last duplicate key
-wins, as in the SDKs). This runs for every attribute of every span, so it reads each value
-once through `WhichOneof` and allocates nothing more. The `as_*` readers then take a value
-as a count, duration, flag or label, giving None rather than raising for any other type.
+wins, as in the SDKs). This runs for every attribute of every span, so it reads strings
+directly and asks `WhichOneof` only about the rest. The `as_*` readers then take a value as
+a count, duration, flag or label, giving None rather than raising for any other type.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 _SCALARS = frozenset({"string_value", "bool_value", "int_value", "double_value", "bytes_value"})
 
@@ -51,8 +51,8 @@ MAX_INT64 = 2**63 - 1  # SQLite's INTEGER; larger counts are garbage, not usage
 
 
 def first(
-    attrs: Mapping[str, Any], keys: Iterable[str], read: Callable[[Any], T | None]
-) -> T | None:
+    attrs: Mapping[str, Any], keys: Iterable[str], read: Callable[[Any], _T | None]
+) -> _T | None:
     """The first of `keys` whose value `read` accepts."""
     for key in keys:
         if key in attrs:
@@ -64,7 +64,7 @@ def first(
 
 def as_label(value: Any, max_chars: int = 256) -> str | None:
     """A non-blank string, cut to `max_chars` (names and types, never free text)."""
-    if isinstance(value, str) and value.strip():
+    if isinstance(value, str) and value and not value.isspace():
         return value[:max_chars]
     return None
 
