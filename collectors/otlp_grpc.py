@@ -69,6 +69,7 @@ class OtlpGrpcReceiver:
     def _add_port(self, server: aio.Server) -> int:
         endpoint = self._config.endpoint
         tls = self._config.tls
+        port: int
         if tls is None:
             port = server.add_insecure_port(endpoint)
         else:
@@ -159,7 +160,7 @@ SERVICES: dict[str, tuple[str, type[Message], type[Message]]] = {
 def _fill_partial(signal: str, response: Message, found: Extracted) -> None:
     if not found.rejected:
         return
-    partial: Any = response.partial_success  # type: ignore[attr-defined]
+    partial: Any = getattr(response, "partial_success")  # noqa: B009
     setattr(partial, _REJECTED_FIELD[signal], found.rejected)
     partial.error_message = found.message
 

@@ -229,14 +229,16 @@ def _authorized(request: web.Request, expected: bytes) -> bool:
 
 def _encode(message: Message, media: str) -> bytes:
     if media == PROTOBUF:
-        return message.SerializeToString()
-    return json_format.MessageToJson(message, indent=None).encode()
+        wire: bytes = message.SerializeToString()
+        return wire
+    text: str = json_format.MessageToJson(message, indent=None)
+    return text.encode()
 
 
 def _success(signal: Signal, found: Extracted, media: str) -> web.Response:
     response = signal.response()
     if found.rejected:
-        partial: Any = response.partial_success  # type: ignore[attr-defined]
+        partial: Any = getattr(response, "partial_success")  # noqa: B009
         setattr(partial, signal.rejected_field, found.rejected)
         partial.error_message = found.message
     return web.Response(status=200, body=_encode(response, media), content_type=media)

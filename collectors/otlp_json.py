@@ -41,7 +41,8 @@ def parse_json(body: bytes, message: type[M]) -> M:
         raise BadRequest(f"expected a JSON object, got: {type(data).__name__}")
     _hex_ids_to_base64(data)
     try:
-        return json_format.ParseDict(data, message(), ignore_unknown_fields=True)
+        parsed: M = json_format.ParseDict(data, message(), ignore_unknown_fields=True)
+        return parsed
     except (json_format.ParseError, TypeError, ValueError) as exc:
         raise BadRequest(f"body does not match {message.DESCRIPTOR.name}: {exc}") from None
 

@@ -117,7 +117,7 @@ class Store(ABC):
 class CallSink(Protocol):
     """Where the collectors hand what they extracted; resolves once it is durable."""
 
-    async def submit(self, batch: WriteBatch) -> WriteResult:
+    async def submit(self, batch: WriteBatch) -> None:
         """Queue the batch and wait for its commit.
 
         :raises Overloaded: the queue is full; nothing was queued.

@@ -194,12 +194,13 @@ class SqliteStore(Store):
 
     def write(self, batch: WriteBatch) -> WriteResult:
         received_ns = time.time_ns()
-        rows = [_call_row(c, received_ns) for c in batch.calls]
         with self._write_lock:
             self._checkpointer.settle()
             with self._transaction("write a batch") as cur:
                 lo = cur.execute("SELECT coalesce(max(rowid), 0) FROM calls").fetchone()[0]
-                cur.executemany(_INSERT_CALL, rows)
+                # A generator keeps one row tuple alive at a time: a list of thousands made
+                # the garbage collector walk them several times per batch.
+                cur.executemany(_INSERT_CALL, (_call_row(c, received_ns) for c in batch.calls))
                 inserted = max(cur.rowcount, 0)
                 joined, pending, changed = _join_events(cur, lo, batch.events, received_ns)
                 wrappers = _link_wrappers(cur, lo, changed)

@@ -102,7 +102,8 @@ class CommitWriter:
             self._commit(group)
 
     def _take(self) -> list[tuple[WriteBatch, Future[None]]]:
-        group, items = [], 0
+        group: list[tuple[WriteBatch, Future[None]]] = []
+        items = 0
         while self._queue and (not group or items + len(self._queue[0][0]) <= self._commit_max):
             batch, done = self._queue.popleft()
             group.append((batch, done))
