@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from monitor.records import ContentEvent, LLMCall
+from monitor.records import ContentEvent, Direction, LLMCall
 
 
 class Component(Protocol):
@@ -53,6 +53,33 @@ class CallQuery:
     limit: int | None = None
     newest_first: bool = False
     include_wrappers: bool = False
+    #: only calls whose text in this direction was captured (non-empty)
+    with_text: Direction | None = None
+    #: with `limit`, a uniform random sample: calls ordered by span id (random by spec),
+    #: so the same window always gives the same sample and cached embeddings are reused
+    sample: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timing:
+    """The numeric fields of one call, for latency statistics."""
+
+    start_ns: int
+    duration_s: float
+    error: bool
+    error_type: str | None
+    ttft_s: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowCount:
+    """Exact counts over a window, however many calls it holds."""
+
+    calls: int
+    errors: int
+    slow: int  # calls whose duration exceeded the threshold asked for
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +114,14 @@ class Store(ABC):
     @abstractmethod
     def calls(self, query: CallQuery) -> list[LLMCall]:
         """Stored calls matching the query, by start time (wrappers left out unless asked)."""
+
+    @abstractmethod
+    def timings(self, query: CallQuery) -> list[Timing]:
+        """The numeric fields of the matching calls (honours `limit` and `sample`)."""
+
+    @abstractmethod
+    def count(self, query: CallQuery, *, slow_s: float) -> WindowCount:
+        """Count the matching calls, the errors among them and those slower than `slow_s`."""
 
     @abstractmethod
     def segments(self, since_ns: int | None = None) -> list[Segment]:

@@ -20,9 +20,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from monitor.components import CallQuery, Segment, Store, StoreStats, WriteBatch, WriteResult
+from monitor.components import (
+    CallQuery,
+    Segment,
+    Store,
+    StoreStats,
+    Timing,
+    WindowCount,
+    WriteBatch,
+    WriteResult,
+)
 from monitor.errors import StoreError
-from monitor.records import CallStatus, ContentEvent, ContentSource, LLMCall, merge_content
+from monitor.records import (
+    CallStatus,
+    ContentEvent,
+    ContentSource,
+    Direction,
+    LLMCall,
+    merge_content,
+)
 from monitor.schema import SCHEMA_VERSION, check_not_newer, migrate, schema_version
 
 log = logging.getLogger(__name__)
@@ -39,6 +55,9 @@ SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 _DB_ERRORS = (sqlite3.Error, OverflowError, ValueError)
 
 _STATUS_TEXT = {status: status.value for status in CallStatus}  # .value costs a descriptor call
+_ERROR = CallStatus.ERROR.value
+_TEXT_COLUMN = {Direction.PROMPT: "prompt", Direction.COMPLETION: "completion"}
+_TIMING = "start_ns, duration_s, status, error_type, ttft_s, input_tokens, output_tokens"
 _FIELDS = (
     "trace_id", "span_id", "parent_span_id", "service", "provider", "request_model",
     "response_model", "operation", "start_ns", "duration_s", "status", "error_type",
@@ -277,13 +296,21 @@ class SqliteStore(Store):
             raise StoreError(f"cannot read store {self.path}: {exc}") from exc
 
     def calls(self, query: CallQuery) -> list[LLMCall]:
+        return [_call_from_row(row) for row in self._read(*_select(_ROW, query))]
+
+    def timings(self, query: CallQuery) -> list[Timing]:
+        return [Timing(start_ns=start, duration_s=duration, error=status == _ERROR,
+                       error_type=error_type, ttft_s=ttft, input_tokens=tokens_in,
+                       output_tokens=tokens_out)
+                for start, duration, status, error_type, ttft, tokens_in, tokens_out
+                in self._read(*_select(_TIMING, query))]
+
+    def count(self, query: CallQuery, *, slow_s: float) -> WindowCount:
         where, params = _call_filter(query)
-        order = "DESC" if query.newest_first else "ASC"
-        sql = f"SELECT {_ROW} FROM calls{where} ORDER BY start_ns {order}, rowid {order}"
-        if query.limit is not None:
-            sql += " LIMIT ?"
-            params.append(query.limit)
-        return [_call_from_row(row) for row in self._read(sql, params)]
+        [(calls, errors, slow)] = self._read(
+            "SELECT count(*), coalesce(sum(status = ?), 0), coalesce(sum(duration_s > ?), 0) "
+            f"FROM calls{where}", [_ERROR, slow_s, *params])
+        return WindowCount(calls=calls, errors=errors, slow=slow)
 
     def segments(self, since_ns: int | None = None) -> list[Segment]:
         where, params = _call_filter(CallQuery(since_ns=since_ns))
@@ -471,8 +498,26 @@ def _children(cur: sqlite3.Cursor, rowid: int) -> list[int]:
 # -- rows <-> calls --------------------------------------------------------------------------
 
 
+def _select(columns: str, query: CallQuery) -> tuple[str, list[Any]]:
+    where, params = _call_filter(query)
+    if query.sample and query.limit is not None:
+        # Pick the sample by the narrow index-friendly key first, then read the wide rows.
+        sql = (f"SELECT {columns} FROM calls WHERE rowid IN (SELECT rowid FROM calls{where} "
+               "ORDER BY span_id LIMIT ?) ORDER BY start_ns, rowid")
+        return sql, [*params, query.limit]
+    order = "DESC" if query.newest_first else "ASC"
+    sql = f"SELECT {columns} FROM calls{where} ORDER BY start_ns {order}, rowid {order}"
+    if query.limit is not None:
+        sql += " LIMIT ?"
+        params.append(query.limit)
+    return sql, params
+
+
 def _call_filter(query: CallQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = [] if query.include_wrappers else ["wrapped = 0"]
+    if query.with_text is not None:
+        # the column name comes from the enum, never from outside input
+        clauses.append(f"length({_TEXT_COLUMN[query.with_text]}) > 0")
     params: list[Any] = []
     for clause, value in (
         ("service = ?", query.service), ("model = ?", query.model),

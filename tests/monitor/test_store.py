@@ -18,7 +18,7 @@ import pytest
 
 from monitor.components import CallQuery, Segment, WriteBatch
 from monitor.errors import StoreError
-from monitor.records import CallStatus, ContentEvent, ContentSource, LLMCall
+from monitor.records import CallStatus, ContentEvent, ContentSource, Direction, LLMCall
 from monitor.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from monitor.store import SqliteStore
 
@@ -113,6 +113,44 @@ def test_calls_are_read_by_service_model_and_time_window(store: SqliteStore) -> 
     assert stored(store, model="claude") == [a2]
     assert stored(store, since_ns=T0 + 5, until_ns=T0 + 20) == [b1, a2]
     assert stored(store, service="a", newest_first=True, limit=2) == [a3, a2]
+
+
+def test_a_sample_is_uniform_by_span_id_and_the_same_every_time(store: SqliteStore) -> None:
+    calls = [call(span_id=f"{i * 7919 % 1000:016x}", start_ns=T0 + i) for i in range(1000)]
+    store.write(WriteBatch(calls=calls))
+    sample = stored(store, limit=100, sample=True)
+    assert [c.span_id for c in sample] == [c.span_id for c in stored(store, limit=100,
+                                                                        sample=True)]
+    assert sorted(c.span_id for c in sample) == sorted(c.span_id for c in calls)[:100]
+    starts = [c.start_ns for c in sample]
+    assert starts == sorted(starts), "a sample is returned in time order"
+    assert max(starts) - min(starts) > 800, "a sample spans the window, not its first calls"
+
+
+def test_only_calls_with_text_in_a_direction_are_read_when_asked(store: SqliteStore) -> None:
+    with_prompt = call(prompt="How do I reset my card PIN?", completion=None)
+    with_completion = call(prompt=None, completion="Open the app and tap Reset.")
+    empty = call(prompt="", completion="")
+    store.write(WriteBatch(calls=[with_prompt, with_completion, empty]))
+    assert [c.span_id for c in stored(store, with_text=Direction.PROMPT)] == [
+        with_prompt.span_id]
+    assert [c.span_id for c in stored(store, with_text=Direction.COMPLETION)] == [
+        with_completion.span_id]
+
+
+def test_timings_and_counts_describe_a_window_without_reading_texts(store: SqliteStore) -> None:
+    ok = call(duration_s=0.5, ttft_s=0.1, input_tokens=12, output_tokens=40)
+    slow = call(duration_s=9.0)
+    failed = call(duration_s=2.0, status=CallStatus.ERROR, error_type="RateLimitError")
+    late = call(duration_s=1.0, start_ns=T0 + 10**12)
+    store.write(WriteBatch(calls=[ok, slow, failed, late]))
+    window = CallQuery(since_ns=T0, until_ns=T0 + 10**9)
+    timings = store.timings(window)
+    assert [(t.duration_s, t.error, t.error_type) for t in timings] == [
+        (0.5, False, None), (9.0, False, None), (2.0, True, "RateLimitError")]
+    assert (timings[0].ttft_s, timings[0].input_tokens, timings[0].output_tokens) == (0.1, 12, 40)
+    counted = store.count(window, slow_s=1.5)
+    assert (counted.calls, counted.errors, counted.slow) == (3, 1, 2)
 
 
 def test_segments_are_the_service_model_pairs_of_counted_calls(store: SqliteStore) -> None:
