@@ -236,10 +236,12 @@ class DetectorResult:
     summary: str
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
     computed_ns: int = 0
+    id: int | None = None  # assigned when the result is stored
 
     def to_json(self) -> dict[str, Any]:
         """The `driftwatch status --json` object (DESIGN.md's public contract)."""
         return {
+            "id": self.id,
             "detector": self.detector,
             "service": self.service,
             "model": self.model,

@@ -66,7 +66,83 @@ _V1_CALLS: Migration = (
     "INSERT INTO heartbeat (id, written_ns) VALUES (1, 0)",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_CALLS,)
+# Detector history: results as a time series, pinned/automatic baselines and the frozen
+# samples taken from them, self-check outcomes, and the embedding cache. Segment keys use
+# '' (never NULL) for "whole service" and "no direction" so that they can be primary keys.
+_V2_DETECTORS: Migration = (
+    """
+    CREATE TABLE results (
+        id INTEGER PRIMARY KEY,
+        detector TEXT NOT NULL,
+        service TEXT NOT NULL,
+        model TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        window_start_ns INTEGER NOT NULL,
+        window_end_ns INTEGER NOT NULL,
+        computed_ns INTEGER NOT NULL,
+        n_reference INTEGER NOT NULL,
+        n_current INTEGER NOT NULL,
+        statistic REAL,
+        p_value REAL,
+        anomalous INTEGER,
+        summary TEXT NOT NULL,
+        details TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX results_key ON results (detector, service, model, direction, id)",
+    "CREATE INDEX results_computed ON results (computed_ns)",
+    """
+    CREATE TABLE baselines (
+        service TEXT NOT NULL,
+        model TEXT NOT NULL,
+        start_ns INTEGER NOT NULL,
+        end_ns INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        created_ns INTEGER NOT NULL,
+        PRIMARY KEY (service, model)
+    )
+    """,
+    """
+    CREATE TABLE baseline_samples (
+        service TEXT NOT NULL,
+        model TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        start_ns INTEGER NOT NULL,
+        end_ns INTEGER NOT NULL,
+        created_ns INTEGER NOT NULL,
+        embedding_model TEXT,
+        texts TEXT,
+        vectors BLOB,
+        scorer TEXT,
+        scores BLOB,
+        durations BLOB,
+        PRIMARY KEY (service, model, kind)
+    )
+    """,
+    """
+    CREATE TABLE self_checks (
+        service TEXT NOT NULL,
+        model TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        computed_ns INTEGER NOT NULL,
+        splits INTEGER NOT NULL,
+        false_alarm_rate REAL,
+        PRIMARY KEY (service, model, direction)
+    )
+    """,
+    """
+    CREATE TABLE embeddings (
+        model TEXT NOT NULL,
+        key BLOB NOT NULL,
+        vector BLOB NOT NULL,
+        created_ns INTEGER NOT NULL,
+        PRIMARY KEY (model, key)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX embeddings_created ON embeddings (created_ns)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_CALLS, _V2_DETECTORS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -378,7 +378,7 @@ def test_a_store_newer_than_the_code_is_refused_and_left_alone(path: Path) -> No
 
 def test_migrations_apply_only_missing_steps_all_or_nothing(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
-    v2 = [*MIGRATIONS, ("CREATE TABLE baselines (id INTEGER PRIMARY KEY)",)]
+    v2 = [*MIGRATIONS, ("CREATE TABLE later_table (id INTEGER PRIMARY KEY)",)]
     broken = [*v2, ("CREATE TABLE alerts (id INTEGER)", "CREATE TABLE calls (x)")]
 
     assert migrate(conn, MIGRATIONS) == SCHEMA_VERSION
@@ -388,7 +388,7 @@ def test_migrations_apply_only_missing_steps_all_or_nothing(tmp_path: Path) -> N
 
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
     tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_schema")}
-    assert "baselines" in tables and "alerts" not in tables
+    assert "later_table" in tables and "alerts" not in tables
     conn.close()
 
 
