@@ -67,11 +67,12 @@ _FIELDS = (
 _COLUMNS = ", ".join(_FIELDS)
 _ROW = f"rowid, {_COLUMNS}"
 
-_INSERT_CALL = (
-    f"INSERT INTO calls ({_COLUMNS}, model, received_ns) "
-    f"VALUES ({', '.join('?' * (len(_FIELDS) + 2))}) "
-    "ON CONFLICT (trace_id, span_id) DO NOTHING"
-)
+_ROW_PARAMS = len(_FIELDS) + 2  # the fields, model and received_ns
+# Rows per INSERT statement at most. Binding needs the GIL but sqlite3_step releases it, so
+# one statement per row (executemany) hands the GIL back and forth once per row: with the
+# extractor threads busy, every hand-back waits out their switch interval, tripling the
+# write's time. Hundreds of rows per statement make that a few hand-backs per commit.
+MAX_ROWS_PER_INSERT = 512
 _SELECT_CALL = f"SELECT {_ROW} FROM calls WHERE trace_id = ? AND span_id = ?"
 _UPDATE_CONTENT = (
     "UPDATE calls SET system_prompt = ?, prompt = ?, completion = ?, finish_reasons = ?, "
@@ -156,6 +157,9 @@ class SqliteStore(Store):
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
         try:
             self._prepare(self._writer)
+            limit = self._writer.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _ROW_PARAMS
+            # a power of two, so that the chunks below it are too
+            self._rows_per_insert = 1 << (min(limit, MAX_ROWS_PER_INSERT).bit_length() - 1)
             self._checkpointer = _Checkpointer(self._connect(), str(self.path))
         except BaseException as exc:
             self._writer.close()
@@ -217,10 +221,7 @@ class SqliteStore(Store):
             self._checkpointer.settle()
             with self._transaction("write a batch") as cur:
                 lo = cur.execute("SELECT coalesce(max(rowid), 0) FROM calls").fetchone()[0]
-                # A generator keeps one row tuple alive at a time: a list of thousands made
-                # the garbage collector walk them several times per batch.
-                cur.executemany(_INSERT_CALL, (_call_row(c, received_ns) for c in batch.calls))
-                inserted = max(cur.rowcount, 0)
+                inserted = self._insert_calls(cur, batch.calls, received_ns)
                 joined, pending, changed = _join_events(cur, lo, batch.events, received_ns)
                 wrappers = _link_wrappers(cur, lo, changed)
             self._count(inserted, wrappers)
@@ -228,6 +229,20 @@ class SqliteStore(Store):
         return WriteResult(
             calls_inserted=inserted, duplicates=len(batch.calls) - inserted, wrappers=wrappers,
             events_joined=joined, events_pending=pending)
+
+    def _insert_calls(
+        self, cur: sqlite3.Cursor, calls: Sequence[LLMCall], received_ns: int
+    ) -> int:
+        """Insert the calls (a re-delivered one is skipped) and return how many were new."""
+        inserted = done = 0
+        while done < len(calls):
+            # Full chunks, then the rest in power-of-two chunks: few distinct statements,
+            # each prepared once and kept by sqlite3's statement cache.
+            rows = min(self._rows_per_insert, 1 << ((len(calls) - done).bit_length() - 1))
+            params = [v for call in calls[done:done + rows] for v in _call_row(call, received_ns)]
+            inserted += cur.execute(_insert_sql(rows), params).rowcount
+            done += rows
+        return inserted
 
     def delete_before(self, cutoff_ns: int, batch_size: int) -> int:
         if batch_size < 1:
@@ -551,6 +566,13 @@ def _call_from_row(row: Sequence[Any]) -> LLMCall:
         content_source=ContentSource(values["content_source"]),
     )
     return LLMCall(**values)
+
+
+@lru_cache(maxsize=16)
+def _insert_sql(rows: int) -> str:
+    values = ", ".join([f"({', '.join('?' * _ROW_PARAMS)})"] * rows)
+    return (f"INSERT INTO calls ({_COLUMNS}, model, received_ns) VALUES {values} "
+            "ON CONFLICT (trace_id, span_id) DO NOTHING")
 
 
 @lru_cache(maxsize=1024)

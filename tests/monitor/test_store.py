@@ -100,6 +100,15 @@ def test_redelivered_span_is_stored_once(store: SqliteStore) -> None:
     assert len(stored(store)) == 2
 
 
+def test_a_large_batch_with_redeliveries_inside_stores_each_call_once(store: SqliteStore) -> None:
+    # Over one INSERT statement's worth of rows, with repeats landing in later statements.
+    calls = [call(start_ns=T0 + i) for i in range(1_100)]
+    result = store.write(WriteBatch(calls=calls + calls[::3]))
+
+    assert (result.calls_inserted, result.duplicates) == (1_100, 367)
+    assert stored(store) == calls
+
+
 def test_calls_are_read_by_service_model_and_time_window(store: SqliteStore) -> None:
     a1 = call(service="a", start_ns=T0)
     a2 = call(service="a", start_ns=T0 + 10, response_model=None, request_model="claude")
