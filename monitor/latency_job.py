@@ -1,0 +1,163 @@
+"""The `latency` job: traffic, errors and latency per segment, regressions and SLO burn.
+
+Per segment and window: request count and rate, error rate by error type, duration
+p50/p90/p95/p99, time to first token p50/p95, output tokens per second and tokens per call
+(from a uniform sample of at most `sample_cap` calls; counts are exact). Against the
+reference: is the current window significantly slower (one-sided Mann-Whitney U) by at
+least `min_ratio` on p95 (bootstrap lower bound)? And the burn rates of the availability and
+latency SLOs over 5m, 30m, 1h and 6h, as in the SRE workbook.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from detectors.latency import (
+    BURN_WINDOWS_S,
+    CallColumns,
+    LatencyRegression,
+    regression,
+    window_stats,
+)
+from monitor.components import CallQuery, Segment, Store, Timing
+from monitor.config import LatencyConfig
+from monitor.history import BaselineSample, SqliteHistory
+from monitor.records import DetectorResult
+from monitor.references import Reference, References, Window
+
+DETECTOR = "latency"
+_WINDOW_NAMES = {300: "5m", 1800: "30m", 3600: "1h", 21600: "6h"}
+
+
+def columns(timings: list[Timing]) -> CallColumns:
+    def column(values: list[float | int | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    return CallColumns(
+        start_s=np.array([t.start_ns / 1e9 for t in timings], dtype=np.float64),
+        duration_s=column([t.duration_s for t in timings]),
+        error=np.array([t.error for t in timings], dtype=bool),
+        error_types=tuple(t.error_type if t.error else None for t in timings),
+        ttft_s=column([t.ttft_s for t in timings]),
+        input_tokens=column([t.input_tokens for t in timings]),
+        output_tokens=column([t.output_tokens for t in timings]))
+
+
+class LatencyJob:
+    def __init__(self, config: LatencyConfig, references: References, store: Store,
+                 history: SqliteHistory) -> None:
+        self._config = config
+        self._references = references
+        self._store = store
+        self._history = history
+
+    def run(self, now_ns: int | None = None) -> list[DetectorResult]:
+        now = now_ns or time.time_ns()
+        since = now - int(max(self._config.window, max(BURN_WINDOWS_S)) * 1e9)
+        results = [self._result(segment, now) for segment in self._references.segments(since)]
+        return self._history.record(results)
+
+    def _result(self, segment: Segment, now: int) -> DetectorResult:
+        cfg = self._config
+        reference = self._references.reference(cfg, segment, now)
+        window = self._references.current(cfg, reference, now)
+        counted = self._store.count(window.query(segment), slow_s=cfg.slo.latency_threshold)
+        timings = self._store.timings(window.query(segment, limit=cfg.sample_cap))
+        stats = window_stats(columns(timings), (window.end_ns - window.start_ns) / 1e9)
+        durations = np.array([t.duration_s for t in timings], dtype=np.float64)
+        ref_durations = self._reference_durations(segment, reference)
+        if ref_durations is None:
+            change = LatencyRegression(sufficient=False)
+        else:
+            change = regression(ref_durations, durations, alpha=cfg.alpha,
+                                min_ratio=cfg.min_ratio, min_samples=cfg.min_samples)
+        errors = counted.errors / counted.calls if counted.calls else None
+        details: dict[str, Any] = {
+            "count": counted.calls,
+            "rate_per_s": counted.calls / max((window.end_ns - window.start_ns) / 1e9, 1e-9),
+            "errors": counted.errors,
+            "error_rate": errors,
+            "errors_by_type": _scaled(stats.errors_by_type, counted.errors),
+            "p50_s": stats.p50_s, "p90_s": stats.p90_s, "p95_s": stats.p95_s,
+            "p99_s": stats.p99_s, "ttft_p50_s": stats.ttft_p50_s,
+            "ttft_p95_s": stats.ttft_p95_s,
+            "output_tokens_per_s": stats.output_tokens_per_s,
+            "tokens_per_call": stats.tokens_per_call,
+            "reference": reference.describe(),
+            "reference_p95_s": (float(np.percentile(ref_durations, 95))
+                                if ref_durations is not None and ref_durations.size else None),
+            "p95_ratio": change.p95_ratio,
+            "p95_ratio_ci": ([change.ratio_ci_low, change.ratio_ci_high]
+                             if change.sufficient else None),
+            "burn_rates": self._burn_rates(segment, now),
+        }
+        return DetectorResult(
+            detector=DETECTOR, service=segment.service, model=segment.model, direction=None,
+            window_start_ns=window.start_ns, window_end_ns=window.end_ns,
+            n_reference=0 if ref_durations is None else int(ref_durations.size),
+            n_current=counted.calls, statistic=change.p95_ratio, p_value=change.p_value,
+            anomalous=change.regressed, summary=_summary(segment, details, change, reference),
+            details=details, computed_ns=now)
+
+    def _reference_durations(self, segment: Segment, reference: Reference) -> np.ndarray | None:
+        if reference.window is None:
+            return None
+        baseline = reference.baseline
+        if baseline is not None:
+            frozen = self._history.sample(segment.service, segment.model, "timings")
+            if (frozen is not None and frozen.durations is not None
+                    and (frozen.start_ns, frozen.end_ns) == (baseline.start_ns,
+                                                             baseline.end_ns)):
+                return frozen.durations.astype(np.float64)
+        durations = self._durations(segment, reference.window)
+        if baseline is not None:
+            self._history.save_sample(segment.service, segment.model, BaselineSample(
+                kind="timings", start_ns=baseline.start_ns, end_ns=baseline.end_ns,
+                durations=durations))
+        return durations
+
+    def _durations(self, segment: Segment, window: Window) -> np.ndarray:
+        timings = self._store.timings(window.query(segment, limit=self._config.sample_cap))
+        return np.array([t.duration_s for t in timings], dtype=np.float64)
+
+    def _burn_rates(self, segment: Segment, now: int) -> dict[str, dict[str, float | None]]:
+        slo = self._config.slo
+        out: dict[str, dict[str, float | None]] = {"availability": {}, "latency": {}}
+        for window_s in BURN_WINDOWS_S:
+            counted = self._store.count(CallQuery(
+                service=segment.service, model=segment.model,
+                since_ns=now - window_s * 1_000_000_000, until_ns=now),
+                slow_s=slo.latency_threshold)
+            name = _WINDOW_NAMES.get(window_s, f"{window_s}s")
+            n = counted.calls
+            out["availability"][name] = (counted.errors / n) / (1 - slo.availability) if n else None
+            out["latency"][name] = (counted.slow / n) / (1 - slo.latency_objective) if n else None
+        return out
+
+
+def _scaled(sampled: dict[str, int], total: int) -> dict[str, int]:
+    """Error counts by type from the sample, scaled to the exact error total."""
+    seen = sum(sampled.values())
+    if not seen:
+        return {}
+    return {kind: round(n * total / seen) for kind, n in sampled.items()}
+
+
+def _summary(segment: Segment, details: dict[str, Any], change: LatencyRegression,
+             reference: Reference) -> str:
+    name = f"{segment.service}/{segment.model}" if segment.model else segment.service
+    if not details["count"]:
+        return f"no calls to {name} in the window"
+    p95 = details["p95_s"]
+    head = (f"{name}: {details['count']} calls, p95 {p95:.2f}s, "
+            f"errors {details['error_rate']:.1%}")
+    if not change.sufficient:
+        why = reference.waiting or "too few calls on one side"
+        return f"{head}; insufficient data for a regression test ({why})"
+    ratio = change.p95_ratio or 0.0
+    if change.regressed:
+        return f"latency regressed on {head}: p95 x{ratio:.2f} the reference's"
+    return f"no latency regression on {head} (p95 x{ratio:.2f} the reference's)"
