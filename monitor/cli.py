@@ -1,7 +1,9 @@
 """The `driftwatch` command line. The only module that configures logging.
 
 Commands: run (the daemon), validate (a config, without starting anything), calls (what was
-stored), version. Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
+stored), status (latest detector results), jobs (list, run one now), baseline (pin, list),
+version. The commands about results talk to the running daemon's ops API.
+Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import json
 import logging
 import sys
 import time
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from monitor import __version__
+from monitor.client import OpsClient, OpsError
 from monitor.components import CallQuery
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, StoreError
@@ -25,9 +30,12 @@ from monitor.timeparse import TimeParseError, parse_time
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
+_TIME_OPTIONS = frozenset({"--from", "--to", "--since", "--until"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_relative_times(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
@@ -39,9 +47,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         print(f"driftwatch: store error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except OpsError as exc:
+        print(f"driftwatch: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except BrokenPipeError:
         return EXIT_OK
     return code
+
+
+def _relative_times(argv: Sequence[str]) -> list[str]:
+    """`--from -2h` as `--from=-2h`: argparse would take "-2h" for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in _TIME_OPTIONS and arg[:1] == "-" and arg[1:2].isdigit():
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,9 +93,60 @@ def _parser() -> argparse.ArgumentParser:
     calls.add_argument("--json", action="store_true", help="one JSON object per line")
     calls.set_defaults(handler=_cmd_calls)
 
+    status = sub.add_parser("status", help="latest detector results per segment",
+                            description="Latest result of every detector per segment, from "
+                            "the running daemon.")
+    _ops_args(status)
+    status.add_argument("--detector", choices=["drift", "toxicity", "latency"])
+    status.add_argument("--service")
+    status.add_argument("--json", action="store_true", help="one JSON object per line")
+    status.set_defaults(handler=_cmd_status)
+
+    jobs = sub.add_parser("jobs", help="list scheduled jobs or run one now")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    jobs_list = jobs_sub.add_parser("list", help="the daemon's jobs")
+    _ops_args(jobs_list)
+    jobs_list.set_defaults(handler=_cmd_jobs_list)
+    jobs_run = jobs_sub.add_parser("run", help="run a job now and print its results",
+                                   description="Run a scheduled job (drift, toxicity, latency, "
+                                   "retention) on the running daemon now; print its results.")
+    jobs_run.add_argument("name")
+    _ops_args(jobs_run)
+    jobs_run.add_argument("--json", action="store_true", help="one JSON object per line")
+    jobs_run.set_defaults(handler=_cmd_jobs_run)
+
+    baseline = sub.add_parser("baseline", help="pin or list reference windows")
+    baseline_sub = baseline.add_subparsers(dest="baseline_command", metavar="ACTION",
+                                           required=True)
+    pin = baseline_sub.add_parser(
+        "set", help="pin a segment's reference window",
+        description="Pin the window drift, toxicity and latency compare against. Without "
+        "--model it pins the whole service, and its models follow unless pinned themselves.")
+    pin.add_argument("--service", required=True)
+    pin.add_argument("--model")
+    pin.add_argument("--from", dest="start", required=True,
+                     help="RFC 3339 or relative like -2h")
+    pin.add_argument("--to", dest="end", required=True, help="RFC 3339 or relative like -1h")
+    _ops_args(pin)
+    pin.set_defaults(handler=_cmd_baseline_set)
+    listing = baseline_sub.add_parser("list", help="every segment's baseline")
+    _ops_args(listing)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_cmd_baseline_list)
+
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(handler=lambda _args: print(f"driftwatch {__version__}") or EXIT_OK)
     return parser
+
+
+def _ops_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="config file naming the ops endpoint")
+    parser.add_argument("--ops", help="ops API URL (default: from the config, "
+                        "http://127.0.0.1:9464)")
+
+
+def _client(args: argparse.Namespace) -> OpsClient:
+    return OpsClient.from_config(load_config(args.config), args.ops)
 
 
 def _setup_logging(config: Config) -> None:
@@ -145,6 +218,80 @@ def _cmd_calls(args: argparse.Namespace) -> int:
     else:
         _print_calls_table(calls)
     return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    results = _client(args).get("/api/v1/results", detector=args.detector,
+                                service=args.service)["results"]
+    _print_results(results, as_json=args.json)
+    return EXIT_OK
+
+
+def _cmd_jobs_list(args: argparse.Namespace) -> int:
+    for name in _client(args).get("/api/v1/jobs")["jobs"]:
+        print(name)
+    return EXIT_OK
+
+
+def _cmd_jobs_run(args: argparse.Namespace) -> int:
+    name = urllib.parse.quote(args.name, safe="")
+    result = _client(args).post(f"/api/v1/jobs/{name}/run")["result"]
+    if isinstance(result, list) and all(isinstance(r, dict) and "detector" in r
+                                        for r in result):
+        _print_results(result, as_json=args.json)
+    elif isinstance(result, list):
+        for item in result:
+            print(json.dumps(item, ensure_ascii=False))
+    else:
+        print(json.dumps(result, ensure_ascii=False) if args.json
+              else f"{args.name}: {json.dumps(result, ensure_ascii=False)}")
+    return EXIT_OK
+
+
+def _cmd_baseline_set(args: argparse.Namespace) -> int:
+    pinned = _client(args).post("/api/v1/baselines", {
+        "service": args.service, "model": args.model, "from": args.start, "to": args.end})
+    segment = f"{pinned['service']}/{pinned['model']}" if pinned["model"] else pinned["service"]
+    print(f"baseline pinned for {segment}: {pinned['from']} to {pinned['to']}")
+    return EXIT_OK
+
+
+def _cmd_baseline_list(args: argparse.Namespace) -> int:
+    baselines = _client(args).get("/api/v1/baselines")["baselines"]
+    if args.json:
+        for b in baselines:
+            print(json.dumps(b))
+        return EXIT_OK
+    if not baselines:
+        print("no baselines yet")
+    for b in baselines:
+        segment = f"{b['service']}/{b['model']}" if b["model"] else b["service"]
+        print(f"{segment:<40} {b['source']:<7} {b['from']} to {b['to']}")
+    return EXIT_OK
+
+
+def _print_results(results: list[dict[str, Any]], *, as_json: bool) -> None:
+    if as_json:
+        for r in results:
+            print(json.dumps(r, ensure_ascii=False))
+        return
+    if not results:
+        print("no detector results yet (jobs run on their schedule; "
+              "`driftwatch jobs run drift` runs one now)")
+        return
+    print(f"{'DETECTOR':<9} {'SEGMENT':<36} {'DIR':<10} {'STATE':<12} {'REF':>5} {'CUR':>5} "
+          f"{'P':>8}  SUMMARY")
+    for r in results:
+        segment = f"{r['service']}/{r['model']}" if r["model"] else f"{r['service']} (all)"
+        state = {True: "ANOMALOUS", False: "ok", None: "no data"}[r["anomalous"]]
+        p = "-" if r["p_value"] is None else f"{r['p_value']:.2g}"
+        print(f"{r['detector']:<9} {_cut(segment, 36):<36} {r['direction'] or '-':<10} "
+              f"{state:<12} {r['n_reference']:>5} {r['n_current']:>5} {p:>8}  {r['summary']}")
+        if r["detector"] == "drift" and r["anomalous"]:
+            for cluster in r["details"].get("clusters", [])[:3]:
+                example = (cluster.get("examples") or [""])[0].replace("\n", " ")
+                print(f"{'':<9} cluster {cluster['share_reference']:.0%} -> "
+                      f"{cluster['share_current']:.0%}: {_cut(example, 90)}")
 
 
 def _print_calls_table(calls: list[LLMCall]) -> None:

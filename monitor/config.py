@@ -164,7 +164,7 @@ class EmbeddingConfig(Section):
     model: str = "all-MiniLM-L6-v2"  # a sentence-transformers name or local directory
     remote: RemoteEmbeddingConfig | None = None  # used instead of `model` when set
     batch_size: int = Field(default=64, ge=1, le=4096)
-    threads: int = Field(default=1, ge=1, le=256)  # CPU threads the local model may use
+    threads: int = Field(default=1, ge=1, le=256)  # CPU threads the models and BLAS may use
     cache_items: int = Field(default=50_000, ge=0)  # in-memory LRU before the stored cache
 
 

@@ -17,13 +17,23 @@ from typing import Any, TextIO
 from collectors.ingest import Ingestor
 from collectors.otlp_grpc import OtlpGrpcReceiver
 from collectors.otlp_http import OtlpHttpReceiver
+from detectors.embedder import CachedEmbedder, Embedder
+from detectors.toxicity import HuggingFaceScorer, LogisticHeadScorer, Scorer, ToxicityHead
 from monitor import __version__
 from monitor.components import Component, Store
 from monitor.config import Config
+from monitor.drift_job import DriftJob
+from monitor.embeddings import build_embedder, limit_threads
+from monitor.genai_metrics import GenAiMetrics, MeteredSink
+from monitor.history import SqliteHistory
+from monitor.latency_job import LatencyJob
 from monitor.metrics import SelfMetrics
 from monitor.ops import OpsDeps, OpsServer
+from monitor.references import References
 from monitor.scheduler import JobScheduler, JobSpec
 from monitor.store import SqliteStore
+from monitor.texts import TextSampler
+from monitor.toxicity_job import ToxicityJob
 from monitor.writer import CommitWriter
 
 log = logging.getLogger(__name__)
@@ -41,7 +51,8 @@ class Daemon:
         self.writer = CommitWriter(
             self.store, self.metrics, max_items=ingest.queue_max_items,
             commit_max_items=ingest.commit_max_items, retry_after_s=ingest.retry_after)
-        ingestor = Ingestor(self.writer, self.metrics, self._extract_pool,
+        sink = MeteredSink(self.writer, GenAiMetrics(self.metrics.registry))
+        ingestor = Ingestor(sink, self.metrics, self._extract_pool,
                             max_chars=ingest.max_attribute_chars)
         receivers = config.receivers
         self.receivers: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []
@@ -52,24 +63,73 @@ class Daemon:
             self.receivers.append(OtlpHttpReceiver(
                 receivers.otlp_http, ingestor, self.metrics,
                 max_inflight_bytes=ingest.max_inflight_bytes, retry_after_s=ingest.retry_after))
+        self.history = SqliteHistory(config.store.path)
         self.jobs = JobScheduler(self.metrics)
         self.jobs.add(JobSpec("retention", config.jobs.retention_interval, self._retention))
+        self._models: list[Embedder | Scorer] = []
+        self._add_detectors(config)
         self.ops = OpsServer(config.ops, OpsDeps(
-            metrics=self.metrics, store=self.store, jobs=self.jobs,
+            metrics=self.metrics, store=self.store, history=self.history, jobs=self.jobs,
             listeners=tuple(r.listener for r in self.receivers)))
+        self.metrics.results(lambda: self.history.latest(), self.history.self_checks)
         self.metrics.watch("store_calls", "LLM calls in the store",
                            lambda: float(self.store.stats().calls))
         self._started: list[Component] = []
+
+    def _add_detectors(self, config: Config) -> None:
+        sections = [s for s in (config.drift, config.toxicity, config.latency) if s.enabled]
+        if not sections:
+            return
+        references = References(
+            self.store, self.history, auto_window_s=max(s.window for s in sections),
+            auto_min_calls=max(s.min_samples for s in sections))
+        if config.latency.enabled:
+            latency = LatencyJob(config.latency, references, self.store, self.history)
+            self.jobs.add(JobSpec("latency", config.latency.interval, latency.run))
+        if not (config.drift.enabled or config.toxicity.enabled):
+            return
+        embedder = build_embedder(config.embedding, self.history)
+        self.metrics.watch("embedding_cache_hits", "Texts whose embedding came from the cache",
+                           lambda: float(embedder.stats.hits))
+        self.metrics.watch("embedding_cache_misses", "Texts embedded by the model",
+                           lambda: float(embedder.stats.misses))
+        self._models.append(embedder)
+        texts = TextSampler(self.store, self.history, embedder)
+        if config.drift.enabled:
+            drift = DriftJob(config.drift, references, texts, self.history)
+            self.jobs.add(JobSpec("drift", config.drift.interval, drift.run))
+            self.jobs.add(JobSpec("self_check", config.drift.self_check_interval,
+                                  drift.self_check))
+        if config.toxicity.enabled:
+            scorer, threshold = _scorer(config, embedder)
+            self._models.append(scorer)
+            toxicity = ToxicityJob(config.toxicity, references, texts, self.history, scorer,
+                                   default_threshold=threshold)
+            self.jobs.add(JobSpec("toxicity", config.toxicity.interval, toxicity.run))
+
+    def _load_models(self) -> None:
+        """Load the models before anything listens, so a bad model config fails the start
+        with a message naming the fix, not the first job run an hour later."""
+        limit_threads(self.config.embedding.threads)
+        if not self._models:
+            return
+        began = time.perf_counter()
+        for model in self._models:
+            model.load()
+        log.info("detector models loaded in %.1fs", time.perf_counter() - began)
 
     def _retention(self) -> dict[str, Any]:
         now = time.time_ns()
         cutoff = now - int(self.config.store.retention * 1e9)
         deleted = self.store.delete_before(cutoff, self.config.store.retention_batch)
         expired = self.store.expire_pending(now - int(self.config.ingest.join_window * 1e9))
-        self.metrics.retention_deleted.inc(deleted + expired)
-        return {"deleted_calls": deleted, "expired_events": expired}
+        history = self.history.delete_before(cutoff, self.config.store.retention_batch)
+        self.metrics.retention_deleted.inc(deleted + expired + history)
+        return {"deleted_calls": deleted, "expired_events": expired,
+                "deleted_history": history}
 
     async def start(self) -> None:
+        await asyncio.to_thread(self._load_models)
         order: list[Component] = [self.writer, *self.receivers, self.ops, self.jobs]
         for component in order:
             await component.start()
@@ -83,12 +143,24 @@ class Daemon:
             except Exception:
                 log.exception("stopping %s failed", type(component).__name__)
         self._extract_pool.shutdown(wait=True)
+        self.history.close()
         self.store.close()
 
     def banner(self) -> str:
         parts = [f"{r.listener.name}={r.address}" for r in self.receivers]
         parts.append(f"ops={self.ops.listener.url}")
         return f"driftwatch {__version__} listening: " + " ".join(parts)
+
+
+def _scorer(config: Config, embedder: CachedEmbedder) -> tuple[Scorer, float]:
+    """The configured toxicity scorer and its default threshold."""
+    tox = config.toxicity
+    if tox.model:
+        return HuggingFaceScorer(tox.model, toxic_labels=tox.toxic_labels), 0.5
+    head = ToxicityHead.load()
+    # The shipped head reads MiniLM vectors: share the daemon's embedder when it is MiniLM.
+    shared = embedder if embedder.model_id == head.embedding_model else None
+    return LogisticHeadScorer(head, shared), head.threshold
 
 
 async def serve(config: Config, out: TextIO = sys.stdout) -> int:

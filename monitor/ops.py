@@ -22,7 +22,9 @@ from monitor.components import CallQuery, Store
 from monitor.config import OpsConfig
 from monitor.endpoints import Listener, bind_socket
 from monitor.errors import StoreError
+from monitor.history import Baseline, SqliteHistory
 from monitor.metrics import SelfMetrics
+from monitor.records import DetectorResult, Direction
 from monitor.scheduler import JobScheduler, UnknownJob
 from monitor.timeparse import TimeParseError, parse_time
 
@@ -36,6 +38,7 @@ _OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 class OpsDeps:
     metrics: SelfMetrics
     store: Store
+    history: SqliteHistory
     jobs: JobScheduler
     listeners: tuple[Listener, ...]  # receivers that must be bound for /readyz
 
@@ -57,6 +60,11 @@ class OpsServer:
         app.router.add_get("/api/v1/calls", self._calls)
         app.router.add_get("/api/v1/jobs", self._jobs)
         app.router.add_post("/api/v1/jobs/{name}/run", self._run_job)
+        app.router.add_get("/api/v1/results", self._results)
+        app.router.add_get("/api/v1/results/series", self._series)
+        app.router.add_get("/api/v1/results/{id}", self._result)
+        app.router.add_get("/api/v1/baselines", self._baselines)
+        app.router.add_post("/api/v1/baselines", self._set_baseline)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         sock = bind_socket(self._config.endpoint)
@@ -119,6 +127,105 @@ class OpsServer:
             return _error(500, f"job {name!r} failed: {exc}")
         return web.json_response({"job": name, "result": _jsonable(result)})
 
+    async def _results(self, request: web.Request) -> web.Response:
+        try:
+            params = _only(dict(request.query), {"detector", "service"})
+        except ValueError as exc:
+            return _error(400, str(exc))
+        results = await asyncio.to_thread(
+            self._deps.history.latest, detector=params.get("detector"),
+            service=params.get("service"))
+        return web.json_response({"results": [r.to_json() for r in results]})
+
+    async def _series(self, request: web.Request) -> web.Response:
+        try:
+            params = _only(dict(request.query),
+                           {"detector", "service", "model", "direction", "limit"})
+            for required in ("detector", "service"):
+                if not params.get(required):
+                    raise ValueError(f"{required}: required")
+            direction = params.get("direction")
+            if direction is not None and direction not in {d.value for d in Direction}:
+                raise ValueError(f"direction: expected prompt or completion, got: {direction!r}")
+            limit = _int_param(params, "limit", default=100, high=10_000)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        results = await asyncio.to_thread(
+            self._deps.history.recent, detector=params["detector"], service=params["service"],
+            model=params.get("model") or None,
+            direction=Direction(direction) if direction else None, limit=limit)
+        return web.json_response({"results": [r.to_json() for r in results]})
+
+    async def _result(self, request: web.Request) -> web.Response:
+        text = request.match_info["id"]
+        if not text.isdigit():
+            return _error(400, f"id: expected a result number, got: {text!r}")
+        result = await asyncio.to_thread(self._deps.history.result, int(text))
+        if result is None:
+            return _error(404, f"no result {text}")
+        return web.json_response(result.to_json())
+
+    async def _baselines(self, request: web.Request) -> web.Response:
+        baselines = await asyncio.to_thread(self._deps.history.baselines)
+        return web.json_response({"baselines": [b.to_json() for b in baselines]})
+
+    async def _set_baseline(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "body: expected a JSON object with service, model, from, to")
+        try:
+            baseline = baseline_from(body, now_ns=time.time_ns())
+        except ValueError as exc:
+            return _error(400, str(exc))
+        pinned = await asyncio.to_thread(self._deps.history.set_baseline, baseline)
+        log.info("baseline pinned for %s/%s: %s", pinned.service, pinned.model or "*",
+                 pinned.to_json())
+        return web.json_response(pinned.to_json(), status=201)
+
+
+def baseline_from(body: Any, *, now_ns: int) -> Baseline:
+    """A pinned Baseline from an API body; ValueError names the bad field and value."""
+    if not isinstance(body, dict):
+        raise ValueError(f"body: expected a JSON object, got: {type(body).__name__}")
+    unknown = sorted(set(body) - {"service", "model", "from", "to"})
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown field; fields are service, model, from, to")
+    service, model = body.get("service"), body.get("model")
+    if not isinstance(service, str) or not service:
+        raise ValueError(f"service: expected a service name, got: {service!r}")
+    if model is not None and (not isinstance(model, str) or not model):
+        raise ValueError(f"model: expected a model name or null, got: {model!r}")
+    times = {}
+    for key in ("from", "to"):
+        value = body.get(key)
+        if not isinstance(value, str):
+            raise ValueError(f"{key}: expected RFC 3339 or relative like -2h, got: {value!r}")
+        try:
+            times[key] = parse_time(value, now_ns=now_ns)
+        except TimeParseError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+    if times["to"] <= times["from"]:
+        raise ValueError(f"to: must be after from, got: {body['from']!r} to {body['to']!r}")
+    if times["to"] > now_ns:
+        raise ValueError(f"to: a baseline must lie in the past, got: {body['to']!r}")
+    return Baseline(service=service, model=model, start_ns=times["from"], end_ns=times["to"],
+                    source="pinned")
+
+
+def _only(params: dict[str, str], known: set[str]) -> dict[str, str]:
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    return params
+
+
+def _int_param(params: dict[str, str], key: str, *, default: int, high: int) -> int:
+    text = params.get(key, str(default))
+    if not text.isdigit() or not 1 <= int(text) <= high:
+        raise ValueError(f"{key}: expected 1 to {high}, got: {text!r}")
+    return int(text)
+
 
 def calls_query(params: dict[str, str], *, now_ns: int) -> CallQuery:
     """A CallQuery from API parameters; ValueError names the bad parameter and value."""
@@ -148,7 +255,10 @@ def _time_param(params: dict[str, str], key: str, now_ns: int) -> int | None:
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda o: getattr(o, "__dict__", str(o))))
+    """A job's return value as JSON: detector results in their public shape."""
+    if isinstance(value, list) and all(isinstance(v, DetectorResult) for v in value):
+        return [v.to_json() for v in value]
+    return json.loads(json.dumps(value, default=str))
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

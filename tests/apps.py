@@ -66,8 +66,10 @@ class LLMApp:
 
     def chat(self, prompt: str | None, completion: str | None, *, model: str = "gpt-4o-mini",
              provider: str = "openai", system: str | None = None, error: str | None = None,
-             input_tokens: int = 42, output_tokens: int = 17) -> tuple[str, str]:
-        """One chat call; returns its (trace_id, span_id) in hex."""
+             input_tokens: int = 42, output_tokens: int = 17, start_ns: int | None = None,
+             duration_s: float | None = None) -> tuple[str, str]:
+        """One chat call; returns its (trace_id, span_id) in hex. With `start_ns` and
+        `duration_s` the span carries those times (recorded traffic, backfills)."""
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
             "gen_ai.request.model": model, "gen_ai.response.model": model,
@@ -86,12 +88,16 @@ class LLMApp:
             attributes["gen_ai.output.messages"] = json.dumps([{
                 "role": "assistant", "parts": [{"type": "text", "content": completion}],
                 "finish_reason": "stop"}])
-        with self.tracer.start_as_current_span(
-                f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes) as span:
-            if error:
-                span.set_attribute("error.type", error)
-                span.set_status(Status(StatusCode.ERROR, error))
-            ctx = span.get_span_context()
+        span = self.tracer.start_span(f"chat {model}", kind=SpanKind.CLIENT,
+                                      attributes=attributes, start_time=start_ns)
+        if error:
+            span.set_attribute("error.type", error)
+            span.set_status(Status(StatusCode.ERROR, error))
+        ctx = span.get_span_context()
+        end = None
+        if start_ns is not None and duration_s is not None:
+            end = start_ns + int(duration_s * 1e9)
+        span.end(end_time=end)
         return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
 
     def http_span(self) -> None:

@@ -122,6 +122,10 @@ def write_config(directory: Path, **overrides: Any) -> Path:
                       "otlp_http": {"endpoint": "127.0.0.1:0"}},
         "ops": {"endpoint": "127.0.0.1:0"},
         "store": {"path": str(directory / "driftwatch.db")},
+        # The embedding detectors load a model (seconds of CPU); tests that need them
+        # turn them on.
+        "drift": {"enabled": False},
+        "toxicity": {"enabled": False},
     }
     _merge(config, overrides)
     path = directory / "driftwatch.yaml"
