@@ -16,6 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from detectors._stats import subsample
 from detectors.drift import (
     DriftEvaluation,
     DriftSettings,
@@ -134,6 +137,8 @@ class DriftJob:
         }
         if decision and case.ref is not None:
             details["clusters"] = self._explain(case)
+        if e.sufficient and case.ref is not None:
+            details["projection"] = projection(case.ref.vectors, case.cur.vectors)
         checks = [c for c in self._history.self_checks()
                   if (c.service, c.model, c.direction) == (case.segment.service,
                                                            case.segment.model, case.direction)]
@@ -161,6 +166,20 @@ class DriftJob:
             log.warning("cannot explain drift of %s: %s", case.segment, exc)
             return []
         return [s.to_json() for s in shifts[:5]]
+
+
+def projection(reference: np.ndarray, current: np.ndarray, *, per_side: int = 300,
+               seed: int = 0) -> dict[str, list[list[float]]]:
+    """A 2-D picture of both windows for the report page: up to `per_side` rows of each,
+    projected on the first two principal components of the pooled rows."""
+    rng = np.random.default_rng(seed)
+    ref = reference[subsample(len(reference), per_side, rng)]
+    cur = current[subsample(len(current), per_side, rng)]
+    pooled = np.vstack([ref, cur]).astype(np.float64)
+    centred = pooled - pooled.mean(axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    points = np.round(centred @ components[:2].T, 4)
+    return {"reference": points[:len(ref)].tolist(), "current": points[len(ref):].tolist()}
 
 
 def _segment_name(segment: Segment) -> str:

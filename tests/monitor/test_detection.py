@@ -128,6 +128,9 @@ def test_a_new_topic_in_prompts_is_drift_explained_by_its_texts(daemon: Daemon) 
     novel = {r["text"] for r in rows("banking77") if r["group"] == NEW_TOPIC}
     assert sum(e in novel for e in grown["examples"]) >= 2, grown["examples"]
     assert "drift" in prompts["summary"]
+    picture = prompts["details"]["projection"]
+    assert len(picture["reference"]) >= 30 and len(picture["current"]) >= 30
+    assert all(len(point) == 2 for point in picture["reference"] + picture["current"])
 
 
 def test_a_second_run_embeds_nothing_again(daemon: Daemon) -> None:
