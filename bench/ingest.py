@@ -13,6 +13,8 @@ Prints end-to-end calls/s (first send to last acknowledged export: an acknowledg
 committed), export latency p50/p99, the daemon's peak RSS, and checks the store holds every
 call exactly once. The baseline printed beside it is the same senders against a sink that
 acknowledges without decoding or storing anything: the ceiling the clients impose here.
+The CPU columns (the daemon's process, and the senders' over their sending) do not depend
+on what else the machine runs, as calls/s does on a shared one.
 """
 
 from __future__ import annotations
@@ -164,13 +166,13 @@ def sender(mode: str, protocol: str, endpoint: str, n: int, offset: int, threads
     workers = [threading.Thread(target=work, args=(chunks[i::threads],)) for i in range(threads)]
     ready.set()
     start.wait()
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     for w in workers:
         w.start()
     for w in workers:
         w.join()
     out.put({"t0": t0, "t1": time.time(), "latencies": latencies, "failures": failures,
-             "sent": n})
+             "sent": n, "cpu_s": time.process_time() - cpu0})
 
 
 def start_daemon(tmp: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
@@ -230,8 +232,8 @@ class NullSink:
         self._ready.wait()
 
 
-def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str
-                ) -> dict[str, Any]:
+def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str,
+                receiver_pid: int | None = None) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     start, out = ctx.Event(), ctx.Queue()
     per = args.calls // args.senders
@@ -247,8 +249,10 @@ def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str
         readies.append(ready)
     for r in readies:
         r.wait()
+    receiver_cpu = cpu_seconds(receiver_pid) if receiver_pid else 0.0
     start.set()
     results = [out.get() for _ in procs]
+    receiver_cpu = cpu_seconds(receiver_pid) - receiver_cpu if receiver_pid else float("nan")
     for p in procs:
         p.join()
     latencies = sorted(x for r in results for x in r["latencies"])
@@ -257,7 +261,15 @@ def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str
     return {"sent": sent, "elapsed": elapsed, "rate": sent / elapsed,
             "p50": latencies[len(latencies) // 2],
             "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
-            "failures": sum(r["failures"] for r in results)}
+            "failures": sum(r["failures"] for r in results),
+            "sender_cpu_us": sum(r["cpu_s"] for r in results) / sent * 1e6,
+            "receiver_cpu_us": receiver_cpu / sent * 1e6}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -292,7 +304,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             proc, endpoints = start_daemon(Path(tmp))
             try:
-                ours = run_senders(endpoints, args, mode)
+                ours = run_senders(endpoints, args, mode, proc.pid)
                 rss = peak_rss_mb(proc.pid)
             finally:
                 proc.terminate()
@@ -302,12 +314,15 @@ def main() -> None:
             db.close()
         rows.append((mode, "driftwatch: decode, extract, commit", ours, rss, stored))
     print("\n| senders | receiver | calls/s end to end | export p50 | export p99 | failed "
-          "| daemon peak RSS | stored (distinct) |\n|---|---|---|---|---|---|---|---|")
+          "| daemon peak RSS | stored (distinct) | CPU µs/call: daemon, senders |"
+          "\n|---|---|---|---|---|---|---|---|---|")
     for mode, name, r, rss_mb, stored_counts in rows:
         rss_text = f"{rss_mb:.0f} MB" if rss_mb else "-"
         stored_text = f"{stored_counts[0]:,} ({stored_counts[1]:,})" if stored_counts else "-"
+        daemon_cpu = f"{r['receiver_cpu_us']:.0f}" if rss_mb else "-"
         print(f"| {mode} | {name} | {r['rate']:,.0f} | {r['p50'] * 1000:.0f} ms "
-              f"| {r['p99'] * 1000:.0f} ms | {r['failures']} | {rss_text} | {stored_text} |")
+              f"| {r['p99'] * 1000:.0f} ms | {r['failures']} | {rss_text} | {stored_text} "
+              f"| {daemon_cpu}, {r['sender_cpu_us']:.0f} |")
 
 
 if __name__ == "__main__":
