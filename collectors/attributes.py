@@ -25,8 +25,8 @@ def any_value(value: AnyValue) -> Any:
     kind = value.WhichOneof("value")
     if kind in _SCALARS:
         return getattr(value, kind)
-    if kind == "array_value":
-        return [any_value(v) for v in value.array_value.values]
+    if kind == "array_value":  # most often of strings: read as attributes_dict does
+        return [v.string_value or any_value(v) for v in value.array_value.values]
     if kind == "kvlist_value":
         return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
     return None

@@ -67,6 +67,11 @@ class _Events(NamedTuple):
 
 _NO_EVENTS = _Events()
 _NO_TEXTS = Texts()
+_NOT_CALLS = {kind: SpanVerdict(call=None, kind=kind)
+              for kind in (cv.EMBEDDINGS, cv.TOOL, cv.AGENT, cv.RETRIEVAL, cv.OTHER)}
+
+# (trace_id, span_id, parent_span_id, start_time_unix_nano, end_time_unix_nano)
+_Ids = tuple[str, str, str | None, int, int]
 
 
 def extract_span(
@@ -80,7 +85,7 @@ def extract_span(
     attrs = attributes_dict(span.attributes)
     kind, operation = cv.classify(attrs, span.name)
     if kind != cv.LLM:
-        return SpanVerdict(call=None, kind=kind)
+        return _NOT_CALLS.get(kind) or SpanVerdict(call=None, kind=kind)
     return SpanVerdict(kind=kind, call=_call(span, resource, attrs, ids, operation, max_chars))
 
 
@@ -88,18 +93,18 @@ def _call(
     span: trace_pb2.Span,
     resource: Mapping[str, Any],
     attrs: Mapping[str, Any],
-    ids: tuple[str, str, str | None],
+    ids: _Ids,
     operation: str,
     max_chars: int,
 ) -> LLMCall:
-    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    trace_id, span_id, parent_span_id, start, end = ids
     events = _scan_events(span)
     texts, source = _texts(attrs, events)
     reasons = _finish_reasons(attrs, texts)
     status, error_type = _status(span, attrs, events, reasons)
     input_tokens, output_tokens, total_tokens = _tokens(attrs)
     return LLMCall(
-        trace_id=ids[0], span_id=ids[1], parent_span_id=ids[2],
+        trace_id=trace_id, span_id=span_id, parent_span_id=parent_span_id,
         service=_service(resource, attrs), provider=_provider(attrs),
         request_model=first(attrs, cv.REQUEST_MODEL, as_label),
         response_model=first(attrs, cv.RESPONSE_MODEL, as_label),
@@ -107,7 +112,7 @@ def _call(
         status=status, error_type=error_type,
         input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=total_tokens,
         streaming=first(attrs, cv.STREAMING, as_flag),
-        ttft_s=_ttft(attrs, events, span.dropped_events_count, start),
+        ttft_s=_ttft(attrs, events, span, start),
         finish_reasons=reasons,
         system_prompt=cut(texts.system_prompt, max_chars),
         prompt=cut(texts.prompt, max_chars),
@@ -117,8 +122,8 @@ def _call(
     )
 
 
-def _checked_ids(span: trace_pb2.Span) -> tuple[str, str, str | None]:
-    """(trace_id, span_id, parent_span_id) in hex, once ids and times are known sound."""
+def _checked_ids(span: trace_pb2.Span) -> _Ids:
+    """(trace_id, span_id, parent_span_id) in hex and the times, once they are known sound."""
     trace_id = _hex_id("trace_id", span.trace_id, 16)
     span_id = _hex_id("span_id", span.span_id, 8)
     parent = span.parent_span_id
@@ -131,13 +136,13 @@ def _checked_ids(span: trace_pb2.Span) -> tuple[str, str, str | None]:
         raise MalformedSpan(f"end_time_unix_nano: {end} is before start_time_unix_nano {start}")
     if end > MAX_INT64:  # past 2262: no datetime, no SQLite INTEGER
         raise MalformedSpan(f"end_time_unix_nano: {end} is out of range (max {MAX_INT64})")
-    return trace_id, span_id, parent.hex() if parent.count(0) < len(parent) else None
+    return trace_id, span_id, parent.hex() if any(parent) else None, start, end
 
 
 def _hex_id(field: str, value: bytes, size: int) -> str:
     if len(value) != size:
         raise MalformedSpan(f"{field}: expected {size} bytes, got {len(value)}")
-    if value.count(0) == size:
+    if not any(value):
         raise MalformedSpan(f"{field}: must not be all zero, got {value.hex()}")
     return value.hex()
 
@@ -162,8 +167,17 @@ def _scan_events(span: trace_pb2.Span) -> _Events:
 
 def _texts(attrs: Mapping[str, Any], events: _Events) -> tuple[Texts, ContentSource]:
     """The first source that captured any text, its gaps filled from the sources after it."""
+    otel = None
+    if not attrs.keys().isdisjoint(cv.MESSAGE_ATTRIBUTES):
+        otel = from_messages(
+            attrs.get(cv.INPUT_MESSAGES),
+            attrs.get(cv.OUTPUT_MESSAGES),
+            attrs.get(cv.SYSTEM_INSTRUCTIONS),
+        )
+        if otel.prompt is not None and otel.completion is not None:
+            return otel, ContentSource.OTEL_ATTRIBUTES  # the usual v1.37 span: no gap to fill
     best, source = _NO_TEXTS, ContentSource.NONE
-    for candidate, found in _sources(attrs, events):
+    for candidate, found in _sources(attrs, events, otel):
         if found is None or not found.captured:
             continue
         if source is ContentSource.NONE:
@@ -176,16 +190,15 @@ def _texts(attrs: Mapping[str, Any], events: _Events) -> tuple[Texts, ContentSou
 
 
 def _sources(
-    attrs: Mapping[str, Any], events: _Events
+    attrs: Mapping[str, Any], events: _Events, otel: Texts | None
 ) -> Iterator[tuple[ContentSource, Texts | None]]:
-    """Each text source in priority order, read only when the ones before left a gap."""
+    """Each text source in priority order, read only when the ones before left a gap.
+
+    `otel` is what the v1.37+ message attributes gave, None when the span has none.
+    """
     openlit = attrs.get("telemetry.sdk.name") == "openlit"
-    if not attrs.keys().isdisjoint(cv.MESSAGE_ATTRIBUTES):
-        yield ContentSource.OTEL_ATTRIBUTES, from_messages(
-            attrs.get(cv.INPUT_MESSAGES),
-            attrs.get(cv.OUTPUT_MESSAGES),
-            attrs.get(cv.SYSTEM_INSTRUCTIONS),
-        )
+    if otel is not None:
+        yield ContentSource.OTEL_ATTRIBUTES, otel
     has_events = events.prompt is not None or events.completion is not None
     if has_events and not openlit:
         prompt = _json_shaped(events.prompt, openlit)
@@ -248,13 +261,17 @@ def _status(
     return CallStatus.ERROR, next(filter(None, map(as_label, candidates)), "error")
 
 
-def _ttft(attrs: Mapping[str, Any], events: _Events, dropped: int, start: int) -> float | None:
+def _ttft(
+    attrs: Mapping[str, Any], events: _Events, span: trace_pb2.Span, start: int
+) -> float | None:
     seconds = first(attrs, cv.TTFT_SECONDS, as_seconds)
     if seconds is not None:
         return seconds
     # The SDK drops the oldest events first: with any dropped, the first token may be gone.
-    if events.first_token_ns is not None and dropped == 0 and events.first_token_ns >= start:
-        return (events.first_token_ns - start) / 1e9
+    first_token_ns = events.first_token_ns
+    if (first_token_ns is not None and first_token_ns >= start
+            and span.dropped_events_count == 0):
+        return (first_token_ns - start) / 1e9
     millis = first(attrs, cv.TTFT_MILLISECONDS, as_seconds)
     return millis / 1000 if millis is not None else None
 
