@@ -29,7 +29,7 @@ def build() -> Dashboard:
 
     board.row("At a glance")
     board.add(stat("Version", "driftwatch version of each instance.", "none",
-                   prom(f"driftwatch_build_info{{{INST}}}", "{{version}}"), show_name=True),
+                   prom(f"driftwatch_build_info{{{INST}}}", "{{version}}"), name_only=True),
               w=4, h=4)
     board.add(stat("Uptime", "Time since the process started.", "s",
                    prom(f"time() - process_start_time_seconds{{{INST}}}", "{{instance}}")),

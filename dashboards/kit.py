@@ -170,14 +170,16 @@ def graph(title: str, description: str, unit: str, *queries: Dataquery,
 
 def stat(title: str, description: str, unit: str, *queries: Dataquery,
          steps: Sequence[Step] = ((None, "green"),), no_value: str | None = None,
-         show_name: bool = False, decimals: int | None = None) -> stat_panel.Panel:
+         show_name: bool = False, name_only: bool = False,
+         decimals: int | None = None) -> stat_panel.Panel:
     """The last value of each series, coloured by its thresholds."""
+    mode = (BigValueTextMode.NAME if name_only else
+            BigValueTextMode.VALUE_AND_NAME if show_name else BigValueTextMode.AUTO)
     panel = (stat_panel.Panel().title(title).description(description).datasource(DS)
              .unit(unit).targets(_refs(queries)).thresholds(thresholds(*steps))
              .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
              .color_mode(BigValueColorMode.VALUE).graph_mode(BigValueGraphMode.NONE)
-             .text_mode(BigValueTextMode.VALUE_AND_NAME if show_name
-                        else BigValueTextMode.AUTO))
+             .text_mode(mode))
     if no_value is not None:
         panel = panel.no_value(no_value)
     if decimals is not None:
