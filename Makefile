@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint typecheck unit bench-ingest clean
+.PHONY: run test lint typecheck unit bench-ingest clean demo
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# a support bot drifts, turns toxic and slows down; driftwatch explains it (offline, ~1 min)
+demo: $(STAMP)
+	$(BIN)/python -m monitor.demo $(DEMO_ARGS)
 
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py
