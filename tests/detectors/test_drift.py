@@ -113,6 +113,20 @@ def test_identical_windows_are_not_drift() -> None:
     assert result.mmd is not None and result.mmd.p_value > 0.5
 
 
+def test_decisions_do_not_depend_on_the_scale_of_the_embeddings() -> None:
+    # fixed thresholds on raw distances (Evidently's MMD 0.015, distance 0.2) never fire on
+    # unit vectors; p-values and effect sizes read the same at any scale
+    rng = np.random.default_rng(6)
+    c = centres(rng)
+    x = topics(rng, 300, c, np.r_[np.full(7, 1 / 7), 0.0])
+    y = topics(rng, 300, c, np.r_[np.full(7, 0.7 / 7), 0.3])
+    unit_scale, scaled = evaluate(x, y, SETTINGS), evaluate(x * 40, y * 40, SETTINGS)
+    assert detected(unit_scale) is detected(scaled) is True
+    assert unit_scale.mmd is not None and scaled.mmd is not None
+    assert scaled.mmd.p_value == pytest.approx(unit_scale.mmd.p_value, abs=0.002)
+    assert scaled.classifier_auc == pytest.approx(unit_scale.classifier_auc, abs=1e-4)
+
+
 def test_fewer_calls_than_the_minimum_is_insufficient_data_never_no_drift() -> None:
     rng = np.random.default_rng(1)
     c = centres(rng)
@@ -249,6 +263,14 @@ def test_new_topic_at_20_percent_is_detected(banking: Corpus) -> None:
     assert result.mmd is not None and result.novelty is not None
     assert result.mmd.p_value <= ALPHA and result.novelty.p_value <= ALPHA
     assert detected(result) is True
+
+
+def test_identical_windows_of_real_embeddings_are_not_drift(banking: Corpus) -> None:
+    reference = banking.split("train").head(1000).vectors
+    result = evaluate(reference, reference.copy(), SETTINGS)
+    assert detected(result) is False
+    assert result.mmd is not None and result.mmd.p_value > 0.5
+    assert result.novelty is not None and result.novelty.p_value > 0.5
 
 
 def test_jailbreak_prompts_at_5_percent_are_caught_by_the_novelty_test(
