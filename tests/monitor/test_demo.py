@@ -12,12 +12,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from monitor.demo import DATA, DemoTexts
-from tests.harness import REPO, get
+from tests.harness import REPO, Daemon, cli, get
 from tests.monitor.test_reports import report_server
 
 DEMO_TIMEOUT_S = 240  # the demo's budget is 3 minutes on a 2-core machine
@@ -106,3 +107,60 @@ def check_pages(output: str) -> None:
             assert "Clusters whose share moved" in page and "<circle" in page
         else:
             assert "Toxic rate over time" in page and "<polyline" in page
+
+
+# The Quickstart's app snippet (README.md, "## Quickstart"); the test runs the README's own
+# copy once it is there, so the README cannot drift from what works.
+QUICKSTART_APP = '''
+import json
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+provider = TracerProvider()  # the service name comes from OTEL_SERVICE_NAME
+provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # OTEL_EXPORTER_OTLP_*
+trace.set_tracer_provider(provider)
+tracer = trace.get_tracer("quickstart")
+
+# What a GenAI instrumentation records around an LLM call (OTel GenAI conventions v1.37)
+with tracer.start_as_current_span("chat gpt-4o-mini", kind=trace.SpanKind.CLIENT, attributes={
+    "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 9,
+    "gen_ai.input.messages": json.dumps(
+        [{"role": "user", "parts": [{"type": "text", "content": "Where is my card?"}]}]),
+    "gen_ai.output.messages": json.dumps(
+        [{"role": "assistant", "parts": [{"type": "text", "content": "It ships tomorrow."}],
+          "finish_reason": "stop"}]),
+}):
+    pass  # your LLM call goes here
+
+provider.shutdown()  # flush before the script exits
+'''
+
+
+def quickstart_app() -> str:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Quickstart", 1)[1].split("\n## ", 1)[0] if (
+        "\n## Quickstart" in readme) else ""
+    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    return blocks[0] if blocks else QUICKSTART_APP
+
+
+def test_the_quickstart_app_snippet_shows_up_in_driftwatch_calls(
+        start_daemon: Callable[..., Daemon], tmp_path: Path) -> None:
+    daemon = start_daemon()
+    app = tmp_path / "app.py"
+    app.write_text(quickstart_app())
+    env = {**os.environ, "OTEL_SERVICE_NAME": "support-bot",
+           "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{daemon.grpc}"}
+    ran = subprocess.run([sys.executable, str(app)], capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert ran.returncode == 0 and "Failed to export" not in ran.stderr, ran.stderr
+    [call] = daemon.calls("--service", "support-bot")
+    assert (call["model"], call["prompt"], call["completion"]) == (
+        "gpt-4o-mini", "Where is my card?", "It ships tomorrow.")
+    table = cli("calls", "--config", str(daemon.config_path), "--since", "1h").stdout
+    assert "support-bot" in table and "Where is my card?" in table
