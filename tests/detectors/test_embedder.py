@@ -160,7 +160,7 @@ def test_settings_that_change_vectors_change_the_cache_id(minilm: LocalEmbedder)
 def test_a_model_that_cannot_be_loaded_names_the_fix(tmp_path: Path) -> None:
     embedder = LocalEmbedder(f"{tmp_path}/no-such-model")
     with pytest.raises(ConfigError, match=r"embedding\.model: cannot load .*no-such-model.*"
-                                          r"local directory.*embedding\.remote_url"):
+                                          r"local directory.*embedding\.remote\.url"):
         embedder.load()
 
 
