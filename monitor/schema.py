@@ -142,7 +142,40 @@ _V2_DETECTORS: Migration = (
     "CREATE INDEX embeddings_created ON embeddings (created_ns)",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_CALLS, _V2_DETECTORS)
+# Alert state (monitor.alert_state): one row per alert instance (a rule and a label set)
+# while it is pending, firing or resolved-but-still-being-sent, and what each notifier was
+# last told about it, so a restart neither pages twice nor forgets a resolve.
+_V3_ALERTS: Migration = (
+    """
+    CREATE TABLE alert_instances (
+        fingerprint TEXT PRIMARY KEY,
+        rule TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        annotations TEXT NOT NULL,
+        state TEXT NOT NULL,
+        active_ns INTEGER NOT NULL,
+        fired_ns INTEGER,
+        resolved_ns INTEGER,
+        holds INTEGER NOT NULL,
+        observed TEXT NOT NULL,
+        value REAL,
+        source_interval_s REAL NOT NULL,
+        updated_ns INTEGER NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE alert_deliveries (
+        fingerprint TEXT NOT NULL,
+        notifier TEXT NOT NULL,
+        state TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        sent_ns INTEGER NOT NULL,
+        PRIMARY KEY (fingerprint, notifier)
+    )
+    """,
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_CALLS, _V2_DETECTORS, _V3_ALERTS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,118 @@
+"""The alert rules driftwatch ships, in the YAML a user writes under `alerts.rules`.
+
+A user's entry of the same name is merged over these (labels and annotations key by key);
+`NAME: false` or `NAME: {enabled: false}` turns one off. Annotations are Python format
+strings over the observation: the segment (`service`, `model`, `segment`, `direction`),
+`value` and `threshold` (of the first check), the result's `summary`, `n_current`,
+`n_reference`, `p_value`, `statistic` and every key of its `details`, e.g.
+`{burn_rates[availability][1h]:.1f}`; a missing value reads "n/a".
+"""
+
+from __future__ import annotations
+
+DEFAULT_RULES_YAML = """
+LLMPromptDrift:
+  detector: drift
+  direction: prompt
+  when: anomalous
+  severity: ticket
+  annotations:
+    summary: "Prompts to {segment} drifted from their reference"
+    description: "{summary}. Reference: {reference}; {n_reference} reference and
+      {n_current} current texts."
+
+LLMCompletionDrift:
+  detector: drift
+  direction: completion
+  when: anomalous
+  severity: ticket
+  annotations:
+    summary: "Completions of {segment} drifted from their reference"
+    description: "{summary}. Reference: {reference}; {n_reference} reference and
+      {n_current} current texts."
+
+LLMToxicityHigh:
+  detector: toxicity
+  # rose significantly above the reference, or surely above 10% (lower 95% bound)
+  when: [[anomalous], ["ci_low > 0.10"]]
+  severity: ticket
+  annotations:
+    summary: "{direction}s of {segment} are {toxic_rate:.1%} toxic"
+    description: "{summary}. Toxic rate {toxic_rate:.1%} (95% CI {ci_low:.1%}-{ci_high:.1%},
+      n={n_current}), reference {reference_rate:.1%}."
+
+LLMLatencyRegression:
+  detector: latency
+  when: anomalous
+  for: 2
+  severity: ticket
+  annotations:
+    summary: "{segment} is slower than its reference: p95 {p95_s:.2f}s, x{p95_ratio:.2f}"
+    description: "p95 {p95_s:.2f}s over {count} calls against {reference_p95_s:.2f}s in the
+      reference ({reference}); one-sided p={p_value:.2g}."
+
+LLMErrorBudgetBurn:
+  detector: latency
+  scope: service
+  when:
+    - ["burn_rates.availability.1h > 14.4", "burn_rates.availability.5m > 14.4"]
+    - ["burn_rates.availability.6h > 6", "burn_rates.availability.30m > 6"]
+  for: 3
+  severity: page
+  labels: {slo: availability}
+  annotations:
+    summary: "{service} is burning its availability error budget"
+    description: "Error-budget burn {burn_rates[availability][1h]:.1f}x over 1h and
+      {burn_rates[availability][5m]:.1f}x over 5m, {burn_rates[availability][6h]:.1f}x over
+      6h and {burn_rates[availability][30m]:.1f}x over 30m (availability SLO
+      {slo_availability:.2%}); {error_rate:.1%} of {count} calls failed in the window."
+
+LLMErrorBudgetBurnSlow:
+  detector: latency
+  scope: service
+  when: [["burn_rates.availability.6h > 3", "burn_rates.availability.30m > 3"]]
+  for: 15
+  severity: ticket
+  labels: {slo: availability}
+  annotations:
+    summary: "{service} is slowly burning its availability error budget"
+    description: "Error-budget burn {burn_rates[availability][6h]:.1f}x over 6h and
+      {burn_rates[availability][30m]:.1f}x over 30m (availability SLO
+      {slo_availability:.2%})."
+
+LLMTimeToFirstTokenHigh:
+  detector: latency
+  when: "ttft_p95_s > 3"
+  for: 5
+  severity: ticket
+  annotations:
+    summary: "{segment}: time to first token p95 is {ttft_p95_s:.2f}s"
+    description: "Streamed responses of {segment} took {ttft_p95_s:.2f}s (p95) to their first
+      token, above {threshold:g}s; p50 {ttft_p50_s:.2f}s."
+
+LLMTrafficAbsent:
+  kind: traffic_absent
+  scope: service
+  for: 2
+  severity: ticket
+  annotations:
+    summary: "{service} sent no LLM calls in the last {window}"
+    description: "{service} had calls in the last 6h but none in its latest {window} window;
+      is the app down or no longer exporting its traces?"
+
+DriftwatchJobStale:
+  kind: job_stale
+  severity: ticket
+  annotations:
+    summary: "driftwatch job {job} has not succeeded for {value:.0f}s"
+    description: "The {job} job runs every {interval:g}s and last succeeded {last_success}:
+      its results (and the alerts on them) are stale. See the daemon's log."
+
+DriftwatchRefusingSpans:
+  kind: spans_refused
+  severity: ticket
+  annotations:
+    summary: "driftwatch refused {value:.0f} spans since the last evaluation"
+    description: "Exporters were refused {value:.0f} spans (queue full, too large or invalid):
+      see driftwatch_spans_refused_total by reason."
+"""
