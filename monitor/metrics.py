@@ -95,10 +95,30 @@ class SelfMetrics:
             "successful run", ["job"], registry=r)
         self.retention_deleted = Counter(
             f"{PREFIX}_retention_deleted_total", "Rows deleted by the retention job", registry=r)
+        self.job_interval = Gauge(
+            f"{PREFIX}_job_interval_seconds", "How often each job is scheduled", ["job"],
+            registry=r)
+        self.alert_evaluations = Counter(
+            f"{PREFIX}_alert_evaluations_total", "Evaluations of the alert rules", registry=r)
+        self.notifications = Counter(
+            f"{PREFIX}_notifications_total", "Alert notifications by notifier kind and "
+            "outcome (after retries)", ["notifier", "outcome"], registry=r)
 
     def watch(self, name: str, doc: str, read: Callable[[], float]) -> None:
         """Export a value read at scrape time (queue depth, stored rows): never stale."""
         self.registry.register(_ReadAtScrape(f"{PREFIX}_{name}", doc, read))
+
+    def spans_refused_total(self) -> float:
+        """Spans refused since start, over every transport and reason."""
+        return sum(sample.value for family in self.spans_refused.collect()
+                   for sample in family.samples if sample.name.endswith("_total"))
+
+    def alerts(self, read: Callable[[], Sequence[tuple[str, str, str]]],
+               rules: Sequence[tuple[str, str]]) -> None:
+        """Export the number of alerts per (alertname, state, severity), read at scrape
+        time; `read` gives one tuple per alert, `rules` the (alertname, severity) of every
+        enabled rule, exported as 0 while it has no alerts."""
+        self.registry.register(_Alerts(read, rules))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -173,6 +193,8 @@ class _Results(Collector):
                       _DIRECTED, key, d.get("toxic_rate"))
                 gauge("toxicity_rate_ci_high", "Upper Wilson 95% bound of the toxic rate",
                       _DIRECTED, key, d.get("ci_high"))
+                gauge("toxicity_rate_ci_low", "Lower Wilson 95% bound of the toxic rate",
+                      _DIRECTED, key, d.get("ci_low"))
                 gauge("toxicity_mean_score", "Mean toxicity score", _DIRECTED, key,
                       d.get("mean_score"))
                 gauge("toxicity_reference_rate", "Toxic rate of the reference", _DIRECTED,
@@ -206,6 +228,32 @@ class _Results(Collector):
 
 def _dir(result: DetectorResult) -> str:
     return result.direction.value if result.direction else ""
+
+
+class _Alerts(Collector):
+    def __init__(self, read: Callable[[], Sequence[tuple[str, str, str]]],
+                 rules: Sequence[tuple[str, str]]) -> None:
+        self._read = read
+        self._rules = rules
+
+    def describe(self):  # type: ignore[no-untyped-def]
+        return []
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        counts: dict[tuple[str, str, str], int] = {}
+        for alertname, severity in self._rules:
+            for state in ("pending", "firing"):
+                counts[(alertname, state, severity)] = 0
+        for alertname, state, severity in self._read():
+            if state != "resolved":
+                key = (alertname, state, severity)
+                counts[key] = counts.get(key, 0) + 1
+        family = GaugeMetricFamily(f"{PREFIX}_alerts", "Alerts by rule, state (pending, "
+                                   "firing) and severity", labels=["alertname", "state",
+                                                                   "severity"])
+        for key, n in sorted(counts.items()):
+            family.add_metric(list(key), n)
+        yield family
 
 
 class _ReadAtScrape(Collector):

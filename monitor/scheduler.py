@@ -39,6 +39,8 @@ class JobScheduler:
         self._jobs: dict[str, JobSpec] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._scheduler: AsyncIOScheduler | None = None
+        self.started_s: float | None = None  # unix time the schedule started
+        self.last_success: dict[str, float] = {}  # job -> unix time of its last success
 
     def add(self, spec: JobSpec) -> None:
         self._jobs[spec.name] = spec
@@ -46,6 +48,10 @@ class JobScheduler:
     @property
     def names(self) -> list[str]:
         return sorted(self._jobs)
+
+    @property
+    def intervals(self) -> dict[str, float]:
+        return {name: spec.interval_s for name, spec in self._jobs.items()}
 
     async def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone="UTC")
@@ -58,6 +64,7 @@ class JobScheduler:
             )
         scheduler.start()
         self._scheduler = scheduler
+        self.started_s = time.time()
         log.info("scheduled jobs: %s", ", ".join(
             f"{s.name} every {s.interval_s:g}s" for s in self._jobs.values()))
 
@@ -94,5 +101,6 @@ class JobScheduler:
             finally:
                 self._metrics.job_duration.labels(name).observe(time.perf_counter() - began)
             self._metrics.job_runs.labels(name, "ok").inc()
-            self._metrics.job_last_success.labels(name).set(time.time())
+            self.last_success[name] = time.time()
+            self._metrics.job_last_success.labels(name).set(self.last_success[name])
             return result
