@@ -2,7 +2,8 @@
 
 Commands: run (the daemon), validate (a config, without starting anything), calls (what was
 stored), status (latest detector results), jobs (list, run one now), baseline (pin, list),
-version. The commands about results talk to the running daemon's ops API.
+alerts (pending and firing), rules export (as Prometheus rules), dashboards export (Grafana),
+version. The commands about results and alerts talk to the running daemon's ops API.
 Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
 """
 
@@ -133,6 +134,37 @@ def _parser() -> argparse.ArgumentParser:
     _ops_args(listing)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=_cmd_baseline_list)
+
+    alerts = sub.add_parser("alerts", help="pending and firing alerts",
+                            description="Alerts of the running daemon and their state: "
+                            "pending (not yet sent), firing, resolved (with --all).")
+    _ops_args(alerts)
+    alerts.add_argument("--all", action="store_true",
+                        help="also resolved alerts still being sent")
+    alerts.add_argument("--json", action="store_true", help="one JSON object per line")
+    alerts.set_defaults(handler=_cmd_alerts)
+
+    rules = sub.add_parser("rules", help="export the alert rules for Prometheus")
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    rules_export = rules_sub.add_parser(
+        "export", help="write the alert rules as a Prometheus rule file",
+        description="Write the config's alert rules (the shipped ones with your overrides) "
+        "as Prometheus alerting and recording rules over driftwatch's metrics.")
+    rules_export.add_argument("file", help="the rule file to write (- for stdout)")
+    rules_export.add_argument("--config", type=Path, help="config file with alerts.rules")
+    rules_export.set_defaults(handler=_cmd_rules_export)
+
+    boards = sub.add_parser("dashboards", help="export the Grafana dashboards")
+    boards_sub = boards.add_subparsers(dest="dashboards_command", metavar="ACTION",
+                                       required=True)
+    boards_export = boards_sub.add_parser(
+        "export", help="write the dashboards and their Grafana provisioning",
+        description="Write the dashboards (JSON) and Grafana provisioning files for them "
+        "and a Prometheus data source under DIR.")
+    boards_export.add_argument("directory", type=Path)
+    boards_export.add_argument("--prometheus-url", default="http://localhost:9090",
+                               help="where Grafana reaches Prometheus")
+    boards_export.set_defaults(handler=_cmd_dashboards_export)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(handler=lambda _args: print(f"driftwatch {__version__}") or EXIT_OK)
@@ -267,6 +299,51 @@ def _cmd_baseline_list(args: argparse.Namespace) -> int:
     for b in baselines:
         segment = f"{b['service']}/{b['model']}" if b["model"] else b["service"]
         print(f"{segment:<40} {b['source']:<7} {b['from']} to {b['to']}")
+    return EXIT_OK
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    answer = _client(args).get("/api/v1/alerts")
+    alerts = [a for a in answer["alerts"] if args.all or a["state"] != "resolved"]
+    if args.json:
+        for alert in alerts:
+            print(json.dumps(alert, ensure_ascii=False))
+        return EXIT_OK
+    if not answer.get("enabled", True):
+        print("alerting is turned off (alerts.enabled: false)")
+        return EXIT_OK
+    if not alerts:
+        print("no alerts")
+        return EXIT_OK
+    print(f"{'STATE':<9} {'ALERT':<26} {'SEVERITY':<8} {'SINCE (UTC)':<20} {'LABELS':<40} "
+          "SUMMARY")
+    for a in alerts:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(a["labels"].items())
+                          if k not in ("alertname", "severity"))
+        since = (a["starts_at"] or a["active_at"])[:19].replace("T", " ")
+        print(f"{a['state']:<9} {_cut(a['alertname'], 26):<26} "
+              f"{a['labels'].get('severity', '-'):<8} {since:<20} {_cut(labels, 40):<40} "
+              f"{a['annotations'].get('summary', '')}")
+    return EXIT_OK
+
+
+def _cmd_rules_export(args: argparse.Namespace) -> int:
+    from monitor.rules_export import export_rules
+
+    text = export_rules(load_config(args.config))
+    if args.file == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.file).write_text(text)
+        print(f"wrote {args.file}")
+    return EXIT_OK
+
+
+def _cmd_dashboards_export(args: argparse.Namespace) -> int:
+    from dashboards.export import export
+
+    for path in export(args.directory, prometheus_url=args.prometheus_url):
+        print(f"wrote {path}")
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
@@ -20,6 +21,8 @@ from collectors.otlp_http import OtlpHttpReceiver
 from detectors.embedder import CachedEmbedder, Embedder
 from detectors.toxicity import HuggingFaceScorer, LogisticHeadScorer, Scorer, ToxicityHead
 from monitor import __version__
+from monitor.alert_state import SqliteAlertState
+from monitor.alerts import AlertEngine, JobStatus, Sources, rules_from_config
 from monitor.components import Component, Store
 from monitor.config import Config
 from monitor.drift_job import DriftJob
@@ -28,6 +31,7 @@ from monitor.genai_metrics import GenAiMetrics, MeteredSink
 from monitor.history import SqliteHistory
 from monitor.latency_job import LatencyJob
 from monitor.metrics import SelfMetrics
+from monitor.notifiers import Dispatcher, build_notifiers
 from monitor.ops import OpsDeps, OpsServer
 from monitor.references import References
 from monitor.scheduler import JobScheduler, JobSpec
@@ -68,9 +72,14 @@ class Daemon:
         self.jobs.add(JobSpec("retention", config.jobs.retention_interval, self._retention))
         self._models: list[Embedder | Scorer] = []
         self._add_detectors(config)
+        self.alert_state: SqliteAlertState | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.alerts = self._add_alerts(config) if config.alerts.enabled else None
         self.ops = OpsServer(config.ops, OpsDeps(
             metrics=self.metrics, store=self.store, history=self.history, jobs=self.jobs,
-            listeners=tuple(r.listener for r in self.receivers)))
+            listeners=tuple(r.listener for r in self.receivers), alerts=self.alerts))
+        for name, interval in self.jobs.intervals.items():
+            self.metrics.job_interval.labels(name).set(interval)
         self.metrics.results(lambda: self.history.latest(), self.history.self_checks)
         self.metrics.watch("store_calls", "LLM calls in the store",
                            lambda: float(self.store.stats().calls))
@@ -107,6 +116,33 @@ class Daemon:
                                    default_threshold=threshold)
             self.jobs.add(JobSpec("toxicity", config.toxicity.interval, toxicity.run))
 
+    def _add_alerts(self, config: Config) -> AlertEngine:
+        """Rules on the detectors' latest results, their state in the store, and the
+        notifiers; evaluated by the `alerts` job."""
+        state = self.alert_state = SqliteAlertState(config.store.path)
+        stopping = threading.Event()
+
+        def external_url() -> str:
+            return config.alerts.external_url or self.ops.listener.url
+
+        dispatcher = self.dispatcher = Dispatcher(
+            build_notifiers(config.alerts, self.metrics, stopping, external_url), state,
+            stopping)
+        rules = rules_from_config(config)
+        engine = AlertEngine(
+            config.alerts, rules, state, Sources(
+                results=self.history.latest, jobs=self._job_status,
+                refused_total=self.metrics.spans_refused_total),
+            self.metrics, dispatcher, external_url)
+        self.jobs.add(JobSpec("alerts", config.alerts.evaluation_interval, engine.run))
+        return engine
+
+    def _job_status(self) -> dict[str, JobStatus]:
+        since = self.jobs.started_s or time.time()
+        return {name: JobStatus(interval_s=interval, since_s=since,
+                                last_success_s=self.jobs.last_success.get(name))
+                for name, interval in self.jobs.intervals.items()}
+
     def _load_models(self) -> None:
         """Load the models before anything listens, so a bad model config fails the start
         with a message naming the fix, not the first job run an hour later."""
@@ -130,7 +166,10 @@ class Daemon:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load_models)
-        order: list[Component] = [self.writer, *self.receivers, self.ops, self.jobs]
+        # Stopped in reverse: the jobs (no new evaluation), then the notifiers (finishing
+        # what is in flight), then the rest.
+        order: list[Component] = [self.writer, *self.receivers, self.ops,
+                                  *([self.dispatcher] if self.dispatcher else []), self.jobs]
         for component in order:
             await component.start()
             self._started.append(component)
@@ -143,6 +182,8 @@ class Daemon:
             except Exception:
                 log.exception("stopping %s failed", type(component).__name__)
         self._extract_pool.shutdown(wait=True)
+        if self.alert_state is not None:
+            self.alert_state.close()
         self.history.close()
         self.store.close()
 

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from monitor.alerts import AlertEngine
 from monitor.components import CallQuery, Store
 from monitor.config import OpsConfig
 from monitor.endpoints import Listener, bind_socket
@@ -41,6 +42,7 @@ class OpsDeps:
     history: SqliteHistory
     jobs: JobScheduler
     listeners: tuple[Listener, ...]  # receivers that must be bound for /readyz
+    alerts: AlertEngine | None = None  # None: alerting is turned off
 
 
 class OpsServer:
@@ -65,6 +67,8 @@ class OpsServer:
         app.router.add_get("/api/v1/results/{id}", self._result)
         app.router.add_get("/api/v1/baselines", self._baselines)
         app.router.add_post("/api/v1/baselines", self._set_baseline)
+        app.router.add_get("/api/v1/alerts", self._alerts)
+        app.router.add_get("/api/v1/rules", self._rules)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         sock = bind_socket(self._config.endpoint)
@@ -182,6 +186,35 @@ class OpsServer:
         log.info("baseline pinned for %s/%s: %s", pinned.service, pinned.model or "*",
                  pinned.to_json())
         return web.json_response(pinned.to_json(), status=201)
+
+    async def _alerts(self, request: web.Request) -> web.Response:
+        """Alerts kept in the store: pending, firing, and resolved ones still being sent."""
+        try:
+            params = _only(dict(request.query), {"alertname", "state"})
+            state = params.get("state")
+            if state is not None and state not in ("pending", "firing", "resolved"):
+                raise ValueError(f"state: expected pending, firing or resolved, got: {state!r}")
+        except ValueError as exc:
+            return _error(400, str(exc))
+        engine = self._deps.alerts
+        if engine is None:
+            return web.json_response({"alerts": [], "enabled": False})
+
+        def read() -> list[dict[str, Any]]:
+            deliveries = engine.state.deliveries()
+            return [a.to_json([d for (fp, _), d in deliveries.items() if fp == a.fingerprint])
+                    for a in engine.state.alerts()
+                    if params.get("alertname") in (None, a.alertname)
+                    and state in (None, a.state)]
+
+        return web.json_response({"alerts": await asyncio.to_thread(read), "enabled": True})
+
+    async def _rules(self, request: web.Request) -> web.Response:
+        engine = self._deps.alerts
+        rules = [] if engine is None else [
+            {"name": rule.name, **rule.config.model_dump(mode="json", by_alias=True)}
+            for rule in engine.rules]
+        return web.json_response({"rules": rules})
 
 
 def baseline_from(body: Any, *, now_ns: int) -> Baseline:
