@@ -54,6 +54,7 @@ SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 # UnicodeEncodeError (a ValueError) for lone surrogates; either must fail the batch cleanly.
 _DB_ERRORS = (sqlite3.Error, OverflowError, ValueError)
 
+_fromhex = bytes.fromhex  # ids are BLOBs in the store, hex everywhere else
 _STATUS_TEXT = {status: status.value for status in CallStatus}  # .value costs a descriptor call
 _ERROR = CallStatus.ERROR.value
 _TEXT_COLUMN = {Direction.PROMPT: "prompt", Direction.COMPLETION: "completion"}
@@ -469,7 +470,8 @@ def _join_events(
     for event in events:
         by_call[event.trace_id, event.span_id].append(event)
     joined, pending, changed = 0, 0, []
-    for key, group in by_call.items():
+    for (trace_id, span_id), group in by_call.items():
+        key = (_fromhex(trace_id), _fromhex(span_id))
         row = cur.execute(_SELECT_CALL, key).fetchone()
         if row is None:
             cur.executemany(_INSERT_PENDING, [
@@ -545,8 +547,10 @@ def _call_filter(query: CallQuery) -> tuple[str, list[Any]]:
 
 
 def _call_row(call: LLMCall, received_ns: int) -> tuple[Any, ...]:
+    parent = call.parent_span_id
     return (
-        call.trace_id, call.span_id, call.parent_span_id, call.service, call.provider,
+        _fromhex(call.trace_id), _fromhex(call.span_id), parent and _fromhex(parent),
+        call.service, call.provider,
         call.request_model, call.response_model, call.operation, call.start_ns,
         call.duration_s, _STATUS_TEXT[call.status], call.error_type, call.input_tokens,
         call.output_tokens, call.total_tokens, call.streaming, call.ttft_s,
@@ -558,8 +562,10 @@ def _call_row(call: LLMCall, received_ns: int) -> tuple[Any, ...]:
 def _call_from_row(row: Sequence[Any]) -> LLMCall:
     """An LLMCall from a `SELECT rowid, <_FIELDS>` row."""
     values = dict(zip(_FIELDS, row[1:], strict=True))
-    streaming = values["streaming"]
+    streaming, parent = values["streaming"], values["parent_span_id"]
     values.update(
+        trace_id=values["trace_id"].hex(), span_id=values["span_id"].hex(),
+        parent_span_id=parent and parent.hex(),
         status=CallStatus(values["status"]),
         streaming=None if streaming is None else bool(streaming),
         finish_reasons=_reasons_tuple(values["finish_reasons"]),
