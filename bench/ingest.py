@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ingest.py                     # 100,000 calls, HTTP and gRPC
     .venv/bin/python bench/ingest.py --calls 20000 --senders 2
+    .venv/bin/python bench/ingest.py --stages --calls 20000   # CPU per stage, no network
 
 Starts `driftwatch run` on a temporary store and free loopback ports, then sender processes
 (half OTLP/HTTP protobuf, half OTLP/gRPC, several exporter threads each) export chat spans
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import sqlite3
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +242,7 @@ def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str,
     per = args.calls // args.senders
     procs, readies = [], []
     for i in range(args.senders):
-        protocol = "http" if i % 2 == 0 else "grpc"
+        protocol = args.protocols[i % len(args.protocols)]
         ready = ctx.Event()
         p = ctx.Process(target=sender, args=(
             mode, protocol, endpoints[f"otlp_{protocol}"], per, i * per, args.threads, args.batch,
@@ -249,10 +252,10 @@ def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str,
         readies.append(ready)
     for r in readies:
         r.wait()
-    receiver_cpu = cpu_seconds(receiver_pid) if receiver_pid else 0.0
+    before = cpu_seconds(receiver_pid) if receiver_pid else (0.0, 0.0)
     start.set()
     results = [out.get() for _ in procs]
-    receiver_cpu = cpu_seconds(receiver_pid) - receiver_cpu if receiver_pid else float("nan")
+    after = cpu_seconds(receiver_pid) if receiver_pid else (math.nan, math.nan)
     for p in procs:
         p.join()
     latencies = sorted(x for r in results for x in r["latencies"])
@@ -263,13 +266,15 @@ def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str,
             "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
             "failures": sum(r["failures"] for r in results),
             "sender_cpu_us": sum(r["cpu_s"] for r in results) / sent * 1e6,
-            "receiver_cpu_us": receiver_cpu / sent * 1e6}
+            "receiver_cpu_us": (after[0] + after[1] - before[0] - before[1]) / sent * 1e6,
+            "receiver_sys_us": (after[1] - before[1]) / sent * 1e6}
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and all its threads so far."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process and all its threads so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -279,17 +284,75 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def stages(args: argparse.Namespace) -> None:
+    """CPU per call of each stage, run one after another in this process, no network."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from collectors.ingest import Ingestor
+    from monitor.components import WriteBatch
+    from monitor.store import SqliteStore
+
+    spans = build_spans(args.calls, 0)
+    chunks = [spans[i:i + args.batch] for i in range(0, len(spans), args.batch)]
+    ingestor = Ingestor(None, None, None, max_chars=65_536)  # type: ignore[arg-type]
+    best: dict[str, float] = {}
+
+    def timed(stage: str, work: Callable[..., Any], *args: Any) -> Any:
+        began = time.process_time()  # all threads: the store's checkpointer counts too
+        out = work(*args)
+        best[stage] = min(best.get(stage, math.inf), time.process_time() - began)
+        return out
+
+    def extract(requests: list[Any]) -> list[Any]:
+        return [c for request in requests for c in ingestor.extract_traces(request).calls]
+
+    def write(store: SqliteStore, calls: list[Any]) -> None:
+        for i in range(0, len(calls), commit):
+            store.write(WriteBatch(calls=calls[i:i + commit]))
+
+    commit = args.commit
+    for _ in range(args.repeat):  # the least of each: other jobs only ever add time
+        bodies = timed("encode", lambda: [encode_spans(c).SerializeToString() for c in chunks])
+        requests = timed("decode", lambda b: [ExportTraceServiceRequest.FromString(x)
+                                              for x in b], bodies)
+        calls = timed("extract", extract, requests)
+        with tempfile.TemporaryDirectory() as tmp:
+            store = SqliteStore(Path(tmp) / "stages.db")
+            timed("store", write, store, calls)
+            store.close()
+    n = len(calls)
+    us = {stage: f"{seconds / n * 1e6:.1f}" for stage, seconds in best.items()}
+    print(f"\nCPU µs per call, {n:,} calls, {args.batch} per request, {args.commit} per commit, "
+          f"least of {args.repeat} runs\n"
+          "| SDK encode (exporter side) | protobuf decode | extraction | store write + commit |"
+          f"\n|---|---|---|---|\n| {us['encode']} | {us['decode']} | {us['extract']} "
+          f"| {us['store']} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100_000)
-    parser.add_argument("--senders", type=int, default=4, help="processes (half HTTP, half gRPC)")
+    parser.add_argument("--senders", type=int, default=4, help="sender processes")
     parser.add_argument("--threads", type=int, default=4, help="exporter threads per process")
     parser.add_argument("--batch", type=int, default=512, help="spans per export request")
     parser.add_argument("--modes", default="exporters,replay",
                         help="exporters: the SDK's OTLP exporters encode during the run; "
                              "replay: bodies the SDK encoded beforehand, sent by raw clients")
+    parser.add_argument("--protocols", default="http,grpc", type=lambda s: s.split(","),
+                        help="sender i uses the i-th, round robin")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--stages", action="store_true",
+                        help="instead: CPU per call of encode, decode, extraction and store, "
+                             "each alone in this process")
+    parser.add_argument("--commit", type=int, default=4096, help="calls per commit (--stages)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per stage (--stages)")
     args = parser.parse_args()
+    if args.stages:
+        stages(args)
+        return
 
     print(f"{args.calls:,} chat spans, 300-1,500-char texts; {args.senders} sender processes "
           f"x {args.threads} exporter threads, {args.batch} spans per export; {os.cpu_count()} "
@@ -319,7 +382,8 @@ def main() -> None:
     for mode, name, r, rss_mb, stored_counts in rows:
         rss_text = f"{rss_mb:.0f} MB" if rss_mb else "-"
         stored_text = f"{stored_counts[0]:,} ({stored_counts[1]:,})" if stored_counts else "-"
-        daemon_cpu = f"{r['receiver_cpu_us']:.0f}" if rss_mb else "-"
+        daemon_cpu = (f"{r['receiver_cpu_us']:.0f} ({r['receiver_sys_us']:.0f} in the kernel)"
+                      if rss_mb else "-")
         print(f"| {mode} | {name} | {r['rate']:,.0f} | {r['p50'] * 1000:.0f} ms "
               f"| {r['p99'] * 1000:.0f} ms | {r['failures']} | {rss_text} | {stored_text} "
               f"| {daemon_cpu}, {r['sender_cpu_us']:.0f} |")
