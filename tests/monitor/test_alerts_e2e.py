@@ -25,10 +25,13 @@ import pytest
 from tests.apps import LLMApp, otlp_exporter
 from tests.harness import Daemon, cli, get, write_config
 from tests.monitor.alerting import Answer, Receiver, receiving
-from tests.monitor.test_detection import MINUTE_NS, SLOWED_MODEL, send_traffic
+from tests.texts import rows
 
 pytestmark = pytest.mark.slow
 
+MINUTE_NS = 60 * 10**9
+SLOWED_MODEL = "gpt-4o"
+NEW_TOPIC = "card_payments_refunds"  # a banking77 group absent from the normal traffic
 RETRY = {"attempts": 3, "backoff": "50ms", "max_backoff": "2s", "timeout": "5s"}
 AM_CONFIG = """
 route: {receiver: "null", group_by: [alertname, service], group_wait: 0s, group_interval: 1s}
@@ -132,6 +135,27 @@ def pin(daemon: Daemon, start: str, end: str) -> None:
 # -- drift, toxicity and latency through Alertmanager -------------------------------------------
 
 
+def send_support_traffic(app: LLMApp, *, start_ns: int, minutes: float, n: int,
+                         shifted: bool, rng: random.Random) -> None:
+    """A support bot's calls over a window; shifted: 30% of prompts from a new topic, 15% of
+    completions toxic (davidson, convabuse) and one model twice as slow. Answers are cut
+    short: the embedding model's time, not the texts' length, is what a test pays for."""
+    prompts = rows("banking77")
+    usual = [r["text"] for r in prompts if r["group"] != NEW_TOPIC]
+    novel = [r["text"] for r in prompts if r["group"] == NEW_TOPIC]
+    benign = [r["text"][:160] for r in rows("arena_hard_responses")]
+    toxic = [r["text"] for r in rows("toxicity")
+             if r["toxic"] and r["dataset"] in ("davidson_hate_offensive", "convabuse")]
+    for i in range(n):
+        model = SLOWED_MODEL if i % 2 else "gpt-4o-mini"
+        prompt = rng.choice(novel if shifted and rng.random() < 0.3 else usual)
+        completion = rng.choice(toxic if shifted and rng.random() < 0.15 else benign)
+        slow = 2.0 if shifted and model == SLOWED_MODEL else 1.0
+        app.chat(prompt, completion, model=model,
+                 start_ns=start_ns + int(i * minutes * MINUTE_NS / n),
+                 duration_s=slow * rng.lognormvariate(0, 0.25))
+
+
 class World:
     """One daemon with every detector, sending to Alertmanager and a webhook."""
 
@@ -152,9 +176,8 @@ class World:
         rng = random.Random(11)
         now = time.time_ns()
         for start_min, minutes, shifted in ((200, 40, False), (130, 40, True), (14, 13, True)):
-            send_traffic(app, start_ns=now - start_min * MINUTE_NS, minutes=minutes, n=300,
-                         new_topic=0.3 if shifted else 0.0, toxic=0.15 if shifted else 0.0,
-                         slow_factor=2.0 if shifted else 1.0, rng=rng)
+            send_support_traffic(app, start_ns=now - start_min * MINUTE_NS, minutes=minutes,
+                                 n=300, shifted=shifted, rng=rng)
         app.flush()
         app.shutdown()
         pin(self.daemon, "-201m", "-159m")  # the normal traffic
