@@ -70,6 +70,8 @@ class HttpSender:
         self._metrics = metrics
         self._stopping = stopping
         self._not_before = 0.0  # monotonic; a Retry-After longer than we wait in a round
+        for outcome in ("sent", "failed"):  # exported as 0 from the start, for rate()
+            metrics.notifications.labels(kind, outcome)
 
     def paused(self) -> bool:
         return time.monotonic() < self._not_before

@@ -163,7 +163,7 @@ def test_a_503_then_200_delivers_once(tmp_path: Path) -> None:
     assert len(hook.requests) == 2
     assert hook.requests[0].body == hook.requests[1].body
     assert 'driftwatch_notifications_total{notifier="webhook",outcome="sent"} 1.0' in text
-    assert 'driftwatch_notifications_total{notifier="webhook",outcome="failed"}' not in text
+    assert 'driftwatch_notifications_total{notifier="webhook",outcome="failed"} 0.0' in text
 
 
 def test_a_400_is_not_retried_nor_sent_again(tmp_path: Path) -> None:
