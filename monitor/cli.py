@@ -217,7 +217,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     if args.json:
-        print(config.model_dump_json(indent=2))
+        print(config.model_dump_json(indent=2, by_alias=True))
     else:
         print(f"{args.file}: ok")
     return EXIT_OK
