@@ -253,6 +253,7 @@ def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str,
     for r in readies:
         r.wait()
     before = cpu_seconds(receiver_pid) if receiver_pid else (0.0, 0.0)
+    idle_rss = rss_mb(receiver_pid, "VmRSS") if receiver_pid else math.nan
     start.set()
     results = [out.get() for _ in procs]
     after = cpu_seconds(receiver_pid) if receiver_pid else (math.nan, math.nan)
@@ -267,7 +268,7 @@ def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str,
             "failures": sum(r["failures"] for r in results),
             "sender_cpu_us": sum(r["cpu_s"] for r in results) / sent * 1e6,
             "receiver_cpu_us": (after[0] + after[1] - before[0] - before[1]) / sent * 1e6,
-            "receiver_sys_us": (after[1] - before[1]) / sent * 1e6}
+            "receiver_sys_us": (after[1] - before[1]) / sent * 1e6, "idle_rss": idle_rss}
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -277,9 +278,10 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-def peak_rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """The process's peak (VmHWM) or current (VmRSS) resident memory."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -368,7 +370,7 @@ def main() -> None:
             proc, endpoints = start_daemon(Path(tmp))
             try:
                 ours = run_senders(endpoints, args, mode, proc.pid)
-                rss = peak_rss_mb(proc.pid)
+                rss = (rss_mb(proc.pid), ours["idle_rss"])
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
@@ -379,11 +381,11 @@ def main() -> None:
     print("\n| senders | receiver | calls/s end to end | export p50 | export p99 | failed "
           "| daemon peak RSS | stored (distinct) | CPU µs/call: daemon, senders |"
           "\n|---|---|---|---|---|---|---|---|---|")
-    for mode, name, r, rss_mb, stored_counts in rows:
-        rss_text = f"{rss_mb:.0f} MB" if rss_mb else "-"
+    for mode, name, r, rss, stored_counts in rows:
+        rss_text = f"{rss[0]:.0f} MB ({rss[1]:.0f} idle)" if rss else "-"
         stored_text = f"{stored_counts[0]:,} ({stored_counts[1]:,})" if stored_counts else "-"
         daemon_cpu = (f"{r['receiver_cpu_us']:.0f} ({r['receiver_sys_us']:.0f} in the kernel)"
-                      if rss_mb else "-")
+                      if rss else "-")
         print(f"| {mode} | {name} | {r['rate']:,.0f} | {r['p50'] * 1000:.0f} ms "
               f"| {r['p99'] * 1000:.0f} ms | {r['failures']} | {rss_text} | {stored_text} "
               f"| {daemon_cpu}, {r['sender_cpu_us']:.0f} |")
