@@ -110,9 +110,9 @@ def build() -> Dashboard:
     board.add(graph(
         "Mean job run time, last hour", "Mean duration of each job's runs over the "
         "preceding hour.", "s",
-        prom(f"sum by (job) (increase(driftwatch_job_duration_seconds_sum{{{INST}}}[1h])) / "
-             f"sum by (job) (increase(driftwatch_job_duration_seconds_count{{{INST}}}[1h]))",
-             "{{job}}")), w=12, h=8)
+        prom(f"sum by (job_name) (increase(driftwatch_job_duration_seconds_sum{{{INST}}}[1h])) / "
+             f"sum by (job_name) (increase(driftwatch_job_duration_seconds_count{{{INST}}}[1h]))",
+             "{{job_name}}")), w=12, h=8)
     board.add(graph(
         "Notifications by outcome", "Alert notifications per second, by notifier and "
         "outcome.", "short",

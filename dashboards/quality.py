@@ -174,8 +174,8 @@ def build() -> Dashboard:
     freshness = stat(
         "Time since each job's last success",
         "Orange past twice a job's default interval, red past three times.", "s",
-        prom("time() - max by (job) (driftwatch_job_last_success_timestamp_seconds)",
-             "{{job}}"), show_name=True)
+        prom("time() - max by (job_name) (driftwatch_job_last_success_timestamp_seconds)",
+             "{{job_name}}"), show_name=True)
     for job, interval in job_intervals().items():
         freshness = freshness.override_by_name(job, field_thresholds(
             (None, "green"), (2 * interval, "orange"), (3 * interval, "red")))
@@ -187,6 +187,6 @@ def build() -> Dashboard:
              f"{{{SVC}}})", "{{detector}}"), show_name=True), w=8, h=5)
     board.add(graph(
         "Job runs by outcome", "Scheduled and on-demand runs, by job and outcome.", "none",
-        prom(f"sum by (job, outcome) (increase(driftwatch_job_runs_total{RATE}))",
-             "{{job}} {{outcome}}"), bars=True, min_val=0), w=24, h=6)
+        prom(f"sum by (job_name, outcome) (increase(driftwatch_job_runs_total{RATE}))",
+             "{{job_name}} {{outcome}}"), bars=True, min_val=0), w=24, h=6)
     return board.dashboard.build()

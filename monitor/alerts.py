@@ -31,6 +31,7 @@ from monitor.config import AlertsConfig, Config, RuleConfig, parse_check
 from monitor.metrics import SelfMetrics
 from monitor.notifiers import Dispatcher
 from monitor.records import DetectorResult, rfc3339
+from monitor.reports import report_path
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,7 @@ class Rule:
             "window_start": rfc3339(result.window_start_ns),
             "window_end": rfc3339(result.window_end_ns),
             "slo_availability": self.context.slo_availability,
+            "report_path": report_path(result),
         }
 
 
@@ -455,6 +457,9 @@ class AlertEngine:
         annotations = {key: render(text, values)
                        for key, text in rule.config.annotations.items()}
         annotations.update(obs.extra)
+        report = obs.values.get("report_path")
+        if report:
+            annotations["report_url"] = self._external_url().rstrip("/") + str(report)
         config = self._config
         if config.runbook_url and "runbook_url" not in annotations:
             annotations["runbook_url"] = render(config.runbook_url, values)

@@ -24,8 +24,11 @@ from monitor import __version__
 from monitor.client import OpsClient, OpsError
 from monitor.components import CallQuery
 from monitor.config import Config, load_config
+from monitor.demo import add_demo_command
 from monitor.errors import ConfigError, StoreError
 from monitor.records import LLMCall
+from monitor.replay import add_replay_command
+from monitor.reports import report_path
 from monitor.timeparse import TimeParseError, parse_time
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -166,6 +169,9 @@ def _parser() -> argparse.ArgumentParser:
                                help="where Grafana reaches Prometheus")
     boards_export.set_defaults(handler=_cmd_dashboards_export)
 
+    add_replay_command(sub)
+    add_demo_command(sub)
+
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(handler=lambda _args: print(f"driftwatch {__version__}") or EXIT_OK)
     return parser
@@ -253,9 +259,10 @@ def _cmd_calls(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    results = _client(args).get("/api/v1/results", detector=args.detector,
-                                service=args.service)["results"]
-    _print_results(results, as_json=args.json)
+    client = _client(args)
+    results = client.get("/api/v1/results", detector=args.detector,
+                         service=args.service)["results"]
+    _print_results(results, as_json=args.json, ops_url=client.url)
     return EXIT_OK
 
 
@@ -347,7 +354,8 @@ def _cmd_dashboards_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_results(results: list[dict[str, Any]], *, as_json: bool) -> None:
+def _print_results(results: list[dict[str, Any]], *, as_json: bool,
+                   ops_url: str | None = None) -> None:
     if as_json:
         for r in results:
             print(json.dumps(r, ensure_ascii=False))
@@ -369,6 +377,9 @@ def _print_results(results: list[dict[str, Any]], *, as_json: bool) -> None:
                 example = (cluster.get("examples") or [""])[0].replace("\n", " ")
                 print(f"{'':<9} cluster {cluster['share_reference']:.0%} -> "
                       f"{cluster['share_current']:.0%}: {_cut(example, 90)}")
+        report = report_path(r)
+        if r["anomalous"] and report and ops_url:
+            print(f"{'':<9} report: {ops_url}{report}")
 
 
 def _print_calls_table(calls: list[LLMCall]) -> None:

@@ -85,18 +85,19 @@ class SelfMetrics:
             buckets=(1, 10, 100, 1000, 5000, 20000), registry=r)
         self.store_errors = Counter(
             f"{PREFIX}_store_errors_total", "Failed store writes", ["operation"], registry=r)
+        self.store_errors.labels("write")  # exported at 0, so rate() works before a failure
         self.job_runs = Counter(
-            f"{PREFIX}_job_runs_total", "Scheduled job runs", ["job", "outcome"], registry=r)
+            f"{PREFIX}_job_runs_total", "Scheduled job runs", ["job_name", "outcome"], registry=r)
         self.job_duration = Histogram(
-            f"{PREFIX}_job_duration_seconds", "Scheduled job run time", ["job"],
+            f"{PREFIX}_job_duration_seconds", "Scheduled job run time", ["job_name"],
             buckets=(0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300), registry=r)
         self.job_last_success = Gauge(
             f"{PREFIX}_job_last_success_timestamp_seconds", "Unix time of each job's last "
-            "successful run", ["job"], registry=r)
+            "successful run", ["job_name"], registry=r)
         self.retention_deleted = Counter(
             f"{PREFIX}_retention_deleted_total", "Rows deleted by the retention job", registry=r)
         self.job_interval = Gauge(
-            f"{PREFIX}_job_interval_seconds", "How often each job is scheduled", ["job"],
+            f"{PREFIX}_job_interval_seconds", "How often each job is scheduled", ["job_name"],
             registry=r)
         self.alert_evaluations = Counter(
             f"{PREFIX}_alert_evaluations_total", "Evaluations of the alert rules", registry=r)

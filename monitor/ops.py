@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from monitor import reports
 from monitor.alerts import AlertEngine
 from monitor.components import CallQuery, Store
 from monitor.config import OpsConfig
@@ -69,6 +70,7 @@ class OpsServer:
         app.router.add_post("/api/v1/baselines", self._set_baseline)
         app.router.add_get("/api/v1/alerts", self._alerts)
         app.router.add_get("/api/v1/rules", self._rules)
+        app.add_routes(reports.routes(self._deps.history))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         sock = bind_socket(self._config.endpoint)

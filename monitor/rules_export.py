@@ -20,7 +20,9 @@ import yaml
 from monitor.alerts import DASHBOARDS
 from monitor.config import Config, RuleConfig, default_rules, parse_check
 
-JOB_LABEL = "job"  # the scheduled job's name on driftwatch_job_* metrics
+# The scheduled job's name on driftwatch_job_* metrics: not "job", which Prometheus keeps
+# for the scrape target (ours would arrive as "exported_job").
+JOB_LABEL = "job_name"
 SEGMENT = "{{ $labels.service }}{{ with $labels.model }}/{{ . }}{{ end }}"
 _BURN = re.compile(r"^burn_rates\.(\w+)\.(\w+)$")
 _WINDOWS = ("5m", "30m", "1h", "6h")
@@ -253,7 +255,7 @@ def _shipped_annotations(name: str, config: Config) -> dict[str, str] | None:
             "The service had calls in the last 6h but none in its latest window; is the "
             "app down or no longer exporting its traces?"),
         "DriftwatchJobStale": (
-            "driftwatch job {{ $labels.job }} has not succeeded for a while",
+            "driftwatch job {{ $labels.job_name }} has not succeeded for a while",
             "The job has not succeeded for more than its stale_after intervals: its results "
             "(and the alerts on them) are stale. See the daemon's log."),
         "DriftwatchRefusingSpans": (
@@ -291,6 +293,8 @@ def _go_template(text: str) -> str:
 
     def replace(match: re.Match[str]) -> str:
         name, spec = match.group(1), match.group(2) or ""
+        if name == "job":
+            return f"{{{{ $labels.{JOB_LABEL} }}}}"
         if name in _LABEL_PLACEHOLDERS:
             return f"{{{{ $labels.{name} }}}}"
         if name == "segment":
