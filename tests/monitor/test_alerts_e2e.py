@@ -256,11 +256,13 @@ def test_they_resolve_when_the_shifted_traffic_is_the_reference(
                             for a in resolved.values())
     wait_until(lambda: am_alerts(alertmanager) == {})
 
-    messages = hook.bodies()
-    fired = {_key(a["labels"]) for m in messages for a in m["alerts"] if a["status"] == "firing"}
-    gone = {_key(a["labels"]) for m in messages for a in m["alerts"]
-            if a["status"] == "resolved"}
-    assert fired == gone == set(resolved)
+    def sent(status: str) -> set[str]:
+        return {_key(a["labels"]) for m in hook.bodies() for a in m["alerts"]
+                if a["status"] == status}
+
+    # The webhook is told on its own thread: wait for its resolves, then compare.
+    wait_until(lambda: sent("resolved") == set(resolved))
+    assert sent("firing") == sent("resolved") == set(resolved)
     table = cli("alerts", "--all", "--ops", daemon.ops).stdout
     assert "resolved" in table and "LLMPromptDrift" in table
 

@@ -192,7 +192,7 @@ def test_status_and_metrics_show_the_latest_results(daemon: Daemon) -> None:
     report = next(word for line in table.splitlines() if "report:" in line
                   for word in line.split() if "/reports/drift/" in word)
     code, page = get(report)
-    assert code == 200 and "<svg" in page and "card" in page.lower()
+    assert code == 200 and "<svg" in page and "<table" in page
     assert daemon.metric("driftwatch_latency_p95_ratio", service="support-bot",
                          model=SLOWED_MODEL) > 1.5
     assert daemon.metric("driftwatch_detector_anomalous", detector="latency",
