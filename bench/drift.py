@@ -2,13 +2,14 @@
 driftwatch beside Evidently and Alibi Detect on the same arrays. Prints Markdown tables.
 
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-    .venv/bin/python bench/drift.py                       # timing and power (~50 min here)
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/python bench/drift.py  # all (14 min)
     .venv/bin/python bench/drift.py --no-power            # timing only (about 2.5 minutes)
     .venv/bin/python bench/drift.py --reps 10 --peer-reps 3 --slow-peer-reps 0  # quick look
 
 On a small machine that other processes share, multi-threaded BLAS spins against them:
 timing with `OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1` in front (the peer worker inherits
-it) was about twice as fast for ours and most peers here. The header says which was used.
+it) was about twice as fast for ours and most peers here; the full run took 49 minutes
+without it at load averages of 5-11. The header says which was used.
 
 Peers run in a virtualenv of their own (so the project's stays clean), fed windows as row
 indices into one shared array; the script times ours and theirs in the same run, one after
