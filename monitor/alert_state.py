@@ -10,17 +10,12 @@ The tables are created by `monitor.schema` (the store migrates the file before t
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
-from monitor.errors import StoreError
 from monitor.records import rfc3339
-from monitor.schema import SCHEMA_VERSION, schema_version
+from monitor.sqlite_file import SqliteFile
 
 AlertState = Literal["pending", "firing", "resolved"]
 Outcome = Literal["sent", "rejected"]  # rejected: a receiver refused it for good (4xx)
@@ -81,68 +76,10 @@ class Delivery:
     sent_ns: int
 
 
-class SqliteAlertState:
-    """Alert state in an already-migrated store file. Thread-safe: one connection per
-    thread for reads, one lock for writes, like `SqliteHistory`."""
+class SqliteAlertState(SqliteFile):
+    """Alert state in an already-migrated store file (thread-safe, like `SqliteHistory`)."""
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
-        self.path = Path(path)
-        self._busy_timeout_s = busy_timeout_s
-        self._write_lock = threading.Lock()
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
-        self._closed = False
-        found = schema_version(self._conn())
-        if found != SCHEMA_VERSION:
-            raise StoreError(f"store {self.path} has schema version {found}, expected "
-                             f"{SCHEMA_VERSION}; open it with SqliteStore first to migrate")
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreError(f"alert state in {self.path} is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s,
-                                       isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA synchronous = NORMAL")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot open alert state in {self.path}: {exc}") from exc
-            self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
-
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return self._conn().execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read alert state in {self.path}: {exc}") from exc
-
-    @contextmanager
-    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
-        with self._write_lock:
-            conn = self._conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.rollback()
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"cannot {what} in {self.path}: {exc}") from exc
-                raise
-
-    def close(self) -> None:
-        with self._connections_lock:
-            if self._closed:
-                return
-            self._closed = True
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
+    what = "alert state"
 
     def alerts(self) -> list[AlertRecord]:
         rows = self._read(f"SELECT {_ALERT_COLUMNS} FROM alert_instances "

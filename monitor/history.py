@@ -16,20 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from monitor.errors import StoreError
 from monitor.records import DetectorResult, Direction, rfc3339
-from monitor.schema import SCHEMA_VERSION, schema_version
+from monitor.sqlite_file import SqliteFile
 
 BaselineSource = Literal["pinned", "auto"]
 SampleKind = Literal["prompt", "completion", "timings"]
@@ -87,70 +82,11 @@ class SelfCheckRecord:
     false_alarm_rate: float | None
 
 
-class SqliteHistory:
+class SqliteHistory(SqliteFile):
     """Detector history in an already-migrated store file. Thread-safe: one connection
     per thread for reads, one lock for writes (which take SQLite's write lock briefly)."""
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
-        self.path = Path(path)
-        self._busy_timeout_s = busy_timeout_s
-        self._write_lock = threading.Lock()
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
-        self._closed = False
-        found = schema_version(self._conn())
-        if found != SCHEMA_VERSION:
-            raise StoreError(f"store {self.path} has schema version {found}, expected "
-                             f"{SCHEMA_VERSION}; open it with SqliteStore first to migrate")
-
-    # -- connections -------------------------------------------------------------------------
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreError(f"detector history in {self.path} is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s,
-                                       isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA synchronous = NORMAL")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot open detector history in {self.path}: {exc}") from exc
-            self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
-
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return self._conn().execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot read detector history in {self.path}: {exc}") from exc
-
-    @contextmanager
-    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
-        with self._write_lock:
-            conn = self._conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.rollback()
-                if isinstance(exc, sqlite3.Error | ValueError | OverflowError):
-                    raise StoreError(f"cannot {what} in {self.path}: {exc}") from exc
-                raise
-
-    def close(self) -> None:
-        with self._connections_lock:
-            if self._closed:
-                return
-            self._closed = True
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
+    what = "detector history"
 
     # -- results -----------------------------------------------------------------------------
 
