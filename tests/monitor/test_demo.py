@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
-import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,20 +60,34 @@ def test_usage_errors_name_the_problem() -> None:
 def test_the_demo_names_the_new_topic_and_its_report_pages_work() -> None:
     process = subprocess.Popen([sys.executable, "-m", "monitor.demo"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=REPO)
-    assert process.stdout is not None
+    # Threads read both pipes: select() cannot see lines already pulled into a text
+    # wrapper's buffer, and an unread stderr pipe would block the demo once it fills.
+    lines: queue.Queue[str] = queue.Queue()
+    errors: list[str] = []
+    readers = [threading.Thread(target=lambda: [lines.put(x) for x in process.stdout or ()]),
+               threading.Thread(target=lambda: errors.extend(process.stderr or ()))]
+    for reader in readers:
+        reader.start()
     began, output = time.monotonic(), ""
     try:
         while "press Ctrl-C" not in output:
-            left = DEMO_TIMEOUT_S - (time.monotonic() - began)
-            ready, _, _ = select.select([process.stdout], [], [], max(left, 0))
-            line = process.stdout.readline() if ready else ""
-            assert line, f"the demo stopped or took over {DEMO_TIMEOUT_S}s:\n{output}"
-            output += line
+            try:
+                output += lines.get(timeout=1)
+            except queue.Empty:
+                assert process.poll() is None and time.monotonic() - began < DEMO_TIMEOUT_S, (
+                    f"the demo stopped or took over {DEMO_TIMEOUT_S}s:\n{output}")
         check_pages(output)
     finally:
         process.send_signal(signal.SIGINT)
-        rest, stderr = process.communicate(timeout=30)  # reads and closes both pipes
-    output += rest
+        process.wait(timeout=30)
+        for reader in readers:
+            reader.join(timeout=10)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+    while not lines.empty():
+        output += lines.get()
+    stderr = "".join(errors)
     assert process.returncode == 0, f"{output}\n{stderr}"
     assert "expected these to fire" not in stderr
 
