@@ -1,0 +1,126 @@
+"""RemoteEmbedder against a loopback OpenAI-compatible /v1/embeddings server: a small but
+working embedding service (hashed bag of words), which records what it was sent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+import pytest
+
+from detectors.embedder import RemoteEmbedder
+from monitor.config import load_config
+from monitor.embeddings import build_embedder
+from monitor.errors import DetectorError
+
+DIM = 64
+
+
+def bag_of_words(text: str) -> list[float]:
+    vector = [0.0] * DIM
+    for word in text.lower().split():
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % DIM] += 1.0
+    return vector
+
+
+class EmbeddingServer:
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.fail_with: int | None = None
+        self.drop_one = False
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append((dict(self.headers), body))
+                if self.path != "/v1/embeddings":
+                    return self._send(404, {"error": "not found"})
+                if server.fail_with:
+                    return self._send(server.fail_with, {"error": "model overloaded"})
+                texts = body["input"][: -1 if server.drop_one else None]
+                data = [{"object": "embedding", "index": i, "embedding": bag_of_words(t)}
+                        for i, t in reversed(list(enumerate(texts)))]  # any order is valid
+                self._send(200, {"object": "list", "data": data, "model": body["model"]})
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[EmbeddingServer]:
+    running = EmbeddingServer()
+    yield running
+    running.close()
+
+
+TEXTS = ["my card was declined", "how do I reset my pin", "card declined at the shop"]
+
+
+def test_rows_come_back_normalised_in_input_order_over_several_batches(
+        server: EmbeddingServer) -> None:
+    embedder = RemoteEmbedder(server.url, "bge-small", api_key="k" * 20, batch_size=2)
+    rows = embedder.embed(TEXTS)
+    expected = np.array([bag_of_words(t) for t in TEXTS])
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(rows, expected, rtol=1e-6)
+    assert [len(body["input"]) for _, body in server.requests] == [2, 1]
+    headers, body = server.requests[0]
+    assert headers["Authorization"] == "Bearer " + "k" * 20 and body["model"] == "bge-small"
+
+
+def test_a_server_error_names_the_endpoint_and_its_answer(server: EmbeddingServer) -> None:
+    server.fail_with = 503
+    with pytest.raises(DetectorError, match=r"/v1/embeddings answered 503: .*overloaded"):
+        RemoteEmbedder(server.url, "bge-small").embed(TEXTS)
+
+
+def test_a_short_answer_is_an_error_not_a_misaligned_row(server: EmbeddingServer) -> None:
+    server.drop_one = True
+    with pytest.raises(DetectorError, match="returned 2 vectors for 3 texts"):
+        RemoteEmbedder(server.url, "bge-small").embed(TEXTS)
+
+
+def test_an_unreachable_server_is_a_detector_error() -> None:
+    with pytest.raises(DetectorError, match="failed"):
+        RemoteEmbedder("http://127.0.0.1:9", "bge-small", timeout_s=2).embed(TEXTS)
+
+
+def test_the_config_builds_a_cached_remote_embedder(server: EmbeddingServer,
+                                                    tmp_path: Any) -> None:
+    from monitor.history import SqliteHistory
+    from monitor.store import SqliteStore
+
+    config = load_config(environ={"DRIFTWATCH_EMBEDDING__REMOTE__URL": server.url,
+                                  "DRIFTWATCH_EMBEDDING__REMOTE__MODEL": "bge-small"})
+    SqliteStore(tmp_path / "d.db").close()
+    history = SqliteHistory(tmp_path / "d.db")
+    embedder = build_embedder(config.embedding, history)
+    assert embedder.cache_id == "remote:bge-small"
+    first = embedder.embed(TEXTS)
+    again = embedder.embed(TEXTS)
+    np.testing.assert_array_equal(first, again)
+    assert len(server.requests) == 1, "the second call is served from the cache"
+    history.close()
