@@ -39,6 +39,15 @@ def parse_json(body: bytes, message: type[M]) -> M:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest(f"expected a JSON object, got: {type(data).__name__}")
+    return parse_object(data, message)
+
+
+def parse_object(data: dict[str, Any], message: type[M]) -> M:
+    """Decode an OTLP/JSON export request already read into a dict (which this changes:
+    hex ids become base64, as protobuf's JSON mapping expects).
+
+    :raises BadRequest: an id that is not hex, or a field of the wrong type.
+    """
     _hex_ids_to_base64(data)
     try:
         parsed: M = json_format.ParseDict(data, message(), ignore_unknown_fields=True)

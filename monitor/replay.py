@@ -33,7 +33,7 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from collectors.otlp_json import parse_json
+from collectors.otlp_json import parse_object
 from monitor.config import load_config
 from monitor.errors import BadRequest, ConfigError
 from monitor.progress import ProgressBar
@@ -247,9 +247,9 @@ class Replay:
         if not isinstance(data, dict):
             raise LineError(f"expected a JSON object, got: {type(data).__name__}")
         if "resourceSpans" in data or "resource_spans" in data:
-            return self._otlp(raw, "traces", trace_service_pb2.ExportTraceServiceRequest)
+            return self._otlp(data, "traces", trace_service_pb2.ExportTraceServiceRequest)
         if "resourceLogs" in data or "resource_logs" in data:
-            return self._otlp(raw, "logs", logs_service_pb2.ExportLogsServiceRequest)
+            return self._otlp(data, "logs", logs_service_pb2.ExportLogsServiceRequest)
         if "resourceMetrics" in data or "resource_metrics" in data:
             self.tally.skipped_metrics += 1
             return None
@@ -259,9 +259,9 @@ class Replay:
         raise LineError("neither an OTLP export request (resourceSpans, resourceLogs) nor a "
                         "`driftwatch calls --json` object (trace_id, span_id, ...)")
 
-    def _otlp(self, raw: bytes, signal: str, kind: type[Message]) -> _Item:
+    def _otlp(self, data: dict[str, Any], signal: str, kind: type[Message]) -> _Item:
         try:
-            request: Any = parse_json(raw, kind)
+            request: Any = parse_object(data, kind)
         except BadRequest as exc:
             raise LineError(str(exc)) from None
         start = earliest(request)
