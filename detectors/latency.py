@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from monitor.components import Timing
 from monitor.records import CallStatus, LLMCall
 
 BURN_WINDOWS_S = (300, 1800, 3600, 21600)  # 5m, 30m, 1h, 6h
@@ -34,20 +35,26 @@ class CallColumns:
     output_tokens: np.ndarray
 
     @classmethod
-    def from_calls(cls, calls: Sequence[LLMCall]) -> CallColumns:
+    def from_timings(cls, timings: Sequence[Timing]) -> CallColumns:
         def column(values: list[float | int | None]) -> np.ndarray:
             return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
         return cls(
-            start_s=np.array([c.start_ns / 1e9 for c in calls], dtype=np.float64),
-            duration_s=column([c.duration_s for c in calls]),
-            error=np.array([c.status is CallStatus.ERROR for c in calls], dtype=bool),
-            error_types=tuple(c.error_type if c.status is CallStatus.ERROR else None
-                              for c in calls),
-            ttft_s=column([c.ttft_s for c in calls]),
-            input_tokens=column([c.input_tokens for c in calls]),
-            output_tokens=column([c.output_tokens for c in calls]),
+            start_s=np.array([t.start_ns / 1e9 for t in timings], dtype=np.float64),
+            duration_s=column([t.duration_s for t in timings]),
+            error=np.array([t.error for t in timings], dtype=bool),
+            error_types=tuple(t.error_type if t.error else None for t in timings),
+            ttft_s=column([t.ttft_s for t in timings]),
+            input_tokens=column([t.input_tokens for t in timings]),
+            output_tokens=column([t.output_tokens for t in timings]),
         )
+
+    @classmethod
+    def from_calls(cls, calls: Sequence[LLMCall]) -> CallColumns:
+        return cls.from_timings([Timing(
+            start_ns=c.start_ns, duration_s=c.duration_s, error=c.status is CallStatus.ERROR,
+            error_type=c.error_type, ttft_s=c.ttft_s, input_tokens=c.input_tokens,
+            output_tokens=c.output_tokens) for c in calls])
 
     def __len__(self) -> int:
         return len(self.duration_s)

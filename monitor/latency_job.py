@@ -22,7 +22,7 @@ from detectors.latency import (
     regression,
     window_stats,
 )
-from monitor.components import CallQuery, Segment, Store, Timing
+from monitor.components import CallQuery, Segment, Store
 from monitor.config import LatencyConfig
 from monitor.history import BaselineSample, SqliteHistory
 from monitor.records import DetectorResult
@@ -30,20 +30,6 @@ from monitor.references import Reference, References, Window
 
 DETECTOR = "latency"
 _WINDOW_NAMES = {300: "5m", 1800: "30m", 3600: "1h", 21600: "6h"}
-
-
-def columns(timings: list[Timing]) -> CallColumns:
-    def column(values: list[float | int | None]) -> np.ndarray:
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-
-    return CallColumns(
-        start_s=np.array([t.start_ns / 1e9 for t in timings], dtype=np.float64),
-        duration_s=column([t.duration_s for t in timings]),
-        error=np.array([t.error for t in timings], dtype=bool),
-        error_types=tuple(t.error_type if t.error else None for t in timings),
-        ttft_s=column([t.ttft_s for t in timings]),
-        input_tokens=column([t.input_tokens for t in timings]),
-        output_tokens=column([t.output_tokens for t in timings]))
 
 
 class LatencyJob:
@@ -66,7 +52,8 @@ class LatencyJob:
         window = self._references.current(cfg, reference, now)
         counted = self._store.count(window.query(segment), slow_s=cfg.slo.latency_threshold)
         timings = self._store.timings(window.query(segment, limit=cfg.sample_cap))
-        stats = window_stats(columns(timings), (window.end_ns - window.start_ns) / 1e9)
+        window_s = (window.end_ns - window.start_ns) / 1e9
+        stats = window_stats(CallColumns.from_timings(timings), window_s)
         durations = np.array([t.duration_s for t in timings], dtype=np.float64)
         ref_durations = self._reference_durations(segment, reference)
         if ref_durations is None:
