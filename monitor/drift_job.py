@@ -71,7 +71,8 @@ class DriftJob:
                  for segment in self._references.segments(now - window_ns)
                  for direction in Direction]
         decisions = decide_all([c.evaluation for c in cases], self._settings)
-        results = [self._result(case, decision, now)
+        checks = {(c.service, c.model, c.direction): c for c in self._history.self_checks()}
+        results = [self._result(case, decision, now, checks)
                    for case, decision in zip(cases, decisions, strict=True)]
         return self._history.record(results)
 
@@ -114,7 +115,9 @@ class DriftJob:
         return _Case(segment=segment, direction=direction, reference=reference, window=window,
                      ref=ref, cur=cur, evaluation=evaluation)
 
-    def _result(self, case: _Case, decision: bool | None, now: int) -> DetectorResult:
+    def _result(self, case: _Case, decision: bool | None, now: int,
+                checks: dict[tuple[str, str | None, Direction], SelfCheckRecord],
+                ) -> DetectorResult:
         e = case.evaluation
         recent = self._history.recent(detector=DETECTOR, service=case.segment.service,
                                       model=case.segment.model, direction=case.direction,
@@ -139,13 +142,10 @@ class DriftJob:
             details["clusters"] = self._explain(case)
         if e.sufficient and case.ref is not None:
             details["projection"] = projection(case.ref.vectors, case.cur.vectors)
-        checks = [c for c in self._history.self_checks()
-                  if (c.service, c.model, c.direction) == (case.segment.service,
-                                                           case.segment.model, case.direction)]
-        if checks:
-            details["self_check"] = {"false_alarm_rate": checks[0].false_alarm_rate,
-                                     "splits": checks[0].splits,
-                                     "computed_ns": checks[0].computed_ns}
+        check = checks.get((case.segment.service, case.segment.model, case.direction))
+        if check is not None:
+            details["self_check"] = {"false_alarm_rate": check.false_alarm_rate,
+                                     "splits": check.splits, "computed_ns": check.computed_ns}
         p_values = [t.p_value for t in e.tests]
         return DetectorResult(
             detector=DETECTOR, service=case.segment.service, model=case.segment.model,
