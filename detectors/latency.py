@@ -19,7 +19,12 @@ from scipy import stats
 from monitor.components import Timing
 from monitor.records import CallStatus, LLMCall
 
-BURN_WINDOWS_S = (300, 1800, 3600, 21600)  # 5m, 30m, 1h, 6h
+#: The trailing windows of the burn rates, by name. The SRE workbook's multiwindow,
+#: multi-burn-rate alerts over a 30-day budget page on 14.4x over 1h and 5m or 6x over 6h
+#: and 30m, and open a ticket on 3x over 1d and 2h or 1x over 3d and 6h: each long window
+#: with a short one of 1/12 its length, so an alert resolves soon after the burn stops.
+BURN_WINDOWS_S: dict[str, int] = {
+    "5m": 300, "30m": 1800, "1h": 3600, "2h": 7200, "6h": 21600, "1d": 86400, "3d": 259200}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,14 +173,20 @@ class BurnRate:
     burn: float | None  # None when the window saw no calls
 
 
+def burn_rate(n: int, bad: int, *, objective: float) -> float | None:
+    """(bad share) / (1 - objective): 1 spends the error budget exactly over the SLO's
+    period; None when the window saw no calls."""
+    return (bad / n) / (1.0 - objective) if n else None
+
+
 def burn_rates(start_s: np.ndarray, bad: np.ndarray, *, now_s: float, objective: float,
-               windows_s: Sequence[int] = BURN_WINDOWS_S) -> tuple[BurnRate, ...]:
-    """Burn rate per trailing window: (bad share) / (1 - objective)."""
-    budget = 1.0 - objective
+               windows_s: Sequence[int] = tuple(BURN_WINDOWS_S.values()),
+               ) -> tuple[BurnRate, ...]:
+    """Burn rate per trailing window of calls given as arrays."""
     rates = []
     for window in windows_s:
         inside = (start_s > now_s - window) & (start_s <= now_s)
         n, n_bad = int(inside.sum()), int(bad[inside].sum())
         rates.append(BurnRate(window_s=window, n=n, bad=n_bad,
-                              burn=(n_bad / n) / budget if n else None))
+                              burn=burn_rate(n, n_bad, objective=objective)))
     return tuple(rates)

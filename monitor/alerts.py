@@ -145,7 +145,7 @@ class Rule:
         return observations
 
     def _traffic_absent(self, inputs: Inputs) -> list[Observation]:
-        # The latency job reports every segment with calls in the last 6h, with the count
+        # The latency job reports every segment with calls in the last 3d, with the count
         # of its current window: a zero is a segment that went quiet. Its last result stays
         # (however old) until traffic returns or retention drops it.
         interval = self.context.detector_intervals.get("latency", 60.0)

@@ -5,11 +5,17 @@ p50/p90/p95/p99, time to first token p50/p95, output tokens per second and token
 (from a uniform sample of at most `sample_cap` calls; counts are exact). Against the
 reference: is the current window significantly slower (one-sided Mann-Whitney U) by at
 least `min_ratio` on p95 (bootstrap lower bound)? And the burn rates of the availability and
-latency SLOs over 5m, 30m, 1h and 6h, as in the SRE workbook.
+latency SLOs over the SRE workbook's windows, 5m to 3d, from exact counts the store
+aggregates (the calls of three days never come into Python). A window longer than the
+store's retention would count only what is left of it, so its burn rate is unknown (None).
+Every segment with calls within the longest window is reported, so one that went quiet is
+still seen once its short windows are empty, and a burn-rate alert on it resolves.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from typing import Any
 
@@ -19,30 +25,44 @@ from detectors.latency import (
     BURN_WINDOWS_S,
     CallColumns,
     LatencyRegression,
+    burn_rate,
     regression,
     window_stats,
 )
-from monitor.components import CallQuery, Segment, Store
+from monitor.components import Segment, Store
 from monitor.config import LatencyConfig
 from monitor.history import BaselineSample, SqliteHistory
 from monitor.records import DetectorResult
 from monitor.references import Reference, References, Window
 
+log = logging.getLogger(__name__)
+
 DETECTOR = "latency"
-_WINDOW_NAMES = {300: "5m", 1800: "30m", 3600: "1h", 21600: "6h"}
 
 
 class LatencyJob:
+    """The `latency` job; `run` is what the scheduler calls.
+
+    :param retention_s: the store's retention; a burn window longer than it is reported
+        unknown (None), and a warning says so once.
+    """
+
     def __init__(self, config: LatencyConfig, references: References, store: Store,
-                 history: SqliteHistory) -> None:
+                 history: SqliteHistory, *, retention_s: float = math.inf) -> None:
         self._config = config
         self._references = references
         self._store = store
         self._history = history
+        self._burn_windows = {name: length for name, length in BURN_WINDOWS_S.items()
+                              if length <= retention_s}
+        if beyond := [name for name in BURN_WINDOWS_S if name not in self._burn_windows]:
+            log.warning("store.retention (%gs) is shorter than the %s burn-rate window(s): "
+                        "their burn rates are reported as unknown", retention_s,
+                        ", ".join(beyond))
 
     def run(self, now_ns: int | None = None) -> list[DetectorResult]:
         now = now_ns or time.time_ns()
-        since = now - int(max(self._config.window, max(BURN_WINDOWS_S)) * 1e9)
+        since = now - int(max(self._config.window, *BURN_WINDOWS_S.values()) * 1e9)
         results = [self._result(segment, now) for segment in self._references.segments(since)]
         return self._history.record(results)
 
@@ -111,17 +131,21 @@ class LatencyJob:
         return np.array([t.duration_s for t in timings], dtype=np.float64)
 
     def _burn_rates(self, segment: Segment, now: int) -> dict[str, dict[str, float | None]]:
+        """{slo: {window: burn}} for every window, None where unknown."""
         slo = self._config.slo
+        counts = dict(zip(self._burn_windows, self._store.trailing_counts(
+            segment, now, [length * 1_000_000_000 for length in self._burn_windows.values()],
+            slow_s=slo.latency_threshold), strict=True))
         out: dict[str, dict[str, float | None]] = {"availability": {}, "latency": {}}
-        for window_s in BURN_WINDOWS_S:
-            counted = self._store.count(CallQuery(
-                service=segment.service, model=segment.model,
-                since_ns=now - window_s * 1_000_000_000, until_ns=now),
-                slow_s=slo.latency_threshold)
-            name = _WINDOW_NAMES.get(window_s, f"{window_s}s")
-            n = counted.calls
-            out["availability"][name] = (counted.errors / n) / (1 - slo.availability) if n else None
-            out["latency"][name] = (counted.slow / n) / (1 - slo.latency_objective) if n else None
+        for name in BURN_WINDOWS_S:
+            counted = counts.get(name)
+            if counted is None:  # longer than the retention: only part of it is stored
+                out["availability"][name] = out["latency"][name] = None
+                continue
+            out["availability"][name] = burn_rate(counted.calls, counted.errors,
+                                                  objective=slo.availability)
+            out["latency"][name] = burn_rate(counted.calls, counted.slow,
+                                             objective=slo.latency_objective)
         return out
 
 

@@ -330,6 +330,27 @@ class SqliteStore(Store):
             f"FROM calls{where}", [_ERROR, slow_s, *params])
         return WindowCount(calls=calls, errors=errors, slow=slow)
 
+    def trailing_counts(self, segment: Segment, until_ns: int, windows_ns: Sequence[int], *,
+                        slow_s: float) -> list[WindowCount]:
+        # The slices between consecutive window starts, each an index range scan; a window
+        # is the running sum of the slices from its start on. One pass over the longest
+        # window is cheaper than a query per window, or than one pass that tests every
+        # window on every row.
+        starts = sorted({until_ns - length for length in windows_ns}, reverse=True)
+        slices, params = [], []
+        for i, (start, end) in enumerate(zip(starts, [until_ns, *starts], strict=False)):
+            where, args = _call_filter(CallQuery(service=segment.service, model=segment.model,
+                                                 since_ns=start, until_ns=end))
+            slices.append(f"SELECT {i}, count(*), coalesce(sum(status = ?), 0), "
+                          f"coalesce(sum(duration_s > ?), 0) FROM calls{where}")
+            params += [_ERROR, slow_s, *args]
+        rows = sorted(self._read(" UNION ALL ".join(slices), params)) if slices else []
+        running, calls, errors, slow = {}, 0, 0, 0
+        for (_, n, failed, slower), start in zip(rows, starts, strict=True):
+            calls, errors, slow = calls + n, errors + failed, slow + slower
+            running[start] = WindowCount(calls=calls, errors=errors, slow=slow)
+        return [running[until_ns - length] for length in windows_ns]
+
     def segments(self, since_ns: int | None = None) -> list[Segment]:
         where, params = _call_filter(CallQuery(since_ns=since_ns))
         rows = self._read(

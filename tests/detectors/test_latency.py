@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.latency import CallColumns, burn_rates, regression, window_stats
+from detectors.latency import (
+    BURN_WINDOWS_S,
+    CallColumns,
+    burn_rate,
+    burn_rates,
+    regression,
+    window_stats,
+)
 from monitor.records import CallStatus, LLMCall
 
 
@@ -89,10 +96,24 @@ def test_burn_rate_is_bad_share_over_the_error_budget() -> None:
 
     assert rates[300].burn == pytest.approx(10.0)  # 10% bad against a 1% budget
     assert rates[3600].burn == pytest.approx(5.0)
-    assert rates[300].n == 100 and rates[21600].n == 200
+    assert rates[300].n == 100 and rates[21600].n == 200 and rates[259200].n == 200
 
 
 def test_burn_rate_of_an_empty_window_is_unknown() -> None:
     [rate] = burn_rates(np.array([]), np.array([], dtype=bool), now_s=1e5, objective=0.99,
                         windows_s=(300,))
     assert rate.burn is None
+    assert burn_rate(0, 0, objective=0.99) is None
+
+
+def test_burn_windows_pair_each_long_window_with_a_twelfth_of_it() -> None:
+    # The SRE workbook's pages (1h & 5m, 6h & 30m) and tickets (1d & 2h, 3d & 6h).
+    pairs = [("1h", "5m"), ("6h", "30m"), ("1d", "2h"), ("3d", "6h")]
+    assert {w for pair in pairs for w in pair} == set(BURN_WINDOWS_S)
+    assert all(BURN_WINDOWS_S[long] == 12 * BURN_WINDOWS_S[short] for long, short in pairs)
+
+
+def test_a_3x_burn_over_a_day_spends_a_tenth_of_a_30_day_budget() -> None:
+    burn = burn_rate(1000, 30, objective=0.99)
+    assert burn == pytest.approx(3.0)
+    assert burn * BURN_WINDOWS_S["1d"] / (30 * 86400) == pytest.approx(0.10)
