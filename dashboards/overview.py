@@ -31,7 +31,10 @@ SVC_NAME = 'service_name=~"$service"'
 FAILED = ', error_type!=""'
 
 PAGE_FAST, PAGE_SLOW = 14.4, 6.0  # burn factors of the 1h/5m and 6h/30m paging windows
+TICKET_FAST, TICKET_SLOW = 3.0, 1.0  # and of the 1d/2h and 3d/6h ticket windows
 BURN_STEPS = ((None, "green"), (PAGE_SLOW, "orange"), (PAGE_FAST, "red"))
+WINDOW_STEPS = ((None, "green"), (TICKET_SLOW, "yellow"), (TICKET_FAST, "orange"),
+                (PAGE_SLOW, "dark-orange"), (PAGE_FAST, "red"))
 
 
 def error_ratio(by: str, window: str, selector: str = SEL) -> str:
@@ -85,12 +88,14 @@ def build() -> Dashboard:
         steps=((None, "green"), (1, "red")), no_value="0", show_name=True), w=6, h=5)
     board.add(graph(
         "Burn rate by window",
-        "Error-budget burn rate of each SLO and window, for the whole service. The dashed "
-        f"lines are the paging factors: {PAGE_FAST}× (1h with 5m) and {PAGE_SLOW}× "
-        "(6h with 30m).", "suffix:×",
+        "Error-budget burn rate of each SLO and window (5m to 3d), for the whole service. "
+        f"The dashed lines are the SRE workbook's factors: a page at {PAGE_FAST:g}× (1h "
+        f"with 5m) or {PAGE_SLOW:g}× (6h with 30m), a ticket at {TICKET_FAST:g}× (1d with "
+        f"2h) or {TICKET_SLOW:g}× (3d with 6h). A window longer than the store's retention "
+        "has no value.", "suffix:×",
         prom(f'driftwatch_slo_burn_rate{{{SVC}, model=""}}',
              "{{service}} {{slo}} {{window}}"),
-        steps=BURN_STEPS), w=24, h=8)
+        steps=WINDOW_STEPS), w=24, h=8)
 
     board.row("Traffic and errors")
     board.add(graph(

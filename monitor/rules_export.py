@@ -25,7 +25,7 @@ from monitor.config import Config, RuleConfig, default_rules, parse_check
 JOB_LABEL = "job_name"
 SEGMENT = "{{ $labels.service }}{{ with $labels.model }}/{{ . }}{{ end }}"
 _BURN = re.compile(r"^burn_rates\.(\w+)\.(\w+)$")
-_WINDOWS = ("5m", "30m", "1h", "6h")
+_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")  # the burn windows, shortest first
 
 # (detector, field) -> (metric, fixed matchers); the segment labels come from the metric
 _FIELDS: dict[tuple[str, str], tuple[str, str]] = {
@@ -243,8 +243,9 @@ def _shipped_annotations(name: str, config: Config) -> dict[str, str] | None:
             "and 30m)."),
         "LLMErrorBudgetBurnSlow": (
             "{{ $labels.service }} is slowly burning its availability error budget",
-            "{{ $value | humanizePercentage }} of LLM calls failed over 6h "
-            f"(availability SLO {slo}, 3x burn over 6h and 30m)."),
+            "{{ $value | humanizePercentage }} of LLM calls failed over the long window "
+            f"(availability SLO {slo}, a ticket at 3x burn over 1d and 2h or 1x over 3d "
+            "and 6h)."),
         "LLMTimeToFirstTokenHigh": (
             f"{SEGMENT}: time to first token p95 is {{{{ $value | humanizeDuration }}}}",
             "Streamed responses take {{ $value | humanizeDuration }} (p95) to their first "
@@ -252,7 +253,7 @@ def _shipped_annotations(name: str, config: Config) -> dict[str, str] | None:
         "LLMTrafficAbsent": (
             f"{{{{ $labels.service }}}} sent no LLM calls in the last "
             f"{_duration(config.latency.window)}",
-            "The service had calls in the last 6h but none in its latest window; is the "
+            "The service had calls in the last 3d but none in its latest window; is the "
             "app down or no longer exporting its traces?"),
         "DriftwatchJobStale": (
             "driftwatch job {{ $labels.job_name }} has not succeeded for a while",

@@ -108,9 +108,12 @@ def test_a_stale_result_holds_nothing(alerting: Alerting) -> None:
     assert list(alerting.run()) == ["LLMLatencyRegression service=chat"]
 
 
-def burn(**windows: float) -> dict[str, Any]:
-    return {"availability": {w: windows.get(f"w{w}", 0.5) for w in ("5m", "30m", "1h", "6h")},
-            "latency": {w: 0.1 for w in ("5m", "30m", "1h", "6h")}}
+WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+
+
+def burn(**windows: float | None) -> dict[str, Any]:
+    return {"availability": {w: windows.get(f"w{w}", 0.5) for w in WINDOWS},
+            "latency": {w: 0.1 for w in WINDOWS}}
 
 
 def test_error_budget_burn_pages_when_both_windows_burn(tmp_path: Path) -> None:
@@ -135,6 +138,30 @@ def test_error_budget_burn_pages_when_both_windows_burn(tmp_path: Path) -> None:
 
         world.results = [result(model=None, anomalous=False, burn_rates=burn(w6h=7, w30m=8))]
         assert list(world.run()) == ["LLMErrorBudgetBurn service=chat,slo=availability"]
+    finally:
+        world.close()
+
+
+def test_a_slow_burn_is_a_ticket_over_1d_and_2h_or_over_3d_and_6h(tmp_path: Path) -> None:
+    world = Alerting(tmp_path / "d.db", only("LLMErrorBudgetBurnSlow",
+                                             LLMErrorBudgetBurnSlow={"for": 1}))
+    name = "LLMErrorBudgetBurnSlow service=chat,slo=availability"
+
+    def run(**windows: float | None) -> dict[str, dict[str, Any]]:
+        world.results = [result(model=None, anomalous=False, burn_rates=burn(**windows))]
+        return world.run()
+
+    try:
+        assert run(w6h=4, w30m=4) == {}, "6h and 30m alone no longer stand in"
+        ticket = run(w1d=4, w2h=5)[name]
+        assert ticket["labels"]["severity"] == "ticket"
+        assert ticket["annotations"]["description"].startswith(
+            "Error-budget burn 4.0x over 1d and 5.0x over 2h, 0.5x over 3d and 0.5x over 6h "
+            "(availability SLO 99.00%")
+        assert run(w3d=1.5, w6h=2)[name]["state"] == "firing", "a budget spent over 3 days"
+        assert run(w1d=4, w2h=0.5) == {}, "the short window says the burn stopped"
+        assert run(w3d=None, w6h=2) == {}, \
+            "a 3d window the retention cannot hold is unknown, not a burn"
     finally:
         world.close()
 
