@@ -4,9 +4,11 @@ PagerDuty, and the dispatcher that runs their deliveries off the event loop.
 Alertmanager gets what Prometheus sends it: every firing alert with endsAt = now + 4 x
 max(source interval, resend_delay), re-sent every resend_delay, and every resolved one with
 endsAt = its resolve time, re-sent for resolved_retention; never a pending one. The others
-are told about transitions: an alert fired, an alert resolved (unless send_resolved is
-off). What each notifier was told is stored (`monitor.alert_state`), so a restart sends
-neither twice nor too little.
+are told about transitions, as Alertmanager tells its receivers: an alert fired, then again
+every repeat_interval while it keeps firing (Alertmanager's repeat_interval; 0 = never), and
+an alert resolved (unless send_resolved is off). What each notifier was told, and when, is
+stored (`monitor.alert_state`), so a restart sends neither twice nor too little, and the
+next reminder is due repeat_interval after the last one sent, whenever the daemon started.
 
 A request that fails with 429, 5xx or no answer is retried with exponential backoff,
 honouring Retry-After; any other 4xx is final (the alert is marked rejected for that
@@ -49,7 +51,7 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"driftwatch/{__version__}"
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt of a firing alert in webhooks
-_RESEND_SLACK_NS = 1_000_000_000  # evaluations start a little late; don't skip a resend
+_LATENESS_NS = 1_000_000_000  # evaluations start a little late; don't skip a resend
 _SLACK_MAX_ALERTS = 10  # alerts listed in one Slack message (its blocks are capped at 50)
 
 
@@ -178,8 +180,7 @@ class AlertmanagerNotifier(Notifier):
         if alert.state == "pending":
             return False
         resend = (last is None or last.state != alert.state
-                  or now_ns + min(_RESEND_SLACK_NS, self._resend_ns // 2) - last.sent_ns
-                  >= self._resend_ns)
+                  or _elapsed(last, now_ns, self._resend_ns))
         if alert.state == "firing":
             return resend or (last is not None and last.sent_ns < (alert.fired_ns or 0))
         return now_ns - (alert.resolved_ns or 0) <= self._retention_ns and resend
@@ -200,17 +201,30 @@ class AlertmanagerNotifier(Notifier):
                 "generatorURL": generator_url(self._external_url(), alert)}
 
 
-class TransitionNotifier(Notifier):
-    """Told once that an alert fired and once that it resolved."""
+def _elapsed(last: Delivery, now_ns: int, interval_ns: int) -> bool:
+    """Whether `interval_ns` has passed since `last` was sent, give or take how late an
+    evaluation starts (so a resend every minute is not skipped for a few milliseconds)."""
+    return now_ns + min(_LATENESS_NS, interval_ns // 2) - last.sent_ns >= interval_ns
 
-    def __init__(self, sender: HttpSender, *, key: str, send_resolved: bool) -> None:
+
+class TransitionNotifier(Notifier):
+    """Told that an alert fired, reminded every `repeat_interval_s` while it keeps firing
+    (0 = never), and told once that it resolved."""
+
+    def __init__(self, sender: HttpSender, *, key: str, send_resolved: bool,
+                 repeat_interval_s: float) -> None:
         super().__init__(sender, key=key)
         self.send_resolved = send_resolved
+        self._repeat_ns = int(repeat_interval_s * 1e9)
 
     def due(self, alert: AlertRecord, last: Delivery | None, now_ns: int) -> bool:
         if alert.state == "firing":
-            return (last is None or last.state != "firing"
-                    or last.sent_ns < (alert.fired_ns or 0))  # fired again since
+            if (last is None or last.state != "firing"
+                    or last.sent_ns < (alert.fired_ns or 0)):  # fired again since
+                return True
+            # A receiver that refused the alert (4xx) is not asked again.
+            return (self._repeat_ns > 0 and last.outcome == "sent"
+                    and _elapsed(last, now_ns, self._repeat_ns))
         if alert.state == "resolved":
             return (self.send_resolved and last is not None and last.state == "firing"
                     and last.outcome == "sent")
@@ -225,7 +239,8 @@ class WebhookNotifier(TransitionNotifier):
 
     def __init__(self, target: WebhookTarget, sender: HttpSender,
                  external_url: Callable[[], str]) -> None:
-        super().__init__(sender, key=target.url, send_resolved=target.send_resolved)
+        super().__init__(sender, key=target.url, send_resolved=target.send_resolved,
+                         repeat_interval_s=target.repeat_interval)
         self.url = target.url
         self.max_alerts = target.max_alerts
         self._external_url = external_url
@@ -245,7 +260,8 @@ class SlackNotifier(TransitionNotifier):
 
     def __init__(self, target: SlackTarget, sender: HttpSender,
                  external_url: Callable[[], str]) -> None:
-        super().__init__(sender, key=target.url, send_resolved=target.send_resolved)
+        super().__init__(sender, key=target.url, send_resolved=target.send_resolved,
+                         repeat_interval_s=target.repeat_interval)
         self.url = target.url
         self._external_url = external_url
 
@@ -259,7 +275,12 @@ class SlackNotifier(TransitionNotifier):
 
 class PagerDutyNotifier(TransitionNotifier):
     """PagerDuty Events API v2: a trigger when an alert fires, a resolve when it resolves,
-    both under a dedup_key derived from the alert's fingerprint."""
+    both under a dedup_key derived from the alert's fingerprint.
+
+    PagerDuty keeps the incident and its escalation itself, so repeats are off by default:
+    a repeated trigger with the same dedup_key joins the open incident without paging
+    again, and re-opens (pages anew) only an incident someone resolved by hand while the
+    alert kept firing, which is what `repeat_interval` on a PagerDuty target is for."""
 
     kind = "pagerduty"
 
@@ -267,7 +288,8 @@ class PagerDutyNotifier(TransitionNotifier):
                  external_url: Callable[[], str]) -> None:
         self._routing_key = target.key()
         super().__init__(sender, key=f"{target.url} {self._routing_key}",
-                         send_resolved=target.send_resolved)
+                         send_resolved=target.send_resolved,
+                         repeat_interval_s=target.repeat_interval)
         self.url = target.url
         self._external_url = external_url
 

@@ -5,6 +5,7 @@ Alertmanager's resend contract; and a hanging receiver never holds up an evaluat
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -14,9 +15,10 @@ from typing import Any
 import pytest
 
 from monitor.alert_state import AlertRecord, Delivery
-from monitor.config import load_config
+from monitor.config import NotifiersConfig, load_config
+from monitor.errors import ConfigError
 from monitor.metrics import SelfMetrics
-from monitor.notifiers import AlertmanagerNotifier, HttpSender
+from monitor.notifiers import AlertmanagerNotifier, HttpSender, PagerDutyNotifier
 from tests.monitor.alerting import EXTERNAL_URL, Alerting, Answer, Receiver, receiving, result
 
 RETRY = {"attempts": 3, "backoff": "50ms", "max_backoff": "5s", "timeout": "5s"}
@@ -223,6 +225,93 @@ def test_a_hanging_receiver_never_holds_up_an_evaluation(tmp_path: Path) -> None
         finally:
             world.close()
     assert len(slow.requests) == 1
+
+
+# -- reminders: Alertmanager's repeat_interval for the direct notifiers ---------------------
+
+
+def tick(world: Alerting, at_ns: int, *, firing: bool = True) -> None:
+    """An evaluation at `at_ns` on a latency result computed then, slow or not."""
+    world.results = [result(computed_ns=at_ns, p95_s=3.0, p95_ratio=2.0) if firing
+                     else result(computed_ns=at_ns, anomalous=False)]
+    world.run(at_ns)
+
+
+def test_a_firing_alert_is_repeated_to_the_webhook_until_it_resolves(
+        tmp_path: Path, hook: Receiver) -> None:
+    world = alerting(tmp_path, webhook=[{"url": hook.url, "repeat_interval": "1h"}])
+    t0 = time.time_ns()
+    try:
+        for minutes in (0, 30, 59, 60, 90, 120):
+            tick(world, t0 + minutes * 60 * S)
+        tick(world, t0 + 150 * 60 * S, firing=False)
+        tick(world, t0 + 300 * 60 * S, firing=False)
+    finally:
+        world.close()
+    first, second, third, resolved = hook.bodies()
+    assert [m["status"] for m in (first, second, third, resolved)] == \
+        ["firing", "firing", "firing", "resolved"]
+    assert second["alerts"][0]["fingerprint"] == first["alerts"][0]["fingerprint"]
+    assert second["alerts"][0]["startsAt"] == first["alerts"][0]["startsAt"], \
+        "a reminder is the same alert, not a new one"
+
+
+def test_slack_is_reminded_on_schedule_across_a_restart(tmp_path: Path,
+                                                        hook: Receiver) -> None:
+    world = alerting(tmp_path, slack=[{"url": hook.url, "repeat_interval": "4h"}])
+    t0 = time.time_ns()
+    try:
+        tick(world, t0)
+        world.restart()
+        tick(world, t0 + 60 * S)
+        tick(world, t0 + (4 * 60 - 1) * 60 * S)
+        assert len(hook.requests) == 1, "a restart does not bring the reminder forward"
+        tick(world, t0 + 4 * 3600 * S)
+    finally:
+        world.close()
+    first, reminder = hook.bodies()
+    assert first["text"].startswith("[FIRING:1] LLMLatencyRegression chat")
+    assert reminder["text"] == first["text"]
+
+
+def test_a_repeat_interval_of_0_never_repeats(tmp_path: Path, hook: Receiver) -> None:
+    world = alerting(tmp_path, webhook=[{"url": hook.url, "repeat_interval": 0}],
+                     slack=[{"url": hook.url + "/slack", "repeat_interval": "0s"}])
+    t0 = time.time_ns()
+    try:
+        for hours in (0, 4, 8, 24):
+            tick(world, t0 + hours * 3600 * S)
+    finally:
+        world.close()
+    assert sorted(r.path for r in hook.requests) == ["/", "/slack"]
+
+
+def test_webhook_and_slack_repeat_every_4h_and_pagerduty_not_by_default() -> None:
+    targets = NotifiersConfig.model_validate({
+        "webhook": [{"url": "http://hook"}], "slack": [{"url": "http://slack"}],
+        "pagerduty": [{"routing_key": "k"}, {"routing_key": "k", "repeat_interval": "1h"}]})
+    assert targets.webhook[0].repeat_interval == targets.slack[0].repeat_interval == 4 * 3600
+    sender = HttpSender("pagerduty", targets.retry, SelfMetrics(), threading.Event(),
+                        name="pd")
+    quiet, repeating = (PagerDutyNotifier(pd, sender, lambda: EXTERNAL_URL)
+                        for pd in targets.pagerduty)
+    firing = alert("firing", fired_ns=100 * S)
+    assert not quiet.due(firing, sent("firing", 100 * S), 100 * S + 30 * 86400 * S)
+    assert not repeating.due(firing, sent("firing", 100 * S), 100 * S + 3500 * S)
+    assert repeating.due(firing, sent("firing", 100 * S), 100 * S + 3600 * S), \
+        "a trigger again under the same dedup_key"
+    rejected = Delivery(fingerprint="f", notifier="pd", state="firing", outcome="rejected",
+                        sent_ns=100 * S)
+    assert not repeating.due(firing, rejected, 100 * S + 86400 * S), \
+        "a receiver that refused the alert is not asked again"
+
+
+@pytest.mark.parametrize("value", ["30s", 4, -1])
+def test_a_repeat_interval_under_a_minute_is_refused(value: Any) -> None:
+    with pytest.raises(ConfigError, match=r"alerts\.notifiers\.slack\.0\.repeat_interval: "
+                                          r"expected 0 \(never repeat\) or at least 1m"):
+        load_config(None, environ={"DRIFTWATCH_ALERTS__NOTIFIERS__SLACK": json.dumps(
+            [{"url": "http://slack", "repeat_interval": value}])})
 
 
 # -- Alertmanager's resend contract (Prometheus' rules/alerting.go) -------------------------
