@@ -396,6 +396,17 @@ class RetryConfig(Section):
     timeout: Duration = 10.0  # per request
 
 
+def _repeat_interval(seconds: float) -> float:
+    # A floor, so that `repeat_interval: 4` (seconds, meant hours) cannot flood a channel.
+    if seconds != 0 and seconds < 60:
+        raise ValueError(f"expected 0 (never repeat) or at least 1m, got: {seconds:g}s")
+    return seconds
+
+
+RepeatInterval = Annotated[float, BeforeValidator(parse_duration), AfterValidator(
+    _repeat_interval)]
+
+
 class AlertmanagerTarget(Section):
     url: Url  # base URL, e.g. http://alertmanager:9093; alerts go to /api/v2/alerts
 
@@ -404,11 +415,13 @@ class WebhookTarget(Section):
     url: Url
     max_alerts: int = Field(default=0, ge=0)  # alerts per message; 0 = all
     send_resolved: bool = True
+    repeat_interval: RepeatInterval = 4 * 3600.0  # remind while firing; 0 = never
 
 
 class SlackTarget(Section):
     url: Url  # an incoming-webhook URL
     send_resolved: bool = True
+    repeat_interval: RepeatInterval = 4 * 3600.0  # remind while firing; 0 = never
 
 
 class PagerDutyTarget(Section):
@@ -416,6 +429,9 @@ class PagerDutyTarget(Section):
     routing_key_file: Path | None = None
     url: Url = "https://events.pagerduty.com/v2/enqueue"
     send_resolved: bool = True
+    # PagerDuty re-notifies by its escalation policy; a repeated trigger only re-opens an
+    # incident resolved by hand while the alert still fires.
+    repeat_interval: RepeatInterval = 0.0
 
     @model_validator(mode="after")
     def _one_key(self) -> PagerDutyTarget:

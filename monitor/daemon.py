@@ -93,7 +93,8 @@ class Daemon:
             self.store, self.history, auto_window_s=max(s.window for s in sections),
             auto_min_calls=max(s.min_samples for s in sections))
         if config.latency.enabled:
-            latency = LatencyJob(config.latency, references, self.store, self.history)
+            latency = LatencyJob(config.latency, references, self.store, self.history,
+                                 retention_s=config.store.retention)
             self.jobs.add(JobSpec("latency", config.latency.interval, latency.run))
         if not (config.drift.enabled or config.toxicity.enabled):
             return
