@@ -30,6 +30,7 @@ from monitor.embeddings import build_embedder, limit_threads
 from monitor.genai_metrics import GenAiMetrics, MeteredSink
 from monitor.history import SqliteHistory
 from monitor.latency_job import LatencyJob
+from monitor.metric_push import OtlpMetricPush
 from monitor.metrics import SelfMetrics
 from monitor.notifiers import Dispatcher, build_notifiers
 from monitor.ops import OpsDeps, OpsServer
@@ -83,6 +84,8 @@ class Daemon:
         self.metrics.results(lambda: self.history.latest(), self.history.self_checks)
         self.metrics.watch("store_calls", "LLM calls in the store",
                            lambda: float(self.store.stats().calls))
+        push = config.metrics.otlp
+        self.metric_push = OtlpMetricPush(push, self.metrics.registry) if push.endpoint else None
         self._started: list[Component] = []
 
     def _add_detectors(self, config: Config) -> None:
@@ -168,8 +171,9 @@ class Daemon:
     async def start(self) -> None:
         await asyncio.to_thread(self._load_models)
         # Stopped in reverse: the jobs (no new evaluation), then the notifiers (finishing
-        # what is in flight), then the rest.
-        order: list[Component] = [self.writer, *self.receivers, self.ops,
+        # what is in flight), then the rest; the metric push last, with the drained counts.
+        order: list[Component] = [*([self.metric_push] if self.metric_push else []),
+                                  self.writer, *self.receivers, self.ops,
                                   *([self.dispatcher] if self.dispatcher else []), self.jobs]
         for component in order:
             await component.start()
