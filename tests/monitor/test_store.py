@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import signal
 import sqlite3
@@ -193,8 +192,8 @@ def framework_and_provider() -> tuple[LLMCall, LLMCall]:
 
 
 def with_texts_of(inner: LLMCall, outer: LLMCall) -> LLMCall:
-    return dataclasses.replace(
-        inner, system_prompt=outer.system_prompt, prompt=outer.prompt,
+    return inner._replace(
+        system_prompt=outer.system_prompt, prompt=outer.prompt,
         completion=outer.completion, content_source=outer.content_source)
 
 
@@ -231,13 +230,13 @@ def test_wrapper_and_inner_call_in_one_batch_count_once(store: SqliteStore) -> N
 
 def test_inner_call_keeps_its_own_texts_over_the_wrappers(store: SqliteStore) -> None:
     outer, inner = framework_and_provider()
-    inner = dataclasses.replace(inner, completion="Provider's own answer.",
-                                content_source=ContentSource.OTEL_ATTRIBUTES)
+    inner = inner._replace(completion="Provider's own answer.",
+                           content_source=ContentSource.OTEL_ATTRIBUTES)
 
     store.write(WriteBatch(calls=[outer, inner]))
 
-    assert stored(store) == [dataclasses.replace(
-        inner, system_prompt=outer.system_prompt, prompt=outer.prompt)]
+    assert stored(store) == [inner._replace(
+        system_prompt=outer.system_prompt, prompt=outer.prompt)]
 
 
 def test_texts_reach_the_innermost_call_of_a_chain_arriving_inside_out(
@@ -258,8 +257,8 @@ def test_texts_reach_the_innermost_call_of_a_chain_arriving_inside_out(
 
 
 def merged_conversation(target: LLMCall) -> LLMCall:
-    return dataclasses.replace(
-        target, system_prompt="Answer briefly.", prompt="What is drift?",
+    return target._replace(
+        system_prompt="Answer briefly.", prompt="What is drift?",
         completion="A change in inputs.", finish_reasons=("stop", "length"),
         content_source=ContentSource.OTEL_LOG_EVENTS)
 
