@@ -253,10 +253,13 @@ def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str,
     for r in readies:
         r.wait()
     before = cpu_seconds(receiver_pid) if receiver_pid else (0.0, 0.0)
+    main_before = sum(cpu_seconds(receiver_pid, descendants=False)) if receiver_pid else 0.0
     idle_rss = rss_mb(receiver_pid, "VmRSS") if receiver_pid else math.nan
     start.set()
     results = [out.get() for _ in procs]
     after = cpu_seconds(receiver_pid) if receiver_pid else (math.nan, math.nan)
+    main_after = (sum(cpu_seconds(receiver_pid, descendants=False)) if receiver_pid
+                  else math.nan)
     for p in procs:
         p.join()
     latencies = sorted(x for r in results for x in r["latencies"])
@@ -268,22 +271,53 @@ def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str,
             "failures": sum(r["failures"] for r in results),
             "sender_cpu_us": sum(r["cpu_s"] for r in results) / sent * 1e6,
             "receiver_cpu_us": (after[0] + after[1] - before[0] - before[1]) / sent * 1e6,
-            "receiver_sys_us": (after[1] - before[1]) / sent * 1e6, "idle_rss": idle_rss}
+            "receiver_sys_us": (after[1] - before[1]) / sent * 1e6,
+            "receiver_main_us": (main_after - main_before) / sent * 1e6, "idle_rss": idle_rss}
 
 
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process and all its threads so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def family(pid: int) -> list[int]:
+    """The process and its descendants (the daemon's extraction workers and forkserver)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+    found, frontier = [pid], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def cpu_seconds(pid: int, *, descendants: bool = True) -> tuple[float, float]:
+    """(user, system) CPU seconds so far of a process, its threads and its descendants."""
     tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
+    user = system = 0.0
+    for member in family(pid) if descendants else [pid]:
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user += int(fields[11]) / tick
+        system += int(fields[12]) / tick
+    return user, system
 
 
 def rss_mb(pid: int, field: str = "VmHWM") -> float:
-    """The process's peak (VmHWM) or current (VmRSS) resident memory."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The peak (VmHWM) or current (VmRSS) resident memory of a process and its descendants,
+    added up (pages they share are counted once per process, so this errs high)."""
+    total = 0.0
+    for member in family(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith(f"{field}:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def stages(args: argparse.Namespace) -> None:
@@ -293,13 +327,12 @@ def stages(args: argparse.Namespace) -> None:
         ExportTraceServiceRequest,
     )
 
-    from collectors.ingest import Ingestor
+    from collectors.extract import extract_traces
     from monitor.components import WriteBatch
     from monitor.store import SqliteStore
 
     spans = build_spans(args.calls, 0)
     chunks = [spans[i:i + args.batch] for i in range(0, len(spans), args.batch)]
-    ingestor = Ingestor(None, None, None, max_chars=65_536)  # type: ignore[arg-type]
     best: dict[str, float] = {}
 
     def timed(stage: str, work: Callable[..., Any], *args: Any) -> Any:
@@ -309,7 +342,7 @@ def stages(args: argparse.Namespace) -> None:
         return out
 
     def extract(requests: list[Any]) -> list[Any]:
-        return [c for request in requests for c in ingestor.extract_traces(request).calls]
+        return [c for request in requests for c in extract_traces(request, 65_536).calls]
 
     def write(store: SqliteStore, calls: list[Any]) -> None:
         for i in range(0, len(calls), commit):
@@ -384,7 +417,8 @@ def main() -> None:
     for mode, name, r, rss, stored_counts in rows:
         rss_text = f"{rss[0]:.0f} MB ({rss[1]:.0f} idle)" if rss else "-"
         stored_text = f"{stored_counts[0]:,} ({stored_counts[1]:,})" if stored_counts else "-"
-        daemon_cpu = (f"{r['receiver_cpu_us']:.0f} ({r['receiver_sys_us']:.0f} in the kernel)"
+        daemon_cpu = (f"{r['receiver_cpu_us']:.0f} ({r['receiver_main_us']:.0f} in the daemon "
+                      f"process, {r['receiver_sys_us']:.0f} in the kernel)"
                       if rss else "-")
         print(f"| {mode} | {name} | {r['rate']:,.0f} | {r['p50'] * 1000:.0f} ms "
               f"| {r['p99'] * 1000:.0f} ms | {r['failures']} | {rss_text} | {stored_text} "

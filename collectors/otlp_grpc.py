@@ -11,18 +11,18 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc import aio
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_svc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as traces
 
-from collectors.ingest import Extracted, Ingestor
+from collectors.extract import Extracted, Signal
+from collectors.ingest import Ingestor
 from monitor.config import GrpcReceiverConfig
 from monitor.endpoints import Listener, split_endpoint
 from monitor.errors import IngestError, Overloaded, StoreError
@@ -85,9 +85,9 @@ class OtlpGrpcReceiver:
             await self._server.stop(grace=5)
             self._server = None
 
-    async def export(self, signal: str, body: bytes,
+    async def export(self, signal: Signal, body: bytes,
                      context: aio.ServicerContext[Any, Any]) -> Message:
-        _, request_type, response_type = SERVICES[signal]
+        _, response_type = SERVICES[signal]
         began = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
@@ -95,14 +95,7 @@ class OtlpGrpcReceiver:
                 code = grpc.StatusCode.UNAUTHENTICATED
                 await context.abort(code, "missing or wrong bearer token")
             try:
-                request = request_type.FromString(body)
-            except (DecodeError, RuntimeError) as exc:
-                code = grpc.StatusCode.INVALID_ARGUMENT
-                await context.abort(code, f"not a valid {request_type.DESCRIPTOR.name}: {exc}")
-            try:
-                handler: Callable[[Any, str], Awaitable[Extracted]] = getattr(
-                    self._ingestor, signal)
-                found = await handler(request, "grpc")
+                found = await self._ingestor.export(signal, body, "protobuf", "grpc")
             except Overloaded as exc:
                 code = grpc.StatusCode.UNAVAILABLE
                 await self._abort_retryable(context, str(exc), exc.retry_after_s)
@@ -145,15 +138,15 @@ class OtlpGrpcReceiver:
 _REJECTED_FIELD = {"traces": "rejected_spans", "logs": "rejected_log_records",
                    "metrics": "rejected_data_points"}
 
-# (service, request type, response type) per signal. Requests arrive as raw bytes and are
-# decoded here, so a body that does not parse is INVALID_ARGUMENT rather than gRPC's INTERNAL.
-SERVICES: dict[str, tuple[str, type[Message], type[Message]]] = {
+# (service, response type) per signal. Requests arrive as raw bytes and are decoded by the
+# ingestor, so a body that does not parse is INVALID_ARGUMENT rather than gRPC's INTERNAL.
+SERVICES: dict[Signal, tuple[str, type[Message]]] = {
     "traces": ("opentelemetry.proto.collector.trace.v1.TraceService",
-               traces.ExportTraceServiceRequest, traces.ExportTraceServiceResponse),
+               traces.ExportTraceServiceResponse),
     "logs": ("opentelemetry.proto.collector.logs.v1.LogsService",
-             logs.ExportLogsServiceRequest, logs.ExportLogsServiceResponse),
+             logs.ExportLogsServiceResponse),
     "metrics": ("opentelemetry.proto.collector.metrics.v1.MetricsService",
-                metrics_svc.ExportMetricsServiceRequest, metrics_svc.ExportMetricsServiceResponse),
+                metrics_svc.ExportMetricsServiceResponse),
 }
 
 
@@ -167,9 +160,9 @@ def _fill_partial(signal: str, response: Message, found: Extracted) -> None:
 
 def _handlers(receiver: OtlpGrpcReceiver) -> list[grpc.GenericRpcHandler]:
     handlers = []
-    for signal, (service, _, _) in SERVICES.items():
+    for signal, (service, _) in SERVICES.items():
         async def export(body: bytes, context: aio.ServicerContext[Any, Any],
-                         signal: str = signal) -> Message:
+                         signal: Signal = signal) -> Message:
             return await receiver.export(signal, body, context)
 
         handlers.append(grpc.method_handlers_generic_handler(service, {

@@ -17,18 +17,17 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_svc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as traces
 
 from collectors.ingest import Extracted, Ingestor
-from collectors.otlp_json import parse_json
 from monitor.config import HttpReceiverConfig
 from monitor.endpoints import Listener, bind_socket, server_ssl_context
 from monitor.errors import BadRequest, IngestError, Overloaded, StoreError, TooLarge
@@ -38,24 +37,20 @@ log = logging.getLogger(__name__)
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Signal:
-    name: str
-    request: type[Message]
+    name: Literal["traces", "logs", "metrics"]
     response: type[Message]
     rejected_field: str
 
 
 SIGNALS = {
-    "/v1/traces": Signal("traces", traces.ExportTraceServiceRequest,
-                         traces.ExportTraceServiceResponse, "rejected_spans"),
-    "/v1/logs": Signal("logs", logs.ExportLogsServiceRequest,
-                       logs.ExportLogsServiceResponse, "rejected_log_records"),
-    "/v1/metrics": Signal("metrics", metrics_svc.ExportMetricsServiceRequest,
-                          metrics_svc.ExportMetricsServiceResponse, "rejected_data_points"),
+    "/v1/traces": Signal("traces", traces.ExportTraceServiceResponse, "rejected_spans"),
+    "/v1/logs": Signal("logs", logs.ExportLogsServiceResponse, "rejected_log_records"),
+    "/v1/metrics": Signal("metrics", metrics_svc.ExportMetricsServiceResponse,
+                          "rejected_data_points"),
 }
 
 
@@ -162,18 +157,8 @@ class OtlpHttpReceiver:
     async def _decode_and_ingest(self, request: web.Request, signal: Signal, media: str,
                                  cap: int) -> Extracted:
         body = await _read_body(request, cap)
-        if media == PROTOBUF:
-            message = signal.request()
-            try:
-                message.ParseFromString(body)
-            except (DecodeError, RuntimeError) as exc:
-                raise BadRequest(f"body is not a valid {signal.request.DESCRIPTOR.name}: "
-                                 f"{exc}") from None
-        else:
-            message = parse_json(body, signal.request)
-        handler = getattr(self._ingestor, signal.name)
-        result: Extracted = await handler(message, "http")
-        return result
+        return await self._ingestor.export(
+            signal.name, body, "protobuf" if media == PROTOBUF else "json", "http")
 
     def _error_response(self, exc: IngestError, media: str) -> web.Response:
         if isinstance(exc, Overloaded):
@@ -188,20 +173,23 @@ async def _read_body(request: web.Request, cap: int) -> bytes:
     """The body, decompressed, never more than `cap` bytes on either side of decompression."""
     if request.content_length is not None and request.content_length > cap:
         raise TooLarge(f"body of {request.content_length} bytes is over the {cap}-byte cap")
-    raw = bytearray()
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        raw += chunk
-        if len(raw) > cap:
+    chunks, size = [], 0
+    # Chunks as the socket delivered them, joined once: no re-chunking, no growing buffer.
+    async for chunk in request.content.iter_any():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > cap:
             raise TooLarge(f"body is over the {cap}-byte cap")
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
-        return bytes(raw)
+        return raw
     if encoding in ("gzip", "x-gzip"):
-        return await asyncio.to_thread(_inflate, bytes(raw), zlib.MAX_WBITS | 16, cap)
+        return await asyncio.to_thread(_inflate, raw, zlib.MAX_WBITS | 16, cap)
     if encoding == "deflate":
         # "deflate" is zlib-wrapped by the spec (and the Python exporter) but raw in the wild.
         wbits = zlib.MAX_WBITS if raw[:1] == b"\x78" else -zlib.MAX_WBITS
-        return await asyncio.to_thread(_inflate, bytes(raw), wbits, cap)
+        return await asyncio.to_thread(_inflate, raw, wbits, cap)
     raise BadRequest(f"unsupported Content-Encoding {encoding!r}; send gzip, deflate or none")
 
 

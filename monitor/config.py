@@ -135,6 +135,14 @@ class ReceiversConfig(Section):
     otlp_http: HttpReceiverConfig = HttpReceiverConfig()
 
 
+def _workers(value: Any) -> int | str:
+    if value == "auto":
+        return "auto"
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 64:
+        return value
+    raise ValueError(f"expected 'auto' or a number of processes from 0 to 64, got: {value!r}")
+
+
 class IngestConfig(Section):
     """The bounded queue between the receivers and the store."""
 
@@ -144,6 +152,9 @@ class IngestConfig(Section):
     commit_max_items: int = Field(default=20_000, ge=1)  # largest group commit
     join_window: Duration = 3600.0  # how long a log event waits for its span
     max_attribute_chars: int = Field(default=65_536, ge=256)  # longer texts are truncated
+    # processes that decode and extract large request bodies; "auto" = one per usable core,
+    # 0 = extract on threads of the daemon (one core's worth, under its interpreter lock)
+    workers: Annotated[int | Literal["auto"], BeforeValidator(_workers)] = "auto"
 
 
 class OpsConfig(Section):

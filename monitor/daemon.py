@@ -12,12 +12,12 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TextIO
 
 from collectors.ingest import Ingestor
 from collectors.otlp_grpc import OtlpGrpcReceiver
 from collectors.otlp_http import OtlpHttpReceiver
+from collectors.workers import ExtractionPool, usable_cpus
 from detectors.embedder import CachedEmbedder, Embedder
 from detectors.toxicity import HuggingFaceScorer, LogisticHeadScorer, Scorer, ToxicityHead
 from monitor import __version__
@@ -51,8 +51,10 @@ class Daemon:
         self.config = config
         self.metrics = SelfMetrics()
         self.store: Store = SqliteStore(config.store.path)
-        self._extract_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="extract")
         ingest = config.ingest
+        self._extract_pool = ExtractionPool(
+            usable_cpus() if ingest.workers == "auto" else ingest.workers, self.metrics,
+            retry_after_s=ingest.retry_after)
         self.writer = CommitWriter(
             self.store, self.metrics, max_items=ingest.queue_max_items,
             commit_max_items=ingest.commit_max_items, retry_after_s=ingest.retry_after)
@@ -170,6 +172,7 @@ class Daemon:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load_models)
+        self._extract_pool.start()
         # Stopped in reverse: the jobs (no new evaluation), then the notifiers (finishing
         # what is in flight), then the rest; the metric push last, with the drained counts.
         order: list[Component] = [*([self.metric_push] if self.metric_push else []),
@@ -186,7 +189,7 @@ class Daemon:
                 await component.stop()
             except Exception:
                 log.exception("stopping %s failed", type(component).__name__)
-        self._extract_pool.shutdown(wait=True)
+        await asyncio.to_thread(self._extract_pool.close)
         if self.alert_state is not None:
             self.alert_state.close()
         self.history.close()

@@ -59,6 +59,13 @@ class SelfMetrics:
             f"{PREFIX}_spans_by_kind_total",
             "Accepted spans by kind: llm, embeddings, tool, agent, retrieval, other",
             ["kind"], registry=r)
+        self.extractions = Counter(
+            f"{PREFIX}_extractions_total",
+            "Request bodies decoded and extracted, by where: worker (process) or thread",
+            ["where"], registry=r)
+        self.worker_restarts = Counter(
+            f"{PREFIX}_extraction_worker_restarts_total",
+            "Extraction workers replaced after one died", registry=r)
         self.log_records = Counter(
             f"{PREFIX}_log_records_received_total", "Log records received, by whether they "
             "carried GenAI content", ["genai"], registry=r)

@@ -91,7 +91,7 @@ class Daemon:
         """`driftwatch calls --json` over the whole retention window."""
         out = cli("calls", "--config", str(self.config_path), "--since", "30d", "--json",
                   *args).stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        return [json.loads(line) for line in out.split("\n") if line.strip()]
 
     def metrics(self) -> dict[str, float]:
         """/metrics as {'name{labels}': value}."""

@@ -72,6 +72,9 @@ def test_config_is_frozen() -> None:
     ("receivers: {otlp_http: {tls: {cert_file: /nope.pem, key_file: /nope.key}}}",
      "cert_file: no such file"),
     ("log: {level: chatty}", "log.level"),
+    ("ingest: {workers: many}", "ingest.workers: expected 'auto' or a number of processes "
+                                "from 0 to 64, got: 'many'"),
+    ("ingest: {workers: -1}", "ingest.workers: expected 'auto'"),
     ("- just\n- a list", "expected a mapping"),
     ("store: [", "not valid YAML"),
 ])

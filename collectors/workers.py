@@ -1,0 +1,169 @@
+"""Where request bodies are decoded and extracted: worker processes, or threads for small ones.
+
+Extraction is pure Python, and under one interpreter lock it would cap the daemon at one
+core. So large bodies go to worker processes (`python -m collectors.worker`, which import
+only the extraction modules) and come back as calls; small bodies, where the round trip
+to a worker costs more than it saves, are extracted on a thread of the daemon. With
+`workers: 0` everything stays on threads.
+
+A worker that dies (killed, out of memory) is replaced, and the request it had is answered
+as overload, so its exporter retries it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import collectors
+from collectors.extract import Extracted, Media, Signal, extract_body
+from monitor.errors import BadRequest, Overloaded
+from monitor.metrics import SelfMetrics
+
+log = logging.getLogger(__name__)
+
+INLINE_BELOW = 32 * 1024  # bytes: smaller bodies are extracted on a daemon thread
+_PACKAGE_ROOT = str(Path(collectors.__file__).resolve().parent.parent)
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class WorkerDied(Exception):
+    """The worker process exited (or its pipe broke) while it had a request."""
+
+
+class _Worker:
+    """One worker process and the two pipes to it; used by one thread at a time."""
+
+    def __init__(self) -> None:
+        request_r, request_w = os.pipe()
+        answer_r, answer_w = os.pipe()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "collectors.worker"], stdin=request_r, stdout=answer_w,
+                env=env, close_fds=True)
+        finally:
+            os.close(request_r)
+            os.close(answer_w)
+        self._requests = Connection(request_w, readable=False)
+        self._answers = Connection(answer_r, writable=False)
+
+    def call(self, signal: Signal, body: bytes, media: Media, max_chars: int) -> Extracted:
+        """:raises BadRequest: undecodable body. :raises WorkerDied: the process is gone."""
+        try:
+            self._requests.send_bytes(pickle.dumps((signal, body, media, max_chars),
+                                                   protocol=pickle.HIGHEST_PROTOCOL))
+            kind, value = pickle.loads(self._answers.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise WorkerDied(str(exc) or type(exc).__name__) from None
+        if kind == "bad":
+            raise BadRequest(value)
+        if kind == "error":
+            raise RuntimeError(f"extraction failed in a worker: {value}")
+        result: Extracted = value
+        return result
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self._requests.close()  # the worker sees EOF and exits
+        self._answers.close()
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class ExtractionPool:
+    """Runs `extract_body` for the receivers; started and closed by the daemon."""
+
+    def __init__(self, workers: int, metrics: SelfMetrics, *, retry_after_s: float) -> None:
+        self.workers = workers
+        self._metrics = metrics
+        self._retry_after_s = retry_after_s
+        self._inline = ThreadPoolExecutor(max_workers=2, thread_name_prefix="extract")
+        # One thread per worker process, each sending a request and waiting for its answer
+        # (the pipes release the interpreter lock while they wait).
+        self._callers = ThreadPoolExecutor(max_workers=max(1, workers),
+                                           thread_name_prefix="extract-call")
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._all: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def start(self) -> None:
+        for _ in range(self.workers):
+            self._add()
+
+    async def extract(self, signal: Signal, body: bytes, media: Media,
+                      max_chars: int) -> Extracted:
+        """:raises BadRequest: undecodable body. :raises Overloaded: a worker died."""
+        loop = asyncio.get_running_loop()
+        if not self._all or len(body) < INLINE_BELOW:
+            self._metrics.extractions.labels("thread").inc()
+            return await loop.run_in_executor(
+                self._inline, extract_body, signal, body, media, max_chars)
+        self._metrics.extractions.labels("worker").inc()
+        try:
+            return await loop.run_in_executor(
+                self._callers, self._call, signal, body, media, max_chars)
+        except WorkerDied:
+            raise Overloaded("an extraction worker died; retry the request",
+                             self._retry_after_s) from None
+
+    def _call(self, signal: Signal, body: bytes, media: Media, max_chars: int) -> Extracted:
+        """On a caller thread: take an idle worker, use it, give it back (or replace it)."""
+        worker = self._idle.get()
+        try:
+            result = worker.call(signal, body, media, max_chars)
+        except WorkerDied as exc:
+            self._replace(worker, str(exc))
+            raise
+        except BaseException:
+            self._idle.put(worker)
+            raise
+        self._idle.put(worker)
+        return result
+
+    def _add(self) -> None:
+        worker = _Worker()
+        with self._lock:
+            self._all.append(worker)
+        self._idle.put(worker)
+
+    def _replace(self, dead: _Worker, why: str) -> None:
+        log.error("extraction worker %d died (%s, exit code %s); starting another",
+                  dead.process.pid, why, dead.process.poll())
+        with self._lock:
+            self._all.remove(dead)
+            closed = self._closed
+        dead.close(timeout_s=1.0)
+        self._metrics.worker_restarts.inc()
+        if not closed:
+            self._add()
+
+    def close(self) -> None:
+        """Wait for requests in flight, then end the workers."""
+        with self._lock:
+            self._closed = True
+        self._callers.shutdown(wait=True)
+        self._inline.shutdown(wait=True)
+        with self._lock:
+            workers, self._all = self._all, []
+        for worker in workers:
+            worker.close()

@@ -1,0 +1,120 @@
+"""Extraction worker processes: large bodies are extracted there, small ones on a thread, a
+worker that dies is replaced and its request retried by the exporter, and `workers: 0`
+keeps everything in the daemon process."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from collectors.workers import INLINE_BELOW
+from tests.apps import LLMApp, otlp_exporter
+from tests.harness import Daemon, raw_request, wait_for
+from tests.texts import long_pairs
+
+
+def worker_pids(daemon: Daemon) -> list[int]:
+    assert daemon.process is not None
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == daemon.process.pid and b"collectors.worker" in cmdline:
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
+
+
+def send_long_calls(daemon: Daemon, protocol: str, n: int) -> LLMApp:
+    """n calls with 300-1,500-character texts, exported in batches of 512 (bodies of ~1 MB)."""
+    app = LLMApp(otlp_exporter(protocol, daemon.grpc if protocol == "grpc" else daemon.http))
+    for prompt, completion in long_pairs(n):
+        app.chat(prompt, completion)
+    app.flush()
+    app.shutdown()
+    return app
+
+
+def stored_ids(daemon: Daemon) -> list[tuple[str, str]]:
+    return [(c["trace_id"], c["span_id"]) for c in daemon.calls("--limit", "100000")]
+
+
+def sent_ids(app: LLMApp) -> set[tuple[str, str]]:
+    return {(f"{s.context.trace_id:032x}", f"{s.context.span_id:016x}")
+            for s in app.exporter.exported}
+
+
+def test_large_bodies_are_extracted_in_worker_processes_and_stored(
+        start_daemon) -> None:  # type: ignore[no-untyped-def]
+    daemon = start_daemon(ingest={"workers": 2})
+    assert len(wait_for(lambda: len(worker_pids(daemon)) == 2 and worker_pids(daemon))) == 2
+
+    app = send_long_calls(daemon, "http", 600)
+
+    assert app.exporter.failures == 0
+    assert sorted(stored_ids(daemon)) == sorted(sent_ids(app))
+    assert daemon.metric("driftwatch_extractions_total", where="worker") >= 1
+
+
+def test_small_bodies_are_extracted_on_a_thread(daemon: Daemon) -> None:
+    app = LLMApp(otlp_exporter("http", daemon.http))
+    app.chat("What is my balance?", "Your balance is 10 EUR.")
+    app.flush()
+    app.shutdown()
+
+    assert daemon.metric("driftwatch_extractions_total", where="thread") == 1
+    assert daemon.metric("driftwatch_extractions_total", where="worker") == 0
+    assert len(daemon.calls()) == 1
+
+
+def test_a_killed_worker_is_replaced_and_the_exporter_retries_its_request(
+        start_daemon) -> None:  # type: ignore[no-untyped-def]
+    daemon = start_daemon(ingest={"workers": 2, "retry_after": "1s"})
+    first = wait_for(lambda: len(worker_pids(daemon)) == 2 and worker_pids(daemon))
+    os.kill(first[0], signal.SIGKILL)
+
+    app = send_long_calls(daemon, "grpc", 1100)
+
+    assert app.exporter.failures == 0
+    stored = stored_ids(daemon)
+    assert len(stored) == len(set(stored)) == 1100
+    assert set(stored) == sent_ids(app)
+    assert daemon.metric("driftwatch_extraction_worker_restarts_total") == 1
+    replaced = worker_pids(daemon)
+    assert len(replaced) == 2 and first[0] not in replaced
+
+
+def test_a_body_that_does_not_decode_in_a_worker_is_a_400(daemon: Daemon) -> None:
+    body = b"\x0a" + b"\xff" * (INLINE_BELOW * 2)  # a field header, then a broken length
+
+    status, _, text = raw_request("POST", daemon.http + "/v1/traces", body,
+                               {"Content-Type": "application/x-protobuf"})
+
+    assert status == 400
+    assert b"not a valid ExportTraceServiceRequest" in text
+    assert daemon.metric("driftwatch_extractions_total", where="worker") == 1
+    assert daemon.alive()
+
+
+def test_with_no_workers_large_bodies_are_extracted_on_threads(
+        start_daemon) -> None:  # type: ignore[no-untyped-def]
+    daemon = start_daemon(ingest={"workers": 0})
+    assert worker_pids(daemon) == []
+
+    app = send_long_calls(daemon, "http", 600)
+
+    assert app.exporter.failures == 0
+    assert len(stored_ids(daemon)) == 600
+    assert daemon.metric("driftwatch_extractions_total", where="worker") == 0
+
+
+def test_workers_stop_with_the_daemon(start_daemon) -> None:  # type: ignore[no-untyped-def]
+    daemon = start_daemon(ingest={"workers": 2})
+    pids = wait_for(lambda: len(worker_pids(daemon)) == 2 and worker_pids(daemon))
+
+    assert daemon.stop() == 0
+
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
