@@ -4,7 +4,9 @@ exporters retry, and every call ends up stored exactly once."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 
 import grpc
@@ -21,8 +23,28 @@ from tests.texts import banking_prompts
 TINY_QUEUE = {"ingest": {"queue_max_items": 1, "retry_after": "1s"}}
 
 
+def hold_the_store(daemon: Daemon, seconds: float) -> threading.Thread:
+    """Take SQLite's write lock for a while, as a slow disk or a long checkpoint would: the
+    daemon's commits wait, so its queue surely fills, however fast this machine is."""
+    locked = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(daemon.store_path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        time.sleep(seconds)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    locked.wait()
+    return thread
+
+
 def run_apps(daemon: Daemon, protocol: str, apps: int, calls_each: int) -> list[LLMApp]:
-    """Several apps sending at once from their own threads; returns them after a flush."""
+    """Several apps sending at once from their own threads while the store is held for the
+    first two seconds; returns them after a flush."""
     prompts = banking_prompts(apps * calls_each)
     started = [LLMApp(otlp_exporter(protocol, daemon.grpc if protocol == "grpc" else daemon.http),
                       service=f"app-{i}") for i in range(apps)]
@@ -32,10 +54,11 @@ def run_apps(daemon: Daemon, protocol: str, apps: int, calls_each: int) -> list[
             started[i].chat(prompt, "ok")
         started[i].flush()
 
+    held = hold_the_store(daemon, 2.0)
     threads = [threading.Thread(target=send, args=(i,)) for i in range(apps)]
     for t in threads:
         t.start()
-    for t in threads:
+    for t in [*threads, held]:
         t.join()
     for app in started:
         app.shutdown()
