@@ -68,7 +68,7 @@ class BatchHistogram:
     def family(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labels)
         edges = [*map(floatToGoString, self.bounds), "+Inf"]
-        for key, series in sorted(self._series.items()):
+        for key, series in self._series.items():
             total, cumulative = 0, []
             for edge, n in zip(edges, series.buckets, strict=True):
                 total += n
