@@ -11,11 +11,14 @@ from corpora/long_texts.jsonl). Spans are built before the clock starts; the exp
 encoding runs inside the measurement, on the same two cores as the daemon.
 
 Prints end-to-end calls/s (first send to last acknowledged export: an acknowledgement means
-committed), export latency p50/p99, the daemon's peak RSS, and checks the store holds every
-call exactly once. The baseline printed beside it is the same senders against a sink that
-acknowledges without decoding or storing anything: the ceiling the clients impose here.
-The CPU columns (the daemon's process, and the senders' over their sending) do not depend
-on what else the machine runs, as calls/s does on a shared one.
+committed), export latency p50/p99, the daemon's peak RSS (its process and its extraction
+workers, each one's peak added up), and checks the store holds every call exactly once.
+The baseline printed beside it is the same senders against a sink that acknowledges without
+decoding or storing anything: the ceiling the clients impose here. The CPU columns (the
+daemon with its workers, of which the daemon process alone, and the senders over their
+sending) do not depend on what else the machine runs, as calls/s does on a shared one.
+`--detectors off` runs the daemon without drift and toxicity, so without the embedding
+model in memory.
 """
 
 from __future__ import annotations
@@ -178,12 +181,15 @@ def sender(mode: str, protocol: str, endpoint: str, n: int, offset: int, threads
              "sent": n, "cpu_s": time.process_time() - cpu0})
 
 
-def start_daemon(tmp: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_daemon(tmp: Path, detectors: bool) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """The daemon on its defaults (detectors on: the embedding model is loaded at start), or
+    with drift and toxicity off: the ingest core alone."""
     config = tmp / "bench.yaml"
+    off = "" if detectors else "drift: {enabled: false}\ntoxicity: {enabled: false}\n"
     config.write_text(
         "receivers: {otlp_grpc: {endpoint: '127.0.0.1:0'}, otlp_http: {endpoint: '127.0.0.1:0'}}\n"
         f"ops: {{endpoint: '127.0.0.1:0'}}\nstore: {{path: '{tmp / 'bench.db'}'}}\n"
-        "log: {level: WARNING}\n")
+        f"log: {{level: WARNING}}\n{off}")
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "--config", str(config)],
                             stdout=subprocess.PIPE, text=True, cwd=REPO)
     assert proc.stdout is not None
@@ -379,6 +385,9 @@ def main() -> None:
     parser.add_argument("--protocols", default="http,grpc", type=lambda s: s.split(","),
                         help="sender i uses the i-th, round robin")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--detectors", choices=("on", "off"), default="on",
+                        help="off: the daemon without drift and toxicity, so without the "
+                             "embedding model in memory (the ingest core alone)")
     parser.add_argument("--stages", action="store_true",
                         help="instead: CPU per call of encode, decode, extraction and store, "
                              "each alone in this process")
@@ -400,7 +409,7 @@ def main() -> None:
                                 "otlp_grpc": f"127.0.0.1:{sink.grpc_port}"}, args, mode)
             rows.append((mode, "null sink (the senders' ceiling)", base, None, None))
         with tempfile.TemporaryDirectory() as tmp:
-            proc, endpoints = start_daemon(Path(tmp))
+            proc, endpoints = start_daemon(Path(tmp), args.detectors == "on")
             try:
                 ours = run_senders(endpoints, args, mode, proc.pid)
                 rss = (rss_mb(proc.pid), ours["idle_rss"])
@@ -410,7 +419,8 @@ def main() -> None:
             db = sqlite3.connect(Path(tmp) / "bench.db")
             stored = db.execute("SELECT COUNT(*), COUNT(DISTINCT span_id) FROM calls").fetchone()
             db.close()
-        rows.append((mode, "driftwatch: decode, extract, commit", ours, rss, stored))
+        name = "driftwatch" + ("" if args.detectors == "on" else ", drift and toxicity off")
+        rows.append((mode, name, ours, rss, stored))
     print("\n| senders | receiver | calls/s end to end | export p50 | export p99 | failed "
           "| daemon peak RSS | stored (distinct) | CPU µs/call: daemon, senders |"
           "\n|---|---|---|---|---|---|---|---|---|")

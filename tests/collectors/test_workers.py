@@ -8,7 +8,7 @@ import os
 import signal
 from pathlib import Path
 
-from collectors.workers import INLINE_BELOW
+from collectors.workers import INLINE_BELOW, usable_cpus
 from tests.apps import LLMApp, otlp_exporter
 from tests.harness import Daemon, raw_request, wait_for
 from tests.texts import long_pairs
@@ -118,3 +118,12 @@ def test_workers_stop_with_the_daemon(start_daemon) -> None:  # type: ignore[no-
     assert daemon.stop() == 0
 
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+
+def test_auto_workers_follow_a_containers_cpu_quota(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("150000 100000\n")  # a limit of 1.5 cores
+    assert usable_cpus(cpu_max) == min(2, len(os.sched_getaffinity(0)))
+    cpu_max.write_text("max 100000\n")
+    assert usable_cpus(cpu_max) == len(os.sched_getaffinity(0))
+    assert usable_cpus(tmp_path / "absent") == len(os.sched_getaffinity(0))
