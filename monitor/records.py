@@ -88,6 +88,11 @@ class LLMCall(NamedTuple):
     def content_captured(self) -> bool:
         return self.prompt is not None or self.completion is not None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its values and rebuilt by tuple.__new__: a NamedTuple's own way goes
+        # through Python-level __getnewargs__ and __new__, twice the cost per call.
+        return _llm_call_from_values, (tuple(self),)
+
     def to_json(self) -> dict[str, Any]:
         """The `driftwatch calls --json` object (DESIGN.md's public contract)."""
         return {
@@ -117,6 +122,10 @@ class LLMCall(NamedTuple):
             "content_source": self.content_source.name.lower(),
             "convention": self.convention,
         }
+
+
+def _llm_call_from_values(values: tuple[Any, ...]) -> LLMCall:
+    return tuple.__new__(LLMCall, values)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,10 +5,12 @@ keeps everything in the daemon process."""
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 from pathlib import Path
 
 from collectors.workers import INLINE_BELOW, usable_cpus
+from monitor.records import CallStatus, ContentSource, LLMCall
 from tests.apps import LLMApp, otlp_exporter
 from tests.harness import Daemon, raw_request, wait_for
 from tests.texts import long_pairs
@@ -127,3 +129,16 @@ def test_auto_workers_follow_a_containers_cpu_quota(tmp_path: Path) -> None:
     cpu_max.write_text("max 100000\n")
     assert usable_cpus(cpu_max) == len(os.sched_getaffinity(0))
     assert usable_cpus(tmp_path / "absent") == len(os.sched_getaffinity(0))
+
+
+def test_a_call_comes_back_from_a_worker_equal_and_of_its_type() -> None:
+    call = LLMCall(trace_id="ab" * 16, span_id="cd" * 8, parent_span_id=None, service="bot",
+                   provider="openai", request_model="gpt-4o", response_model=None,
+                   operation="chat", start_ns=1, duration_s=0.5, status=CallStatus.ERROR,
+                   error_type="timeout", finish_reasons=("stop",), prompt="Hi – ✓",
+                   content_source=ContentSource.OPENINFERENCE)
+
+    back = pickle.loads(pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL))
+
+    assert back == call and type(back) is LLMCall
+    assert back.status is CallStatus.ERROR and back.model == "gpt-4o"
