@@ -57,17 +57,19 @@ def build_embedder(config: EmbeddingConfig, persisted: EmbeddingCache) -> Cached
     return CachedEmbedder(inner, cache)
 
 
-def limit_threads(threads: int) -> None:
+def limit_threads(threads: int, *, torch_too: bool) -> None:
     """Keep the models and the statistics' BLAS to `threads` CPU threads, so ingest keeps
     the other cores. (OpenBLAS spinning on every core was measured 70x slower per solve on
-    a busy 2-core machine than one thread.)"""
+    a busy 2-core machine than one thread.) PyTorch is imported only for `torch_too`: a
+    daemon without local models never pays its ~180 MB."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)
-    try:
-        import torch
-    except ImportError:
-        pass
-    else:
-        torch.set_num_threads(threads)
+    if torch_too:
+        try:
+            import torch
+        except ImportError:
+            pass
+        else:
+            torch.set_num_threads(threads)
     log.info("detectors limited to %d CPU thread(s)", threads)
