@@ -5,19 +5,26 @@ It reads requests from stdin and writes answers to stdout, each one length-frame
 answer is ("ok", Extracted), ("bad", message) for a body that does not decode, or
 ("error", description) for anything else. It imports only the extraction modules, so it
 starts in a fraction of a second and stays small, and it exits when its parent closes the
-pipe (or dies).
+pipe (or dies); SIGINT and SIGTERM are the daemon's to act on, not its workers'.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
 import signal
-import sys
-from multiprocessing.connection import Connection
 
-from collectors.extract import extract_body
-from monitor.errors import BadRequest
+# First, before the imports below take their tenth of a second: Ctrl-C reaches the whole
+# process group, and systemd's SIGTERM the whole cgroup, but the daemon alone decides when
+# workers stop (it closes their pipe; so does its death).
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+import os  # noqa: E402
+import pickle  # noqa: E402
+import sys  # noqa: E402
+from multiprocessing.connection import Connection  # noqa: E402
+
+from collectors.extract import extract_body  # noqa: E402
+from monitor.errors import BadRequest  # noqa: E402
 
 
 def serve(requests: Connection, answers: Connection) -> None:
@@ -38,8 +45,6 @@ def serve(requests: Connection, answers: Connection) -> None:
 
 
 def main() -> None:
-    # Ctrl-C reaches the whole process group; the daemon alone decides when workers stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = os.dup(sys.stdin.fileno()), os.dup(sys.stdout.fileno())
     # Nothing else may write to the answer pipe: stray prints go to stderr.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

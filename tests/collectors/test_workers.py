@@ -142,3 +142,19 @@ def test_a_call_comes_back_from_a_worker_equal_and_of_its_type() -> None:
 
     assert back == call and type(back) is LLMCall
     assert back.status is CallStatus.ERROR and back.model == "gpt-4o"
+
+
+def test_workers_leave_sigterm_to_the_daemon(start_daemon) -> None:  # type: ignore[no-untyped-def]
+    """systemd signals the whole cgroup: the workers must live on while the daemon drains."""
+    daemon = start_daemon(ingest={"workers": 2})
+    send_long_calls(daemon, "http", 1100)  # two bodies at once: both workers are up
+    pids = worker_pids(daemon)
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+
+    app = send_long_calls(daemon, "http", 600)
+
+    assert app.exporter.failures == 0
+    assert len(pids) == 2 and worker_pids(daemon) == pids
+    assert daemon.metric("driftwatch_extraction_worker_restarts_total") == 0
+    assert daemon.stop() == 0
