@@ -124,11 +124,10 @@ class Store(ABC):
         """Count the matching calls, the errors among them and those slower than `slow_s`."""
 
     @abstractmethod
-    def trailing_counts(self, segment: Segment, until_ns: int, windows_ns: Sequence[int], *,
-                        slow_s: float) -> list[WindowCount]:
-        """`count` of a segment's calls over windows that all end at `until_ns`: one
-        WindowCount per length in `windows_ns`, for [until_ns - length, until_ns), each call
-        read once however much the windows overlap."""
+    def minute_counts(self, segment: Segment, since_ns: int, until_ns: int, *,
+                      slow_s: float) -> dict[int, WindowCount]:
+        """`count` of a segment's calls per whole minute of [since_ns, until_ns), keyed by
+        minute (start_ns // 60 s); minutes without calls are absent."""
 
     @abstractmethod
     def segments(self, since_ns: int | None = None) -> list[Segment]:

@@ -29,6 +29,7 @@ from detectors.latency import (
     regression,
     window_stats,
 )
+from monitor.burn_counts import TrailingCounts
 from monitor.components import Segment, Store
 from monitor.config import LatencyConfig
 from monitor.history import BaselineSample, SqliteHistory
@@ -53,6 +54,7 @@ class LatencyJob:
         self._references = references
         self._store = store
         self._history = history
+        self._trailing = TrailingCounts(store, slow_s=config.slo.latency_threshold)
         self._burn_windows = {name: length for name, length in BURN_WINDOWS_S.items()
                               if length <= retention_s}
         if beyond := [name for name in BURN_WINDOWS_S if name not in self._burn_windows]:
@@ -63,8 +65,9 @@ class LatencyJob:
     def run(self, now_ns: int | None = None) -> list[DetectorResult]:
         now = now_ns or time.time_ns()
         since = now - int(max(self._config.window, *BURN_WINDOWS_S.values()) * 1e9)
-        results = [self._result(segment, now) for segment in self._references.segments(since)]
-        return self._history.record(results)
+        segments = self._references.segments(since)
+        self._trailing.forget(segments)
+        return self._history.record([self._result(segment, now) for segment in segments])
 
     def _result(self, segment: Segment, now: int) -> DetectorResult:
         cfg = self._config
@@ -133,9 +136,9 @@ class LatencyJob:
     def _burn_rates(self, segment: Segment, now: int) -> dict[str, dict[str, float | None]]:
         """{slo: {window: burn}} for every window, None where unknown."""
         slo = self._config.slo
-        counts = dict(zip(self._burn_windows, self._store.trailing_counts(
-            segment, now, [length * 1_000_000_000 for length in self._burn_windows.values()],
-            slow_s=slo.latency_threshold), strict=True))
+        counts = dict(zip(self._burn_windows, self._trailing.counts(
+            segment, now, [length * 1_000_000_000 for length in self._burn_windows.values()]),
+            strict=True))
         out: dict[str, dict[str, float | None]] = {"availability": {}, "latency": {}}
         for name in BURN_WINDOWS_S:
             counted = counts.get(name)

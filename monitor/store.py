@@ -44,6 +44,7 @@ from monitor.schema import SCHEMA_VERSION, check_not_newer, migrate, schema_vers
 
 log = logging.getLogger(__name__)
 
+MINUTE_NS = 60_000_000_000
 PAGE_SIZE = 8192  # new files only; see the module notes on write amplification
 WAL_SIZE_LIMIT = 64 << 20  # the WAL file is cut back to this when it starts over
 WAL_RESTART_BYTES = 64 << 20  # past this, a write waits for the WAL to start over
@@ -330,26 +331,16 @@ class SqliteStore(Store):
             f"FROM calls{where}", [_ERROR, slow_s, *params])
         return WindowCount(calls=calls, errors=errors, slow=slow)
 
-    def trailing_counts(self, segment: Segment, until_ns: int, windows_ns: Sequence[int], *,
-                        slow_s: float) -> list[WindowCount]:
-        # The slices between consecutive window starts, each an index range scan; a window
-        # is the running sum of the slices from its start on. One pass over the longest
-        # window is cheaper than a query per window, or than one pass that tests every
-        # window on every row.
-        starts = sorted({until_ns - length for length in windows_ns}, reverse=True)
-        slices, params = [], []
-        for i, (start, end) in enumerate(zip(starts, [until_ns, *starts], strict=False)):
-            where, args = _call_filter(CallQuery(service=segment.service, model=segment.model,
-                                                 since_ns=start, until_ns=end))
-            slices.append(f"SELECT {i}, count(*), coalesce(sum(status = ?), 0), "
-                          f"coalesce(sum(duration_s > ?), 0) FROM calls{where}")
-            params += [_ERROR, slow_s, *args]
-        rows = sorted(self._read(" UNION ALL ".join(slices), params)) if slices else []
-        running, calls, errors, slow = {}, 0, 0, 0
-        for (_, n, failed, slower), start in zip(rows, starts, strict=True):
-            calls, errors, slow = calls + n, errors + failed, slow + slower
-            running[start] = WindowCount(calls=calls, errors=errors, slow=slow)
-        return [running[until_ns - length] for length in windows_ns]
+    def minute_counts(self, segment: Segment, since_ns: int, until_ns: int, *,
+                      slow_s: float) -> dict[int, WindowCount]:
+        where, params = _call_filter(CallQuery(service=segment.service, model=segment.model,
+                                               since_ns=since_ns, until_ns=until_ns))
+        rows = self._read(
+            f"SELECT start_ns / {MINUTE_NS}, count(*), coalesce(sum(status = ?), 0), "
+            f"coalesce(sum(duration_s > ?), 0) FROM calls{where} GROUP BY 1",
+            [_ERROR, slow_s, *params])
+        return {minute: WindowCount(calls=n, errors=failed, slow=slower)
+                for minute, n, failed, slower in rows}
 
     def segments(self, since_ns: int | None = None) -> list[Segment]:
         where, params = _call_filter(CallQuery(since_ns=since_ns))

@@ -1,17 +1,21 @@
 """The latency job's SLO burn rates on a real store: exact counts over the SRE workbook's
-windows, 5m to 3d, that the store aggregates in one pass; unknown past the retention."""
+windows, 5m to 3d, from a per-minute rollup that reads each settled minute once; unknown
+past the retention."""
 
 from __future__ import annotations
 
 import itertools
 import logging
+import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from monitor.components import Segment, WindowCount, WriteBatch
+from detectors.latency import BURN_WINDOWS_S
+from monitor.burn_counts import TrailingCounts
+from monitor.components import CallQuery, Segment, WindowCount, WriteBatch
 from monitor.config import LatencyConfig
 from monitor.history import SqliteHistory
 from monitor.latency_job import LatencyJob
@@ -118,18 +122,76 @@ def test_an_empty_window_burns_at_an_unknown_rate(store: SqliteStore) -> None:
         ["5m", "30m", "1h", "2h"]
 
 
-def test_the_store_counts_each_trailing_window_from_its_start_up_to_its_end(
-        store: SqliteStore) -> None:
+def test_each_trailing_window_counts_from_its_start_up_to_its_end(store: SqliteStore) -> None:
     segment = Segment(service="chat", model="gpt-4o")
     five_min, hour, three_days = 300 * S, 3600 * S, 3 * 86400 * S
-    counted = store.trailing_counts(segment, NOW, [three_days, five_min, hour, five_min],
-                                    slow_s=10.0)
-    assert counted == [WindowCount(calls=60, errors=17, slow=1),
-                       WindowCount(calls=10, errors=5, slow=0),
-                       WindowCount(calls=20, errors=5, slow=0),
-                       WindowCount(calls=10, errors=5, slow=0)]
-    assert store.trailing_counts(segment, NOW - 60 * S, [1], slow_s=10.0) == \
+    counts = TrailingCounts(store, slow_s=10.0)
+    assert counts.counts(segment, NOW, [three_days, five_min, hour, five_min]) == [
+        WindowCount(calls=60, errors=17, slow=1),
+        WindowCount(calls=10, errors=5, slow=0),
+        WindowCount(calls=20, errors=5, slow=0),
+        WindowCount(calls=10, errors=5, slow=0)]
+    fresh = TrailingCounts(store, slow_s=10.0)
+    assert fresh.counts(segment, NOW - 60 * S, [1]) == \
         [WindowCount(calls=0, errors=0, slow=0)], "a call starting at the end is not in"
-    assert store.trailing_counts(segment, NOW - 60 * S + 1, [1], slow_s=10.0) == \
+    assert fresh.counts(segment, NOW - 60 * S + 1, [1]) == \
         [WindowCount(calls=10, errors=5, slow=0)], "a call starting at the start is"
-    assert store.trailing_counts(segment, NOW, [], slow_s=10.0) == []
+    assert fresh.counts(segment, NOW, []) == []
+
+
+def brute_force(store: SqliteStore, segment: Segment, now: int,
+                windows: list[int]) -> list[WindowCount]:
+    return [store.count(CallQuery(service=segment.service, model=segment.model,
+                                  since_ns=now - length, until_ns=now), slow_s=10.0)
+            for length in windows]
+
+
+def test_the_minute_rollup_counts_what_the_store_holds_run_after_run(tmp_path: Path) -> None:
+    """Calls over 3 days at random times; jobs run at uneven times while calls keep coming
+    (each within the settling time of its start): every window equals a direct count."""
+    rng = random.Random(7)
+    segment = Segment(service="chat", model="gpt-4o")
+    windows = [length * S for length in BURN_WINDOWS_S.values()]
+    store = SqliteStore(tmp_path / "r.db")
+    try:
+        store.write(WriteBatch(calls=[
+            call_at(NOW - rng.randrange(3 * 86400 * S), failed=rng.random() < 0.1,
+                    slow=rng.random() < 0.2) for _ in range(3000)]))
+        counts = TrailingCounts(store, slow_s=10.0)
+        now = NOW
+        for _ in range(25):
+            now += rng.randrange(1, 400 * S)
+            store.write(WriteBatch(calls=[
+                call_at(now - rng.randrange(200 * S), failed=rng.random() < 0.3)
+                for _ in range(rng.randrange(30))]))
+            assert counts.counts(segment, now, windows) == brute_force(
+                store, segment, now, windows)
+    finally:
+        store.close()
+
+
+def test_a_backfill_older_than_the_settling_time_is_counted_after_the_rebuild(
+        tmp_path: Path) -> None:
+    segment = Segment(service="chat", model="gpt-4o")
+    day = 86400 * S
+    store = SqliteStore(tmp_path / "b.db")
+    try:
+        store.write(WriteBatch(calls=[call_at(NOW - 3600 * S)]))
+        counts = TrailingCounts(store, slow_s=10.0, settle_s=300, rebuild_s=3600)
+        assert counts.counts(segment, NOW, [day]) == [WindowCount(calls=1, errors=0, slow=0)]
+
+        store.write(WriteBatch(calls=[call_at(NOW - 7200 * S)]))  # replayed, 2h old
+
+        assert counts.counts(segment, NOW + 60 * S, [day])[0].calls == 1  # not yet
+        assert counts.counts(segment, NOW + 3601 * S, [day])[0].calls == 2
+    finally:
+        store.close()
+
+
+def call_at(start_ns: int, *, failed: bool = False, slow: bool = False) -> LLMCall:
+    i = next(_span_ids)
+    return LLMCall(
+        trace_id=f"{i:032x}", span_id=f"{i:016x}", parent_span_id=None, service="chat",
+        provider="openai", request_model="gpt-4o", response_model="gpt-4o", operation="chat",
+        start_ns=start_ns, duration_s=12.0 if slow else 1.0,
+        status=CallStatus.ERROR if failed else CallStatus.OK)
