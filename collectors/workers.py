@@ -35,6 +35,9 @@ from monitor.metrics import SelfMetrics
 log = logging.getLogger(__name__)
 
 INLINE_BELOW = 32 * 1024  # bytes: smaller bodies are extracted on a daemon thread
+# Past four workers extraction outruns what one store writer commits (~40k calls/s here),
+# and each worker is ~30 MB: "auto" stops there on large machines.
+MAX_AUTO_WORKERS = 4
 _PIPE_BYTES = 1 << 20
 _PACKAGE_ROOT = str(Path(collectors.__file__).resolve().parent.parent)
 
@@ -61,6 +64,11 @@ def _widen(pipe_fd: int) -> None:
     # A lower pipe-max-size refuses it: the default size works, only slower.
     with contextlib.suppress(OSError):
         fcntl.fcntl(pipe_fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+
+
+def auto_workers(cores: int | None = None) -> int:
+    """What `ingest.workers: auto` means: one per usable core, at most MAX_AUTO_WORKERS."""
+    return min(cores or usable_cpus(), MAX_AUTO_WORKERS)
 
 
 class WorkerDied(Exception):

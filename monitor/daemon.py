@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from collectors.ingest import Ingestor
 from collectors.otlp_grpc import OtlpGrpcReceiver
 from collectors.otlp_http import OtlpHttpReceiver
-from collectors.workers import ExtractionPool, usable_cpus
+from collectors.workers import ExtractionPool, auto_workers
 from detectors.embedder import CachedEmbedder, Embedder
 from detectors.toxicity import HuggingFaceScorer, LogisticHeadScorer, Scorer, ToxicityHead
 from monitor import __version__
@@ -53,7 +53,7 @@ class Daemon:
         self.store: Store = SqliteStore(config.store.path)
         ingest = config.ingest
         self._extract_pool = ExtractionPool(
-            usable_cpus() if ingest.workers == "auto" else ingest.workers, self.metrics,
+            auto_workers() if ingest.workers == "auto" else ingest.workers, self.metrics,
             retry_after_s=ingest.retry_after)
         self.writer = CommitWriter(
             self.store, self.metrics, max_items=ingest.queue_max_items,

@@ -9,7 +9,7 @@ import pickle
 import signal
 from pathlib import Path
 
-from collectors.workers import INLINE_BELOW, usable_cpus
+from collectors.workers import INLINE_BELOW, auto_workers, usable_cpus
 from monitor.records import CallStatus, ContentSource, LLMCall
 from tests.apps import LLMApp, otlp_exporter
 from tests.harness import Daemon, raw_request, wait_for
@@ -158,3 +158,8 @@ def test_workers_leave_sigterm_to_the_daemon(start_daemon) -> None:  # type: ign
     assert len(pids) == 2 and worker_pids(daemon) == pids
     assert daemon.metric("driftwatch_extraction_worker_restarts_total") == 0
     assert daemon.stop() == 0
+
+
+def test_auto_workers_are_one_per_core_up_to_four() -> None:
+    assert [auto_workers(cores) for cores in (1, 2, 4, 64)] == [1, 2, 4, 4]
+    assert auto_workers() == min(usable_cpus(), 4)
