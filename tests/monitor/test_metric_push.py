@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -208,15 +207,6 @@ def test_sigterm_does_not_wait_on_a_collector_that_never_answers(
         assert time.monotonic() - began < 8
     assert "took over 3s; abandoned" in (daemon.log_path or Path()).read_text()
 
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-         "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from monitor.records import rfc3339
 from tests.apps import LLMApp, otlp_exporter
-from tests.harness import REPO, Daemon, write_config
+from tests.harness import REPO, Daemon
 
 SECOND_NS = 10**9
 
@@ -48,22 +48,9 @@ def start_ns(call: dict[str, Any]) -> int:
 
 
 @pytest.fixture
-def daemons(tmp_path: Path) -> Iterator[Callable[[str], Daemon]]:
+def daemons(start_daemon: Callable[..., Daemon]) -> Callable[[str], Daemon]:
     """Start daemons, each on its own store under tmp_path/NAME."""
-    started: list[Daemon] = []
-
-    def start(name: str) -> Daemon:
-        directory = tmp_path / name
-        directory.mkdir()
-        daemon = Daemon(config_path=write_config(directory),
-                        store_path=directory / "driftwatch.db").start()
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        if daemon.alive():
-            daemon.stop()
+    return lambda name: start_daemon(home=name)
 
 
 def record(daemon: Daemon, path: Path) -> list[dict[str, Any]]:

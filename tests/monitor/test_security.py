@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import grpc
@@ -54,15 +53,6 @@ def test_ops_api_needs_the_token_but_probes_stay_open(secured: Daemon) -> None:
     status, body = get(secured.ops + "/api/v1/calls", {"Authorization": f"Bearer {TOKEN}"})
     assert status == 200 and json.loads(body) == {"calls": []}
 
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-         "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
 
 
 def test_receivers_serve_tls_to_exporters_that_trust_the_certificate(
