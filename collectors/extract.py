@@ -10,7 +10,7 @@ malformed span is counted as rejected (partial success) and the rest are kept.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -28,6 +28,10 @@ from monitor.records import ContentEvent, LLMCall
 
 Signal = Literal["traces", "logs", "metrics"]
 Media = Literal["protobuf", "json"]
+
+# The partial_success field that counts what a signal's request had refused.
+REJECTED_FIELDS: dict[str, str] = {
+    "traces": "rejected_spans", "logs": "rejected_log_records", "metrics": "rejected_data_points"}
 
 REQUEST_TYPES: dict[str, type[Message]] = {
     "traces": ExportTraceServiceRequest,
@@ -58,6 +62,14 @@ class Extracted:
             return ""
         more = f" (and {self.rejected - 1} more)" if self.rejected > 1 else ""
         return f"{self.rejected} rejected: {self.first_error}{more}"
+
+    def answer(self, signal: Signal, response: Message) -> Message:
+        """The export response, with partial_success set when anything was refused."""
+        if self.rejected:
+            partial: Any = getattr(response, "partial_success")  # noqa: B009
+            setattr(partial, REJECTED_FIELDS[signal], self.rejected)
+            partial.error_message = self.message
+        return response
 
 
 def extract_body(signal: Signal, body: bytes, media: Media, max_chars: int) -> Extracted:

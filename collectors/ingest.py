@@ -13,8 +13,6 @@ from collectors.workers import ExtractionPool
 from monitor.components import CallSink, WriteBatch
 from monitor.metrics import SelfMetrics
 
-__all__ = ["Extracted", "Ingestor"]
-
 
 class Ingestor:
     """Request bodies in, committed calls out. Shared by the gRPC and HTTP receivers."""

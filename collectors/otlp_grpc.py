@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_svc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as traces
 
-from collectors.extract import Extracted, Signal
+from collectors.extract import Signal
 from collectors.ingest import Ingestor
 from monitor.config import GrpcReceiverConfig
 from monitor.endpoints import Listener, split_endpoint
@@ -106,9 +106,7 @@ class OtlpGrpcReceiver:
             except IngestError as exc:
                 code = grpc.StatusCode.INVALID_ARGUMENT
                 await context.abort(code, str(exc))
-            response = response_type()
-            _fill_partial(signal, response, found)
-            return response
+            return found.answer(signal, response_type())
         finally:
             self._metrics.requests.labels("grpc", signal, code.name).inc()
             self._metrics.request_duration.labels("grpc", signal).observe(
@@ -135,9 +133,6 @@ class OtlpGrpcReceiver:
         await context.abort(grpc.StatusCode.UNAVAILABLE, message)
 
 
-_REJECTED_FIELD = {"traces": "rejected_spans", "logs": "rejected_log_records",
-                   "metrics": "rejected_data_points"}
-
 # (service, response type) per signal. Requests arrive as raw bytes and are decoded by the
 # ingestor, so a body that does not parse is INVALID_ARGUMENT rather than gRPC's INTERNAL.
 SERVICES: dict[Signal, tuple[str, type[Message]]] = {
@@ -148,14 +143,6 @@ SERVICES: dict[Signal, tuple[str, type[Message]]] = {
     "metrics": ("opentelemetry.proto.collector.metrics.v1.MetricsService",
                 metrics_svc.ExportMetricsServiceResponse),
 }
-
-
-def _fill_partial(signal: str, response: Message, found: Extracted) -> None:
-    if not found.rejected:
-        return
-    partial: Any = getattr(response, "partial_success")  # noqa: B009
-    setattr(partial, _REJECTED_FIELD[signal], found.rejected)
-    partial.error_message = found.message
 
 
 def _handlers(receiver: OtlpGrpcReceiver) -> list[grpc.GenericRpcHandler]:

@@ -17,7 +17,6 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
 
 from aiohttp import web
 from google.protobuf import json_format
@@ -27,7 +26,9 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_svc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as traces
 
-from collectors.ingest import Extracted, Ingestor
+from collectors import extract
+from collectors.extract import Extracted
+from collectors.ingest import Ingestor
 from monitor.config import HttpReceiverConfig
 from monitor.endpoints import Listener, bind_socket, server_ssl_context
 from monitor.errors import BadRequest, IngestError, Overloaded, StoreError, TooLarge
@@ -41,16 +42,14 @@ JSON = "application/json"
 
 @dataclass(frozen=True, slots=True)
 class Signal:
-    name: Literal["traces", "logs", "metrics"]
+    name: extract.Signal
     response: type[Message]
-    rejected_field: str
 
 
 SIGNALS = {
-    "/v1/traces": Signal("traces", traces.ExportTraceServiceResponse, "rejected_spans"),
-    "/v1/logs": Signal("logs", logs.ExportLogsServiceResponse, "rejected_log_records"),
-    "/v1/metrics": Signal("metrics", metrics_svc.ExportMetricsServiceResponse,
-                          "rejected_data_points"),
+    "/v1/traces": Signal("traces", traces.ExportTraceServiceResponse),
+    "/v1/logs": Signal("logs", logs.ExportLogsServiceResponse),
+    "/v1/metrics": Signal("metrics", metrics_svc.ExportMetricsServiceResponse),
 }
 
 
@@ -224,11 +223,7 @@ def _encode(message: Message, media: str) -> bytes:
 
 
 def _success(signal: Signal, found: Extracted, media: str) -> web.Response:
-    response = signal.response()
-    if found.rejected:
-        partial: Any = getattr(response, "partial_success")  # noqa: B009
-        setattr(partial, signal.rejected_field, found.rejected)
-        partial.error_message = found.message
+    response = found.answer(signal.name, signal.response())
     return web.Response(status=200, body=_encode(response, media), content_type=media)
 
 
