@@ -79,32 +79,31 @@ def _check_endpoint(endpoint: str) -> str:
 Endpoint = Annotated[str, BeforeValidator(lambda v: _check_endpoint(str(v)))]
 
 
-class TlsConfig(Section):
-    cert_file: Path
-    key_file: Path
+def _existing_file(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError(f"no such file, got: {str(path)!r}")
+    return path
 
-    @model_validator(mode="after")
-    def _files_exist(self) -> TlsConfig:
-        for name in ("cert_file", "key_file"):
-            path: Path = getattr(self, name)
-            if not path.is_file():
-                raise ValueError(f"{name}: no such file, got: {str(path)!r}")
-        return self
+
+# A file the daemon reads (certificates, keys, secrets), checked to exist when the config is.
+ExistingFile = Annotated[Path, AfterValidator(_existing_file)]
+
+
+class TlsConfig(Section):
+    cert_file: ExistingFile
+    key_file: ExistingFile
 
 
 class AuthConfig(Section):
     """Bearer-token auth: requests must carry `Authorization: Bearer <token>`."""
 
     bearer_token: str | None = Field(default=None, min_length=16)
-    bearer_token_file: Path | None = None
+    bearer_token_file: ExistingFile | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> AuthConfig:
         if self.bearer_token and self.bearer_token_file:
             raise ValueError("set bearer_token or bearer_token_file, not both")
-        if self.bearer_token_file and not self.bearer_token_file.is_file():
-            path = str(self.bearer_token_file)
-            raise ValueError(f"bearer_token_file: no such file, got: {path!r}")
         return self
 
     def token(self) -> str | None:
@@ -153,7 +152,7 @@ class IngestConfig(Section):
     join_window: Duration = 3600.0  # how long a log event waits for its span
     max_attribute_chars: int = Field(default=65_536, ge=256)  # longer texts are truncated
     # processes that decode and extract large request bodies; "auto" = one per usable core,
-    # 0 = extract on threads of the daemon (one core's worth, under its interpreter lock)
+    # at most 4; 0 = extract on threads of the daemon (one core's worth, under its GIL)
     workers: Annotated[int | Literal["auto"], BeforeValidator(_workers)] = "auto"
 
 
@@ -438,7 +437,7 @@ class SlackTarget(Section):
 
 class PagerDutyTarget(Section):
     routing_key: str | None = Field(default=None, min_length=1)
-    routing_key_file: Path | None = None
+    routing_key_file: ExistingFile | None = None
     url: Url = "https://events.pagerduty.com/v2/enqueue"
     send_resolved: bool = True
     # PagerDuty re-notifies by its escalation policy; a repeated trigger only re-opens an
@@ -450,9 +449,6 @@ class PagerDutyTarget(Section):
         if (self.routing_key is None) == (self.routing_key_file is None):
             raise ValueError("set routing_key or routing_key_file (exactly one), got: "
                              f"{'both' if self.routing_key else 'neither'}")
-        if self.routing_key_file and not self.routing_key_file.is_file():
-            path = str(self.routing_key_file)
-            raise ValueError(f"routing_key_file: no such file, got: {path!r}")
         return self
 
     def key(self) -> str:
@@ -545,19 +541,15 @@ class ClientTlsConfig(Section):
     """What the push trusts (`ca_file`; default the system's roots) and, for mutual TLS, the
     certificate it presents."""
 
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    ca_file: ExistingFile | None = None
+    cert_file: ExistingFile | None = None
+    key_file: ExistingFile | None = None
 
     @model_validator(mode="after")
-    def _files_exist(self) -> ClientTlsConfig:
+    def _pair(self) -> ClientTlsConfig:
         if (self.cert_file is None) != (self.key_file is None):
             alone = "cert_file" if self.cert_file else "key_file"
             raise ValueError(f"set cert_file and key_file together, got: {alone} alone")
-        for name in ("ca_file", "cert_file", "key_file"):
-            path: Path | None = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name}: no such file, got: {str(path)!r}")
         return self
 
 

@@ -155,6 +155,14 @@ class Notifier(ABC):
         """Send the due alerts; return the deliveries to remember (none for a failure
         worth retrying next round)."""
 
+    def _post_groups(self, url: str, alerts: Sequence[AlertRecord], now_ns: int,
+                     message: Callable[[Sequence[AlertRecord]], Any]) -> list[Delivery]:
+        """One message per alertname and service, each posted to `url`."""
+        delivered = []
+        for group in groups(alerts):
+            delivered += self._deliveries(group, self.sender.post(url, message(group)), now_ns)
+        return delivered
+
     def _deliveries(self, alerts: Sequence[AlertRecord], outcome: Outcome,
                     now_ns: int) -> list[Delivery]:
         if outcome is Outcome.FAILED:
@@ -246,11 +254,8 @@ class WebhookNotifier(TransitionNotifier):
         self._external_url = external_url
 
     def send(self, alerts: Sequence[AlertRecord], now_ns: int) -> list[Delivery]:
-        delivered = []
-        for group in groups(alerts):
-            body = webhook_message(group, self._external_url(), max_alerts=self.max_alerts)
-            delivered += self._deliveries(group, self.sender.post(self.url, body), now_ns)
-        return delivered
+        return self._post_groups(self.url, alerts, now_ns, lambda group: webhook_message(
+            group, self._external_url(), max_alerts=self.max_alerts))
 
 
 class SlackNotifier(TransitionNotifier):
@@ -266,11 +271,8 @@ class SlackNotifier(TransitionNotifier):
         self._external_url = external_url
 
     def send(self, alerts: Sequence[AlertRecord], now_ns: int) -> list[Delivery]:
-        delivered = []
-        for group in groups(alerts):
-            body = slack_message(group, self._external_url())
-            delivered += self._deliveries(group, self.sender.post(self.url, body), now_ns)
-        return delivered
+        return self._post_groups(self.url, alerts, now_ns,
+                                 lambda group: slack_message(group, self._external_url()))
 
 
 class PagerDutyNotifier(TransitionNotifier):

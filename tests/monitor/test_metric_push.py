@@ -255,7 +255,7 @@ def test_the_push_is_off_until_an_endpoint_is_set() -> None:
     ({"endpoint": "http://c:4318", "tls": {}},
      "metrics.otlp: tls: needs an https:// endpoint, got: 'http://c:4318'"),
     ({"endpoint": "https://c:4318", "tls": {"ca_file": "/no/such/ca.pem"}},
-     "metrics.otlp.tls: ca_file: no such file, got: '/no/such/ca.pem'"),
+     "metrics.otlp.tls.ca_file: no such file, got: '/no/such/ca.pem'"),
     ({"interval": 0}, "metrics.otlp.interval: Input should be greater than 0, got: 0"),
     ({"headers": {"bad header": "x"}},
      "metrics.otlp.headers: expected header names like authorization, got: 'bad header'"),
