@@ -33,13 +33,21 @@ def parse_json(body: bytes, message: type[M]) -> M:
     :raises BadRequest: not JSON, not an object, an id that is not hex, or a field of the
         wrong type; the message says which.
     """
+    return parse_object(read_object(body), message)
+
+
+def read_object(raw: bytes) -> dict[str, Any]:
+    """One JSON object (a request body, a line of a recording).
+
+    :raises BadRequest: not JSON, or JSON that is not an object.
+    """
     try:
-        data = json.loads(body)
+        data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
+        raise BadRequest(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest(f"expected a JSON object, got: {type(data).__name__}")
-    return parse_object(data, message)
+    return data
 
 
 def parse_object(data: dict[str, Any], message: type[M]) -> M:

@@ -18,7 +18,6 @@ Exit codes: 0 all sent and accepted, 1 a bad line, a refusal or an unreachable d
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import urllib.error
@@ -33,7 +32,7 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from collectors.otlp_json import parse_object
+from collectors.otlp_json import parse_object, read_object
 from monitor.config import load_config
 from monitor.errors import BadRequest, ConfigError
 from monitor.progress import ProgressBar
@@ -241,11 +240,9 @@ class Replay:
 
     def _parse(self, raw: bytes) -> _Item | None:
         try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise LineError(f"not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise LineError(f"expected a JSON object, got: {type(data).__name__}")
+            data = read_object(raw)
+        except BadRequest as exc:
+            raise LineError(str(exc)) from None
         if "resourceSpans" in data or "resource_spans" in data:
             return self._otlp(data, "traces", trace_service_pb2.ExportTraceServiceRequest)
         if "resourceLogs" in data or "resource_logs" in data:
