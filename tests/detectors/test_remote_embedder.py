@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -17,6 +15,7 @@ from detectors.embedder import RemoteEmbedder
 from monitor.config import load_config
 from monitor.embeddings import build_embedder
 from monitor.errors import DetectorError
+from tests.loopback import LoopbackServer, Reply, Request
 
 DIM = 64
 
@@ -33,40 +32,27 @@ class EmbeddingServer:
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
         self.fail_with: int | None = None
         self.drop_one = False
-        server = self
+        self._server = LoopbackServer(self._handle)
+        self.url = self._server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append((dict(self.headers), body))
-                if self.path != "/v1/embeddings":
-                    return self._send(404, {"error": "not found"})
-                if server.fail_with:
-                    return self._send(server.fail_with, {"error": "model overloaded"})
-                texts = body["input"][: -1 if server.drop_one else None]
-                data = [{"object": "embedding", "index": i, "embedding": bag_of_words(t)}
-                        for i, t in reversed(list(enumerate(texts)))]  # any order is valid
-                self._send(200, {"object": "list", "data": data, "model": body["model"]})
-
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                raw = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+    def _handle(self, request: Request) -> Reply:
+        body = json.loads(request.body)
+        self.requests.append((request.headers, body))
+        if request.path != "/v1/embeddings":
+            return _json(404, {"error": "not found"})
+        if self.fail_with:
+            return _json(self.fail_with, {"error": "model overloaded"})
+        texts = body["input"][: -1 if self.drop_one else None]
+        data = [{"object": "embedding", "index": i, "embedding": bag_of_words(t)}
+                for i, t in reversed(list(enumerate(texts)))]  # any order is valid
+        return _json(200, {"object": "list", "data": data, "model": body["model"]})
 
     def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._server.close()
+
+
+def _json(status: int, payload: dict[str, Any]) -> Reply:
+    return Reply(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from monitor.metrics import SelfMetrics
 from monitor.notifiers import Dispatcher, build_notifiers
 from monitor.records import DetectorResult, Direction
 from monitor.store import SqliteStore
+from tests.loopback import LoopbackServer, Reply, Request
 
 
 @dataclass
@@ -49,30 +49,16 @@ class Receiver:
         self.default = default or Answer()
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
-        receiver = self
+        self.url = ""
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver._lock:
-                    receiver.requests.append(Recorded(
-                        at=time.monotonic(), path=self.path, headers=dict(self.headers),
-                        body=json.loads(raw)))
-                    answer = receiver.script.pop(0) if receiver.script else receiver.default
-                time.sleep(answer.delay_s)
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
-                self.wfile.write(answer.body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+    def handle(self, request: Request) -> Reply:
+        with self._lock:
+            self.requests.append(Recorded(at=time.monotonic(), path=request.path,
+                                          headers=request.headers,
+                                          body=json.loads(request.body)))
+            answer = self.script.pop(0) if self.script else self.default
+        time.sleep(answer.delay_s)
+        return Reply(answer.status, answer.body, answer.headers)
 
     def bodies(self) -> list[Any]:
         with self._lock:
@@ -98,14 +84,12 @@ class Receiver:
 @contextmanager
 def receiving(*answers: Answer, default: Answer | None = None) -> Iterator[Receiver]:
     receiver = Receiver(*answers, default=default)
-    thread = threading.Thread(target=receiver._server.serve_forever, daemon=True)
-    thread.start()
+    server = LoopbackServer(receiver.handle)
+    receiver.url = server.url
     try:
         yield receiver
     finally:
-        receiver._server.shutdown()
-        receiver._server.server_close()
-        thread.join()
+        server.close()
 
 
 # -- the alert engine in-process, on a real store file ---------------------------------------

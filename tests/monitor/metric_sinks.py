@@ -4,11 +4,9 @@ the OTLP -> Prometheus mapping used to compare what arrived with a /metrics scra
 from __future__ import annotations
 
 import gzip
-import ssl
 import threading
 import time
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
+
+from tests.loopback import LoopbackServer, Reply, Request
 
 #: (sample name, sorted label items), as both sides are compared
 SampleKey = tuple[str, tuple[tuple[str, str], ...]]
@@ -76,47 +76,24 @@ class HttpMetricSink(MetricSink):
     def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         super().__init__()
         self.status = 200
-        sink = self
+        self._server = LoopbackServer(self._handle, tls)
+        self.endpoint = self._server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path != "/v1/metrics":
-                    self._answer(404, b"")
-                    return
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                request = ExportMetricsServiceRequest.FromString(body)
-                status = sink.status
-                if status == 200:
-                    sink.record(request, {k.lower(): v for k, v in self.headers.items()})
-                self._answer(status, ExportMetricsServiceResponse().SerializeToString())
-
-            def _answer(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        scheme = "http"
-        if tls is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(str(tls[0]), str(tls[1]))
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-            scheme = "https"
-        self.endpoint = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+    def _handle(self, request: Request) -> Reply:
+        if request.path != "/v1/metrics":
+            return Reply(404)
+        body = request.body
+        if request.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        status = self.status
+        if status == 200:
+            self.record(ExportMetricsServiceRequest.FromString(body),
+                        {k.lower(): v for k, v in request.headers.items()})
+        return Reply(status, ExportMetricsServiceResponse().SerializeToString(),
+                     {"Content-Type": "application/x-protobuf"})
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        self._server.close()
 
 
 class GrpcMetricSink(MetricSink):
