@@ -328,13 +328,17 @@ def rss_mb(pid: int, field: str = "VmHWM") -> float:
 
 def stages(args: argparse.Namespace) -> None:
     """CPU per call of each stage, run one after another in this process, no network."""
+    import pickle
+
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
     )
+    from prometheus_client import CollectorRegistry
 
     from collectors.extract import extract_traces
     from monitor.components import WriteBatch
+    from monitor.genai_metrics import GenAiMetrics
     from monitor.store import SqliteStore
 
     spans = build_spans(args.calls, 0)
@@ -348,7 +352,13 @@ def stages(args: argparse.Namespace) -> None:
         return out
 
     def extract(requests: list[Any]) -> list[Any]:
-        return [c for request in requests for c in extract_traces(request, 65_536).calls]
+        return [extract_traces(request, 65_536) for request in requests]
+
+    def round_trip(bodies: list[bytes], found: list[Any]) -> None:
+        """What crossing to a worker and back costs in pickling (the pipes' copies aside)."""
+        for body, extracted in zip(bodies, found, strict=True):
+            pickle.loads(pickle.dumps(("traces", body, "protobuf", 65_536), protocol=5))
+            pickle.loads(pickle.dumps(("ok", extracted), protocol=5))
 
     def write(store: SqliteStore, calls: list[Any]) -> None:
         for i in range(0, len(calls), commit):
@@ -359,7 +369,10 @@ def stages(args: argparse.Namespace) -> None:
         bodies = timed("encode", lambda: [encode_spans(c).SerializeToString() for c in chunks])
         requests = timed("decode", lambda b: [ExportTraceServiceRequest.FromString(x)
                                               for x in b], bodies)
-        calls = timed("extract", extract, requests)
+        found = timed("extract", extract, requests)
+        timed("pickle", round_trip, bodies, found)
+        calls = [c for extracted in found for c in extracted.calls]
+        timed("metrics", GenAiMetrics(CollectorRegistry()).observe, calls)
         with tempfile.TemporaryDirectory() as tmp:
             store = SqliteStore(Path(tmp) / "stages.db")
             timed("store", write, store, calls)
@@ -368,9 +381,10 @@ def stages(args: argparse.Namespace) -> None:
     us = {stage: f"{seconds / n * 1e6:.1f}" for stage, seconds in best.items()}
     print(f"\nCPU µs per call, {n:,} calls, {args.batch} per request, {args.commit} per commit, "
           f"least of {args.repeat} runs\n"
-          "| SDK encode (exporter side) | protobuf decode | extraction | store write + commit |"
-          f"\n|---|---|---|---|\n| {us['encode']} | {us['decode']} | {us['extract']} "
-          f"| {us['store']} |")
+          "| SDK encode (exporter side) | protobuf decode | extraction | pickling to a worker "
+          "and back | GenAI metrics | store write + commit |\n|---|---|---|---|---|---|\n"
+          f"| {us['encode']} | {us['decode']} | {us['extract']} | {us['pickle']} "
+          f"| {us['metrics']} | {us['store']} |")
 
 
 def main() -> None:
@@ -389,8 +403,8 @@ def main() -> None:
                         help="off: the daemon without drift and toxicity, so without the "
                              "embedding model in memory (the ingest core alone)")
     parser.add_argument("--stages", action="store_true",
-                        help="instead: CPU per call of encode, decode, extraction and store, "
-                             "each alone in this process")
+                        help="instead: CPU per call of encode, decode, extraction, pickling, "
+                             "GenAI metrics and store, each alone in this process")
     parser.add_argument("--commit", type=int, default=4096, help="calls per commit (--stages)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per stage (--stages)")
     args = parser.parse_args()
