@@ -152,7 +152,7 @@ class Daemon:
     def _load_models(self) -> None:
         """Load the models before anything listens, so a bad model config fails the start
         with a message naming the fix, not the first job run an hour later."""
-        limit_threads(self.config.embedding.threads, torch_too=bool(self._models))
+        limit_threads(self.config.embedding.threads, models=self._models)
         if not self._models:
             return
         began = time.perf_counter()

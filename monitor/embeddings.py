@@ -16,6 +16,7 @@ from detectors.embedder import (
     MemoryCache,
     RemoteEmbedder,
 )
+from detectors.toxicity import LogisticHeadScorer, Scorer
 from monitor.config import EmbeddingConfig
 
 log = logging.getLogger(__name__)
@@ -57,15 +58,16 @@ def build_embedder(config: EmbeddingConfig, persisted: EmbeddingCache) -> Cached
     return CachedEmbedder(inner, cache)
 
 
-def limit_threads(threads: int, *, torch_too: bool) -> None:
+def limit_threads(threads: int, *, models: Sequence[Embedder | Scorer]) -> None:
     """Keep the models and the statistics' BLAS to `threads` CPU threads, so ingest keeps
     the other cores. (OpenBLAS spinning on every core was measured 70x slower per solve on
-    a busy 2-core machine than one thread.) PyTorch is imported only for `torch_too`: a
-    daemon without local models never pays its ~180 MB."""
+    a busy 2-core machine than one thread.) The numpy embedder's products run on that BLAS.
+    PyTorch is imported only when one of `models` runs on it: with the default embedding
+    model and toxicity head it never is, saving its ~245 MB."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads)
-    if torch_too:
+    if any(needs_torch(m) for m in models):
         try:
             import torch
         except ImportError:
@@ -73,3 +75,11 @@ def limit_threads(threads: int, *, torch_too: bool) -> None:
         else:
             torch.set_num_threads(threads)
     log.info("detectors limited to %d CPU thread(s)", threads)
+
+
+def needs_torch(model: Embedder | Scorer) -> bool:
+    """An embedder says so itself; the logistic head scores the vectors of the daemon's
+    embedder (itself in the list), so only a transformers classifier needs torch."""
+    if isinstance(model, Embedder):
+        return model.uses_torch
+    return not isinstance(model, LogisticHeadScorer)
