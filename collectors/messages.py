@@ -70,7 +70,26 @@ def parse_json(value: Any) -> Any:
             parsed, end = _decode_json(value)
         except (ValueError, RecursionError):
             return value
-        return parsed if end == len(value) or value[end:].isspace() else value
+        if end != len(value) and not value[end:].isspace():
+            return value
+        return _valid_unicode(parsed)
+    return value
+
+
+def _valid_unicode(value: Any) -> Any:
+    """The parsed JSON with each lone surrogate (a legal JSON escape, "\\ud800", that no
+    UTF-8 can hold) replaced by U+FFFD, as undecodable bytes are: such a text would fail the
+    store's whole group commit. Only the stdlib's reading can yield one (orjson refuses)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
+    if isinstance(value, list):
+        return [_valid_unicode(item) for item in value]
+    if isinstance(value, dict):
+        return {_valid_unicode(k): _valid_unicode(v) for k, v in value.items()}
     return value
 
 

@@ -142,6 +142,21 @@ def test_malformed_span_is_rejected_alone_with_partial_success(daemon: Daemon) -
     assert daemon.metric("driftwatch_spans_refused_total", reason="malformed") == 1
 
 
+def test_a_lone_surrogate_escaped_in_message_json_is_stored_as_a_replacement_char(
+    daemon: Daemon,
+) -> None:
+    # "\ud800" is legal JSON but no UTF-8 can hold it; it once failed the whole group commit
+    # with 503, which exporters retry forever.
+    body = json_traces([chat_span(SPAN_IDS[0], "broken \ud800 emoji"),
+                        chat_span(SPAN_IDS[1], "fine")])
+
+    status, _, data = post_traces(daemon, body)
+
+    assert status == 200, data
+    prompts = {c["span_id"]: c["prompt"] for c in daemon.calls()}
+    assert prompts == {SPAN_IDS[0]: "broken \ufffd emoji", SPAN_IDS[1]: "fine"}
+
+
 def test_protobuf_partial_success_is_answered_in_protobuf(daemon: Daemon) -> None:
     request = parse_json(json_traces([]), ExportTraceServiceRequest)
     span = request.resource_spans[0].scope_spans[0].spans.add()
