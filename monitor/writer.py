@@ -120,10 +120,17 @@ class CommitWriter:
         try:
             result = self._store.write(merged)
         except StoreError as exc:
+            if len(group) > 1:
+                # One request's unstorable call must not fail the requests it was grouped
+                # with: commit each alone, so only the culprit gets the error.
+                log.warning("group commit of %d requests failed (%s); committing them one "
+                            "by one", len(group), exc)
+                for item in group:
+                    self._commit([item])
+                return
             self._metrics.store_errors.labels("write").inc()
-            log.error("group commit of %d items failed: %s", len(merged), exc)
-            for _, done in group:
-                done.set_exception(exc)
+            log.error("commit of %d items failed: %s", len(merged), exc)
+            group[0][1].set_exception(exc)
             return
         self._metrics.commit_duration.observe(time.perf_counter() - began)
         self._metrics.commit_size.observe(len(merged))
