@@ -21,6 +21,29 @@ REPO = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_S = 60.0
 
 
+_BLOCKER = """\
+import sys
+
+class _Absent:
+    \"\"\"Imports of these packages fail as if they were not installed.\"\"\"
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {names!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, _Absent())
+"""
+
+
+def without_packages(directory: Path, *names: str) -> dict[str, str]:
+    """Environment under which a Python process finds none of `names`, as on an install
+    without them: a sitecustomize on PYTHONPATH refuses their imports."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "sitecustomize.py").write_text(_BLOCKER.format(names=set(names)))
+    return {"PYTHONPATH": str(directory)}
+
+
 def cli(*args: str, env: dict[str, str] | None = None, check: bool = True,
         timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run `driftwatch ARGS` as a user would, in a fresh process."""
@@ -42,6 +65,7 @@ class Daemon:
     process: subprocess.Popen[str] | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)  # added to this process's environment
 
     @property
     def grpc(self) -> str:
@@ -60,7 +84,8 @@ class Daemon:
         with self.log_path.open("a") as log:  # the child keeps its own copy of the fd
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "monitor.cli", "run", "--config", str(self.config_path)],
-                stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO)
+                stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
+                env={**os.environ, **self.env})
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], STARTUP_TIMEOUT_S)
         line = self.process.stdout.readline() if ready else ""

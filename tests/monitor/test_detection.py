@@ -1,7 +1,9 @@
 """The detectors inside the real daemon: a support bot's traffic, exported through the real
 OpenTelemetry SDK, shifts after a pinned baseline; `driftwatch jobs run` finds the drift,
 the toxicity and the latency regression, `status` and /metrics show them, and the history
-survives a restart. Texts are real (corpora/)."""
+survives a restart. Texts are real (corpora/). The daemon runs as on an install without
+PyTorch, sentence-transformers or transformers (the `ml` extra alone): the default model
+runs on numpy."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.apps import LLMApp, otlp_exporter
-from tests.harness import Daemon, cli, get, request, write_config
+from tests.harness import Daemon, cli, get, request, without_packages, write_config
 from tests.texts import rows
 
 pytestmark = pytest.mark.slow
@@ -23,6 +25,7 @@ pytestmark = pytest.mark.slow
 MINUTE_NS = 60 * 10**9
 NEW_TOPIC = "card_payments_refunds"  # a banking77 group absent from the baseline
 SLOWED_MODEL = "gpt-4o"
+TORCH_PACKAGES = ("torch", "sentence_transformers", "transformers")  # the `torch` extra
 
 DETECTORS: dict[str, Any] = {
     "drift": {"enabled": True, "interval": "1h", "permutations": 200, "min_samples": 30,
@@ -63,10 +66,11 @@ class World:
     def __init__(self, directory: Path) -> None:
         self._config = write_config(directory, **DETECTORS)
         self._store = directory / "driftwatch.db"
+        self._env = without_packages(directory / "no-torch", *TORCH_PACKAGES)
         self.daemon = self._start()
 
     def _start(self) -> Daemon:
-        return Daemon(config_path=self._config, store_path=self._store).start()
+        return Daemon(config_path=self._config, store_path=self._store, env=self._env).start()
 
     def restart(self) -> Daemon:
         self.daemon.stop()
