@@ -12,9 +12,10 @@ export TRANSFORMERS_OFFLINE := 1
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# torch first, pinned to the CPU build, before sentence-transformers asks for any torch
+	# torch first, pinned to the CPU build, before sentence-transformers asks for any torch.
+	# The daemon's defaults need only '.[ml]'; the tests compare against PyTorch ('torch').
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[ml,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[ml,torch,dev]'
 	touch $(STAMP)
 
 run: $(STAMP)

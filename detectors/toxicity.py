@@ -155,7 +155,8 @@ class HuggingFaceScorer(Scorer):
             from transformers import pipeline
         except ImportError:
             raise ConfigError("toxicity.model: transformers is not installed; install it with "
-                              "`pip install transformers` (PyTorch CPU first)") from None
+                              "`pip install 'driftwatch[torch]'` (PyTorch CPU first), or "
+                              "leave toxicity.model unset for the built-in head") from None
         try:
             classifier = pipeline("text-classification", model=self.model, top_k=None,
                                   device="cpu")

