@@ -6,6 +6,7 @@ anything up. `stop()` must be safe to call without `start()` and more than once.
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,21 @@ class WriteBatch:
 
     def __len__(self) -> int:
         return len(self.calls) + len(self.events)
+
+    def text_bytes(self) -> int:
+        """Memory held by its texts (prompts, completions, system prompts, event texts):
+        what bounds the ingest queue beside its item count, since one call may carry
+        hundreds of kilobytes of text and another a few bytes."""
+        size = sys.getsizeof  # a str's exact size, in constant time
+        total = 0
+        for call in self.calls:
+            for text in (call.system_prompt, call.prompt, call.completion):
+                if text is not None:
+                    total += size(text)
+        for event in self.events:
+            if event.text is not None:
+                total += size(event.text)
+        return total
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -146,6 +146,7 @@ class IngestConfig(Section):
     """The bounded queue between the receivers and the store."""
 
     queue_max_items: int = Field(default=50_000, ge=1)  # calls + content events waiting
+    queue_max_bytes: Size = 128 << 20  # of text in them (one call may hold 200 KB of it)
     max_inflight_bytes: Size = 256 << 20  # request bodies being decoded at once
     retry_after: Duration = 1.0  # what an overloaded receiver tells the exporter
     commit_max_items: int = Field(default=20_000, ge=1)  # largest group commit

@@ -57,7 +57,8 @@ class Daemon:
             retry_after_s=ingest.retry_after)
         self.writer = CommitWriter(
             self.store, self.metrics, max_items=ingest.queue_max_items,
-            commit_max_items=ingest.commit_max_items, retry_after_s=ingest.retry_after)
+            max_bytes=ingest.queue_max_bytes, commit_max_items=ingest.commit_max_items,
+            retry_after_s=ingest.retry_after)
         sink = MeteredSink(self.writer, GenAiMetrics(self.metrics.registry))
         ingestor = Ingestor(sink, self.metrics, self._extract_pool,
                             max_chars=ingest.max_attribute_chars)

@@ -3,7 +3,8 @@
 Receivers `submit` what they extracted and wait; one writer thread takes everything queued
 (up to `commit_max_items`) and commits it in one transaction, then wakes every waiter. So an
 OK to an exporter always means committed, and many concurrent requests share one fsync.
-A full queue refuses at once with `Overloaded`, so memory stays bounded under any load.
+A full queue (by items, or by the bytes of text they hold) refuses at once with
+`Overloaded`, so memory stays bounded under any load, however long the prompts.
 """
 
 from __future__ import annotations
@@ -26,16 +27,18 @@ class CommitWriter:
     """Implements `CallSink`: a bounded queue drained by one thread in group commits."""
 
     def __init__(
-        self, store: Store, metrics: SelfMetrics, *, max_items: int, commit_max_items: int,
-        retry_after_s: float,
+        self, store: Store, metrics: SelfMetrics, *, max_items: int, max_bytes: int,
+        commit_max_items: int, retry_after_s: float,
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._max_items = max_items
+        self._max_bytes = max_bytes
         self._commit_max = commit_max_items
         self._retry_after_s = retry_after_s
-        self._queue: deque[tuple[WriteBatch, Future[None]]] = deque()
+        self._queue: deque[tuple[WriteBatch, Future[None], int]] = deque()
         self._depth = 0
+        self._bytes = 0  # of text in the queued batches
         self._cond = threading.Condition()
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -43,6 +46,10 @@ class CommitWriter:
                       lambda: float(self._depth))
         metrics.watch("ingest_queue_capacity_items", "Ingest queue capacity",
                       lambda: float(self._max_items))
+        metrics.watch("ingest_queue_bytes", "Bytes of text in the calls and events waiting "
+                      "for commit", lambda: float(self._bytes))
+        metrics.watch("ingest_queue_capacity_bytes", "Ingest queue capacity in bytes of text",
+                      lambda: float(self._max_bytes))
 
     @property
     def depth(self) -> int:
@@ -68,17 +75,21 @@ class CommitWriter:
         if size == 0:
             done.set_result(None)
             return done
+        text = batch.text_bytes()
         with self._cond:
             if self._closing:
                 raise Overloaded("driftwatch is shutting down", self._retry_after_s)
             # One request larger than the whole queue is still taken when the queue is empty,
             # so a big batch is never refused forever.
-            if self._depth and self._depth + size > self._max_items:
+            if self._depth and (self._depth + size > self._max_items
+                                or self._bytes + text > self._max_bytes):
                 raise Overloaded(
-                    f"ingest queue full ({self._depth} of {self._max_items} items waiting)",
+                    f"ingest queue full ({self._depth} of {self._max_items} items, "
+                    f"{self._bytes >> 20} of {self._max_bytes >> 20} MiB of text waiting)",
                     self._retry_after_s)
-            self._queue.append((batch, done))
+            self._queue.append((batch, done, text))
             self._depth += size
+            self._bytes += text
             self._cond.notify()
         return done
 
@@ -103,12 +114,14 @@ class CommitWriter:
 
     def _take(self) -> list[tuple[WriteBatch, Future[None]]]:
         group: list[tuple[WriteBatch, Future[None]]] = []
-        items = 0
+        items = text = 0
         while self._queue and (not group or items + len(self._queue[0][0]) <= self._commit_max):
-            batch, done = self._queue.popleft()
+            batch, done, size = self._queue.popleft()
             group.append((batch, done))
             items += len(batch)
+            text += size
         self._depth -= items
+        self._bytes -= text
         return group
 
     def _commit(self, group: list[tuple[WriteBatch, Future[None]]]) -> None:

@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from tests.apps import LLMApp, otlp_exporter
 from tests.harness import Daemon, raw_request
-from tests.texts import banking_prompts
+from tests.texts import banking_prompts, long_pairs
 
 TINY_QUEUE = {"ingest": {"queue_max_items": 1, "retry_after": "1s"}}
 
@@ -42,10 +42,11 @@ def hold_the_store(daemon: Daemon, seconds: float) -> threading.Thread:
     return thread
 
 
-def run_apps(daemon: Daemon, protocol: str, apps: int, calls_each: int) -> list[LLMApp]:
+def run_apps(daemon: Daemon, protocol: str, apps: int, calls_each: int,
+             prompts: list[str] | None = None) -> list[LLMApp]:
     """Several apps sending at once from their own threads while the store is held for the
     first two seconds; returns them after a flush."""
-    prompts = banking_prompts(apps * calls_each)
+    prompts = prompts or banking_prompts(apps * calls_each)
     started = [LLMApp(otlp_exporter(protocol, daemon.grpc if protocol == "grpc" else daemon.http),
                       service=f"app-{i}") for i in range(apps)]
 
@@ -92,6 +93,34 @@ def test_grpc_exporters_retry_after_unavailable_and_nothing_is_lost(start_daemon
     assert daemon.metric("driftwatch_receiver_requests_total", transport="grpc",
                          code="UNAVAILABLE") > 0
     assert_every_call_stored_once(daemon, apps)
+
+
+def rag_prompts(n: int, chars: int = 20_000) -> list[str]:
+    """Prompts as a retrieval app builds them: many real passages (corpora/long_texts)
+    pasted in front of the question, about `chars` long."""
+    passages = [text for pair in long_pairs(200) for text in pair]
+    prompts = []
+    for i in range(n):
+        prompt, j = "", i
+        while len(prompt) < chars:
+            prompt += passages[j % len(passages)] + "\n\n"
+            j += 7
+        prompts.append(prompt)
+    return prompts
+
+
+def test_long_prompts_fill_the_queue_by_bytes_and_nothing_is_lost(start_daemon) -> None:  # type: ignore[no-untyped-def]
+    # 160 calls are far from the item bound; their 20 KB prompts pass the byte bound.
+    daemon = start_daemon(ingest={"queue_max_items": 100_000, "queue_max_bytes": "256KiB",
+                                  "retry_after": "1s"})
+
+    apps = run_apps(daemon, "http", apps=4, calls_each=40, prompts=rag_prompts(160))
+
+    assert all(app.exporter.failures == 0 for app in apps)
+    assert daemon.metric("driftwatch_receiver_requests_total", transport="http", code="503") > 0
+    assert daemon.metric("driftwatch_ingest_queue_capacity_bytes") == 256 << 10
+    assert_every_call_stored_once(daemon, apps)
+    assert min(len(c["prompt"]) for c in daemon.calls()) >= 20_000
 
 
 def hammer(send: Callable[[], object], threads: int = 8, each: int = 15) -> list[object]:

@@ -21,7 +21,7 @@ def test_an_unstorable_request_fails_alone_and_the_rest_of_its_group_is_committe
 ) -> None:
     store = SqliteStore(tmp_path / "calls.db")
     metrics = SelfMetrics()
-    writer = CommitWriter(store, metrics, max_items=100, commit_max_items=100,
+    writer = CommitWriter(store, metrics, max_items=100, max_bytes=1 << 20, commit_max_items=100,
                           retry_after_s=1.0)
     before = call(prompt="How do I reset my PIN?")
     # A lone surrogate: no UTF-8 holds it, so binding it fails the transaction.
