@@ -85,7 +85,8 @@ class CommitWriter:
                                 or self._bytes + text > self._max_bytes):
                 raise Overloaded(
                     f"ingest queue full ({self._depth} of {self._max_items} items, "
-                    f"{self._bytes >> 20} of {self._max_bytes >> 20} MiB of text waiting)",
+                    f"{self._bytes / 2**20:.1f} of {self._max_bytes / 2**20:.1f} MiB of text "
+                    "waiting)",
                     self._retry_after_s)
             self._queue.append((batch, done, text))
             self._depth += size
