@@ -13,6 +13,12 @@ INST = 'instance=~"$instance"'
 RANGE = "[$__range]"
 
 
+def _fill(bound: str) -> str:
+    """The ingest queue's fill by one bound (items, or bytes of text), over all instances."""
+    return (f"sum(driftwatch_ingest_queue_{bound}{{{INST}}}) / "
+            f"sum(driftwatch_ingest_queue_capacity_{bound}{{{INST}}})")
+
+
 def quantiles(metric: str, by: str = "") -> list[str]:
     keys = f"le, {by}" if by else "le"
     return [f"histogram_quantile({q}, sum by ({keys}) (rate({metric}_bucket{{{INST}}}{RATE})))"
@@ -35,9 +41,10 @@ def build() -> Dashboard:
                    prom(f"time() - process_start_time_seconds{{{INST}}}", "{{instance}}")),
               w=4, h=4)
     board.add(stat("Queue fill", "Calls and events waiting for commit, as a share of the "
-                   "queue's capacity; a full queue refuses exports with 503.", "percentunit",
-                   prom(f"sum(driftwatch_ingest_queue_items{{{INST}}}) / "
-                        f"sum(driftwatch_ingest_queue_capacity_items{{{INST}}})", "fill"),
+                   "queue's capacity in items or in bytes of text, whichever is fuller; a "
+                   "full queue refuses exports with 503.", "percentunit",
+                   prom(f'max(label_replace({_fill("items")}, "bound", "items", "", "") or '
+                        f'label_replace({_fill("bytes")}, "bound", "text", "", ""))', "fill"),
                    steps=((None, "green"), (0.5, "orange"), (0.9, "red"))), w=4, h=4)
     for title, description, expr in (
             ("Spans refused", "Spans refused over the time range, every reason.",
@@ -83,9 +90,13 @@ def build() -> Dashboard:
 
     board.row("Queue and store")
     board.add(graph(
-        "Ingest queue", "Calls and events waiting for commit, and the queue's capacity.",
-        "short", prom(f"driftwatch_ingest_queue_items{{{INST}}}", "waiting {{instance}}"),
-        prom(f"driftwatch_ingest_queue_capacity_items{{{INST}}}", "capacity {{instance}}"),
+        "Ingest queue fill", "Calls and events waiting for commit, as a share of the queue's "
+        "capacity in items and in bytes of the text they hold (ingest.queue_max_items, "
+        "queue_max_bytes); either one full refuses exports with 503.", "percentunit",
+        prom(f"driftwatch_ingest_queue_items{{{INST}}} / "
+             f"driftwatch_ingest_queue_capacity_items{{{INST}}}", "items {{instance}}"),
+        prom(f"driftwatch_ingest_queue_bytes{{{INST}}} / "
+             f"driftwatch_ingest_queue_capacity_bytes{{{INST}}}", "text {{instance}}"),
         min_val=0), w=8, h=8)
     board.add(graph(
         "Store commit latency", "Group commit duration quantiles.", "s",
