@@ -68,22 +68,26 @@ def read_spec(directory: str | Path) -> BertSpec:
         raise NotSupported(f"{directory} is not a local directory")
     _check_modules(root)
     _check_no_default_prompt(root)
-    config = _read_json(root / "config.json")
-    spec = _spec_from(root, config, _read_json(root / "sentence_bert_config.json"))
+    st_config = _read_json(root / "sentence_bert_config.json")
+    spec = _spec_from(root, _read_json(root / "config.json"), st_config)
     _check_pooling(root, spec.hidden)
-    _check_tokenizer(root)
+    _check_tokenizer(root, st_lowercases=bool(st_config.get("do_lower_case", False)))
     _check_weights(root / "model.safetensors", _weight_shapes(spec))
     return spec
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise NotSupported(f"cannot read {path}: {exc}") from None
+    value = _read_any_json(path)
     if not isinstance(value, dict):
         raise NotSupported(f"{path}: expected a JSON object")
     return value
+
+
+def _read_any_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise NotSupported(f"cannot read {path}: {exc}") from None
 
 
 def _check_modules(root: Path) -> None:
@@ -91,10 +95,7 @@ def _check_modules(root: Path) -> None:
     normalised by the caller anyway (encode(normalize_embeddings=True)), so Normalize or not
     gives the same vectors."""
     path = root / "modules.json"
-    try:
-        modules = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise NotSupported(f"cannot read {path}: {exc}") from None
+    modules = _read_any_json(path)  # a list
     kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] if isinstance(m, dict) else ""
              for m in modules] if isinstance(modules, list) else []
     if kinds not in _MODULES:
@@ -194,7 +195,7 @@ def _check_pooling(root: Path, hidden: int) -> None:
         raise NotSupported(f"{where}: settings {sorted(set(config) - known)} are not supported")
 
 
-def _check_tokenizer(root: Path) -> None:
+def _check_tokenizer(root: Path, *, st_lowercases: bool) -> None:
     """tokenizer.json must be what transformers' BertTokenizer builds from
     tokenizer_config.json: a BertNormalizer with the same lowercase, accent and Chinese
     settings, the BERT pre-tokeniser, WordPiece with the BERT defaults and [CLS] text [SEP].
@@ -213,8 +214,7 @@ def _check_tokenizer(root: Path) -> None:
     if tokenizer.get("normalizer") != normaliser:
         raise NotSupported(f"{where}: normalizer {tokenizer.get('normalizer')!r} differs from "
                            f"the one tokenizer_config.json asks for ({normaliser})")
-    st_lower = _read_json(root / "sentence_bert_config.json").get("do_lower_case", False)
-    if st_lower and not lowercase:
+    if st_lowercases and not lowercase:
         raise NotSupported(f"{root / 'sentence_bert_config.json'}: do_lower_case on a "
                            "tokenizer that keeps case")
     if tokenizer.get("pre_tokenizer") != {"type": "BertPreTokenizer"}:
