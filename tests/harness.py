@@ -36,6 +36,10 @@ sys.meta_path.insert(0, _Absent())
 """
 
 
+# What the `torch` extra brings; the daemon on its defaults needs none of it.
+TORCH_PACKAGES = ("torch", "sentence_transformers", "transformers")
+
+
 def without_packages(directory: Path, *names: str) -> dict[str, str]:
     """Environment under which a Python process finds none of `names`, as on an install
     without them: a sitecustomize on PYTHONPATH refuses their imports."""

@@ -29,7 +29,7 @@ from detectors import bert
 from detectors.embedder import CachedEmbedder, LocalEmbedder, MemoryCache
 from detectors.toxicity import HuggingFaceScorer, LogisticHeadScorer
 from monitor.embeddings import needs_torch
-from tests.harness import cli, without_packages, write_config
+from tests.harness import TORCH_PACKAGES, cli, without_packages, write_config
 from tests.texts import banking_prompts, rows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -279,9 +279,6 @@ def test_the_daemon_embeds_and_scores_without_importing_torch(tmp_path: Path) ->
     assert found["blas_threads"] and set(found["blas_threads"]) == {1}
     assert found["shape"] == [len(texts), 384]
 
-
-
-TORCH_PACKAGES = ("torch", "sentence_transformers", "transformers")  # the `torch` extra
 
 
 def test_without_the_torch_extra_a_model_that_needs_it_is_refused_at_start(

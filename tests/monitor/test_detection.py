@@ -2,8 +2,8 @@
 OpenTelemetry SDK, shifts after a pinned baseline; `driftwatch jobs run` finds the drift,
 the toxicity and the latency regression, `status` and /metrics show them, and the history
 survives a restart. Texts are real (corpora/). The daemon runs as on an install without
-PyTorch, sentence-transformers or transformers (the `ml` extra alone): the default model
-runs on numpy."""
+PyTorch, sentence-transformers or transformers (as `make run` and the image install it):
+the default model runs on numpy."""
 
 from __future__ import annotations
 
@@ -17,7 +17,15 @@ from typing import Any
 import pytest
 
 from tests.apps import LLMApp, otlp_exporter
-from tests.harness import Daemon, cli, get, request, without_packages, write_config
+from tests.harness import (
+    TORCH_PACKAGES,
+    Daemon,
+    cli,
+    get,
+    request,
+    without_packages,
+    write_config,
+)
 from tests.texts import rows
 
 pytestmark = pytest.mark.slow
@@ -25,7 +33,6 @@ pytestmark = pytest.mark.slow
 MINUTE_NS = 60 * 10**9
 NEW_TOPIC = "card_payments_refunds"  # a banking77 group absent from the baseline
 SLOWED_MODEL = "gpt-4o"
-TORCH_PACKAGES = ("torch", "sentence_transformers", "transformers")  # the `torch` extra
 
 DETECTORS: dict[str, Any] = {
     "drift": {"enabled": True, "interval": "1h", "permutations": 200, "min_samples": 30,
