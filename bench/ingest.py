@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+TARGET_CALLS_PER_S = 20_000  # issue 2's target on the 2-core development machine
 sys.path.insert(0, str(REPO))
 
 
@@ -447,6 +448,28 @@ def main() -> None:
         print(f"| {mode} | {name} | {r['rate']:,.0f} | {r['p50'] * 1000:.0f} ms "
               f"| {r['p99'] * 1000:.0f} ms | {r['failures']} | {rss_text} | {stored_text} "
               f"| {daemon_cpu}, {r['sender_cpu_us']:.0f} |")
+    print_target_check(rows, TARGET_CALLS_PER_S)
+
+
+def print_target_check(rows: list[Any], target: int) -> None:
+    """What the run's CPU costs say about `target` calls/s on this machine's cores: senders
+    and daemon share them, so a rate above cores / (sender + daemon CPU per call) cannot be
+    reached by either side's tuning alone."""
+    cores = len(os.sched_getaffinity(0))
+    budget = cores / target * 1e6
+    print(f"\nTarget {target:,} calls/s on {cores} cores: at most {budget:.0f} µs of CPU per "
+          "call, senders and daemon together.")
+    for mode, name, r, rss, _ in rows:
+        senders = r["sender_cpu_us"]
+        if rss is None:
+            print(f"- {mode}: the senders alone spend {senders:.0f} µs per call, so they can "
+                  f"push at most {cores / senders * 1e6:,.0f} calls/s here to a receiver that "
+                  "spends nothing")
+        else:
+            total = senders + r["receiver_cpu_us"]
+            print(f"- {mode} into {name}: {senders:.0f} + {r['receiver_cpu_us']:.0f} = "
+                  f"{total:.0f} µs per call, at most {cores / total * 1e6:,.0f} calls/s on "
+                  f"{cores} cores ({r['rate']:,.0f} measured)")
 
 
 if __name__ == "__main__":

