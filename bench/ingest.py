@@ -259,6 +259,7 @@ def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str,
         readies.append(ready)
     for r in readies:
         r.wait()
+    gc_before = gc_pause_seconds(endpoints.get("ops"))
     before = cpu_seconds(receiver_pid) if receiver_pid else (0.0, 0.0)
     main_before = sum(cpu_seconds(receiver_pid, descendants=False)) if receiver_pid else 0.0
     idle_rss = rss_mb(receiver_pid, "VmRSS") if receiver_pid else math.nan
@@ -267,6 +268,7 @@ def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str,
     after = cpu_seconds(receiver_pid) if receiver_pid else (math.nan, math.nan)
     main_after = (sum(cpu_seconds(receiver_pid, descendants=False)) if receiver_pid
                   else math.nan)
+    gc_after = gc_pause_seconds(endpoints.get("ops"))
     for p in procs:
         p.join()
     latencies = sorted(x for r in results for x in r["latencies"])
@@ -279,7 +281,20 @@ def run_senders(endpoints: dict[str, str], args: argparse.Namespace, mode: str,
             "sender_cpu_us": sum(r["cpu_s"] for r in results) / sent * 1e6,
             "receiver_cpu_us": (after[0] + after[1] - before[0] - before[1]) / sent * 1e6,
             "receiver_sys_us": (after[1] - before[1]) / sent * 1e6,
-            "receiver_main_us": (main_after - main_before) / sent * 1e6, "idle_rss": idle_rss}
+            "receiver_main_us": (main_after - main_before) / sent * 1e6, "idle_rss": idle_rss,
+            "receiver_gc_us": (gc_after - gc_before) / sent * 1e6}
+
+
+def gc_pause_seconds(ops: str | None) -> float:
+    """The daemon's garbage-collection pauses so far, from its /metrics (0 for a sink)."""
+    if ops is None:
+        return 0.0
+    from urllib.request import urlopen
+
+    with urlopen(f"{ops}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("driftwatch_gc_pause_seconds_total"))
 
 
 def family(pid: int) -> list[int]:
@@ -443,7 +458,8 @@ def main() -> None:
         rss_text = f"{rss[0]:.0f} MB ({rss[1]:.0f} idle)" if rss else "-"
         stored_text = f"{stored_counts[0]:,} ({stored_counts[1]:,})" if stored_counts else "-"
         daemon_cpu = (f"{r['receiver_cpu_us']:.0f} ({r['receiver_main_us']:.0f} in the daemon "
-                      f"process, {r['receiver_sys_us']:.0f} in the kernel)"
+                      f"process, {r['receiver_sys_us']:.0f} in the kernel, "
+                      f"{r['receiver_gc_us']:.1f} in its GC pauses)"
                       if rss else "-")
         print(f"| {mode} | {name} | {r['rate']:,.0f} | {r['p50'] * 1000:.0f} ms "
               f"| {r['p99'] * 1000:.0f} ms | {r['failures']} | {rss_text} | {stored_text} "

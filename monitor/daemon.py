@@ -23,6 +23,7 @@ from detectors.toxicity import HuggingFaceScorer, LogisticHeadScorer, Scorer, To
 from monitor import __version__
 from monitor.alert_state import SqliteAlertState
 from monitor.alerts import AlertEngine, JobStatus, Sources, rules_from_config
+from monitor.collector_pauses import CollectorPauses, settle
 from monitor.components import Component, Store
 from monitor.config import Config
 from monitor.drift_job import DriftJob
@@ -50,6 +51,7 @@ class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.metrics = SelfMetrics()
+        self._pauses = CollectorPauses(self.metrics.registry)
         self.store: Store = SqliteStore(config.store.path)
         ingest = config.ingest
         self._extract_pool = ExtractionPool(
@@ -172,6 +174,7 @@ class Daemon:
                 "deleted_history": history}
 
     async def start(self) -> None:
+        self._pauses.install()
         await asyncio.to_thread(self._load_models)
         self._extract_pool.start()
         # Stopped in reverse: the jobs (no new evaluation), then the notifiers (finishing
@@ -195,6 +198,7 @@ class Daemon:
             self.alert_state.close()
         self.history.close()
         self.store.close()
+        self._pauses.remove()
 
     def banner(self) -> str:
         parts = [f"{r.listener.name}={r.address}" for r in self.receivers]
@@ -225,6 +229,10 @@ async def serve(config: Config, out: TextIO = sys.stdout) -> int:
     except BaseException:
         await daemon.stop()
         raise
+    # Only the process's own entry point settles the collector: it freezes whatever the
+    # process holds, which in an embedding process (a test) is not only this daemon.
+    frozen = settle()
+    log.info("garbage collector settled: %d start-up objects frozen", frozen)
     print(daemon.banner(), file=out, flush=True)
     log.info("store at %s (retention %gs)", config.store.path, config.store.retention)
     await stop.wait()

@@ -212,6 +212,21 @@ def test_probes_and_self_metrics(daemon: Daemon) -> None:
     assert daemon.metric("driftwatch_llm_calls_stored_total") == 1
 
 
+def test_start_up_objects_are_frozen_out_of_garbage_collection_and_pauses_are_counted(
+        daemon: Daemon) -> None:
+    # Start-up builds ~100,000 objects (config, libraries, models); frozen, the collections
+    # that ingest triggers no longer walk them.
+    assert daemon.metric("driftwatch_gc_frozen_objects") > 20_000
+    # The settling collection itself is a full one, counted by the pause callback.
+    assert daemon.metric("driftwatch_gc_pause_seconds_total", generation="2") > 0
+    app = LLMApp(otlp_exporter("grpc", daemon.grpc))
+    for prompt in banking_prompts(200):
+        app.chat(prompt, "answer")
+    app.flush()
+    app.shutdown()
+    assert len(daemon.calls()) == 200
+
+
 def test_ops_api_lists_calls_and_rejects_bad_parameters(daemon: Daemon) -> None:
     assert post(daemon, "traces", span_request(os.urandom(16), os.urandom(8),
                                                attributes=CHAT_NO_CONTENT)) == 200
