@@ -40,6 +40,7 @@ INLINE_BELOW = 32 * 1024  # bytes: smaller bodies are extracted on a daemon thre
 MAX_AUTO_WORKERS = 4
 _PIPE_BYTES = 1 << 20
 _PACKAGE_ROOT = str(Path(collectors.__file__).resolve().parent.parent)
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
@@ -64,6 +65,15 @@ def _widen(pipe_fd: int) -> None:
     # A lower pipe-max-size refuses it: the default size works, only slower.
     with contextlib.suppress(OSError):
         fcntl.fcntl(pipe_fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds of a process (Linux /proc), None when unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def auto_workers(cores: int | None = None) -> int:
@@ -136,6 +146,14 @@ class ExtractionPool:
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
+        # CPU of the workers already replaced, and the last reading of each live one: the
+        # total never goes back when a worker is.
+        self._retired_cpu_s = 0.0
+        self._last_cpu_s: dict[int, float] = {}
+        metrics.watch_total(
+            "extraction_workers_cpu_seconds", "CPU seconds (user and system) used by the "
+            "extraction worker processes, the replaced ones included; the daemon process's "
+            "own is process_cpu_seconds_total", self.cpu_seconds)
 
     def start(self) -> None:
         for _ in range(self.workers):
@@ -171,6 +189,23 @@ class ExtractionPool:
         self._idle.put(worker)
         return result
 
+    def cpu_seconds(self) -> float:
+        """CPU its worker processes have used so far, replaced ones included (Linux)."""
+        with self._lock:
+            for worker in self._all:
+                pid = worker.process.pid
+                seconds = process_cpu_seconds(pid)
+                if seconds is not None:
+                    self._last_cpu_s[pid] = max(seconds, self._last_cpu_s.get(pid, 0.0))
+            return self._retired_cpu_s + sum(self._last_cpu_s.values())
+
+    def _retire(self, worker: _Worker) -> None:
+        """Move a worker's CPU to the retired total; before it is reaped, so /proc still
+        has its final count. The caller holds the lock."""
+        pid = worker.process.pid
+        final = max(process_cpu_seconds(pid) or 0.0, self._last_cpu_s.pop(pid, 0.0))
+        self._retired_cpu_s += final
+
     def _add(self) -> None:
         worker = _Worker()
         with self._lock:
@@ -178,11 +213,12 @@ class ExtractionPool:
         self._idle.put(worker)
 
     def _replace(self, dead: _Worker, why: str) -> None:
+        with self._lock:  # before poll() below reaps it
+            self._all.remove(dead)
+            self._retire(dead)
+            closed = self._closed
         log.error("extraction worker %d died (%s, exit code %s); starting another",
                   dead.process.pid, why, dead.process.poll())
-        with self._lock:
-            self._all.remove(dead)
-            closed = self._closed
         dead.close(timeout_s=1.0)
         self._metrics.worker_restarts.inc()
         if not closed:

@@ -133,8 +133,15 @@ def build() -> Dashboard:
 
     board.row("Process")
     board.add(graph(
-        "CPU", "CPU time per second: 1 = one core busy.", "percentunit",
-        prom(f"rate(process_cpu_seconds_total{{{INST}}}{RATE})", "{{instance}}"), min_val=0),
+        "CPU", "CPU time per second (1 = one core busy) of the daemon process and of its "
+        "extraction worker processes, which decode and extract large export requests. GC "
+        "pauses: the part of the daemon's the Python garbage collector took (near 0 after "
+        "start-up; a rise means objects accumulate).", "percentunit",
+        prom(f"rate(process_cpu_seconds_total{{{INST}}}{RATE})", "daemon {{instance}}"),
+        prom(f"rate(driftwatch_extraction_workers_cpu_seconds_total{{{INST}}}{RATE})",
+             "extraction workers {{instance}}"),
+        prom(f"sum by (instance) (rate(driftwatch_gc_pause_seconds_total{{{INST}}}{RATE}))",
+             "GC pauses {{instance}}"), min_val=0),
         w=8, h=8)
     board.add(graph(
         "Resident memory", "Resident set size of the daemon process.", "bytes",

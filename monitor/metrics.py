@@ -17,7 +17,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from monitor import __version__
@@ -115,6 +115,11 @@ class SelfMetrics:
     def watch(self, name: str, doc: str, read: Callable[[], float]) -> None:
         """Export a value read at scrape time (queue depth, stored rows): never stale."""
         self.registry.register(_ReadAtScrape(f"{PREFIX}_{name}", doc, read))
+
+    def watch_total(self, name: str, doc: str, read: Callable[[], float]) -> None:
+        """Export a counter read at scrape time (`name` without `_total`): `read` must
+        never decrease."""
+        self.registry.register(_ReadAtScrape(f"{PREFIX}_{name}", doc, read, counter=True))
 
     def spans_refused_total(self) -> float:
         """Spans refused since start, over every transport and reason."""
@@ -265,11 +270,13 @@ class _Alerts(Collector):
 
 
 class _ReadAtScrape(Collector):
-    def __init__(self, name: str, doc: str, read: Callable[[], float]) -> None:
+    def __init__(self, name: str, doc: str, read: Callable[[], float], *,
+                 counter: bool = False) -> None:
         self._name, self._doc, self._read = name, doc, read
+        self._family = CounterMetricFamily if counter else GaugeMetricFamily
 
     def collect(self):  # type: ignore[no-untyped-def]
-        yield GaugeMetricFamily(self._name, self._doc, value=self._read())
+        yield self._family(self._name, self._doc, value=self._read())
 
     def describe(self):  # type: ignore[no-untyped-def]
-        yield GaugeMetricFamily(self._name, self._doc)
+        yield self._family(self._name, self._doc)

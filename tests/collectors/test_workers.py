@@ -9,7 +9,9 @@ import pickle
 import signal
 from pathlib import Path
 
-from collectors.workers import INLINE_BELOW, auto_workers, usable_cpus
+import pytest
+
+from collectors.workers import INLINE_BELOW, auto_workers, process_cpu_seconds, usable_cpus
 from monitor.records import CallStatus, ContentSource, LLMCall
 from tests.apps import LLMApp, otlp_exporter
 from tests.harness import Daemon, raw_request, wait_for
@@ -87,6 +89,31 @@ def test_a_killed_worker_is_replaced_and_the_exporter_retries_its_request(
     assert daemon.metric("driftwatch_extraction_worker_restarts_total") == 1
     replaced = worker_pids(daemon)
     assert len(replaced) == 2 and first[0] not in replaced
+
+
+def test_the_workers_cpu_is_exported_and_kept_when_one_is_replaced(
+        start_daemon) -> None:  # type: ignore[no-untyped-def]
+    daemon = start_daemon(ingest={"workers": 2, "retry_after": "1s"})
+    first = wait_for(lambda: len(worker_pids(daemon)) == 2 and worker_pids(daemon))
+    at_start = daemon.metric("driftwatch_extraction_workers_cpu_seconds_total")
+
+    send_long_calls(daemon, "http", 1024)
+
+    worked = daemon.metric("driftwatch_extraction_workers_cpu_seconds_total")
+    assert worked > at_start
+    # The workers' own CPU (the daemon process's is process_cpu_seconds_total); idle now.
+    assert worked == pytest.approx(sum(process_cpu_seconds(pid) or 0 for pid in first),
+                                   abs=0.05)
+
+    killed_used = process_cpu_seconds(first[0]) or 0
+    os.kill(first[0], signal.SIGKILL)
+    send_long_calls(daemon, "grpc", 600)  # finds the dead worker and replaces it
+
+    assert daemon.metric("driftwatch_extraction_worker_restarts_total") == 1
+    # The replaced worker's CPU stays in the total, so it never goes back.
+    live = sum(process_cpu_seconds(pid) or 0 for pid in worker_pids(daemon))
+    assert daemon.metric("driftwatch_extraction_workers_cpu_seconds_total") == pytest.approx(
+        killed_used + live, abs=0.05)
 
 
 def test_a_body_that_does_not_decode_in_a_worker_is_a_400(daemon: Daemon) -> None:
