@@ -41,6 +41,7 @@ MAX_AUTO_WORKERS = 4
 _PIPE_BYTES = 1 << 20
 _PACKAGE_ROOT = str(Path(collectors.__file__).resolve().parent.parent)
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
@@ -74,6 +75,14 @@ def process_cpu_seconds(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
     except (OSError, ValueError, IndexError):
         return None
+
+
+def process_resident_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux /proc), 0 when unreadable."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def auto_workers(cores: int | None = None) -> int:
@@ -154,6 +163,10 @@ class ExtractionPool:
             "extraction_workers_cpu_seconds", "CPU seconds (user and system) used by the "
             "extraction worker processes, the replaced ones included; the daemon process's "
             "own is process_cpu_seconds_total", self.cpu_seconds)
+        metrics.watch(
+            "extraction_workers_resident_memory_bytes", "Resident memory of the extraction "
+            "worker processes, added up; the daemon process's own is "
+            "process_resident_memory_bytes", self.resident_bytes)
 
     def start(self) -> None:
         for _ in range(self.workers):
@@ -198,6 +211,12 @@ class ExtractionPool:
                 if seconds is not None:
                     self._last_cpu_s[pid] = max(seconds, self._last_cpu_s.get(pid, 0.0))
             return self._retired_cpu_s + sum(self._last_cpu_s.values())
+
+    def resident_bytes(self) -> float:
+        """Resident memory of the live worker processes, added up (Linux)."""
+        with self._lock:
+            pids = [worker.process.pid for worker in self._all]
+        return float(sum(map(process_resident_bytes, pids)))
 
     def _retire(self, worker: _Worker) -> None:
         """Move a worker's CPU to the retired total; before it is reaped, so /proc still

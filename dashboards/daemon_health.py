@@ -144,8 +144,11 @@ def build() -> Dashboard:
              "GC pauses {{instance}}"), min_val=0),
         w=8, h=8)
     board.add(graph(
-        "Resident memory", "Resident set size of the daemon process.", "bytes",
-        prom(f"process_resident_memory_bytes{{{INST}}}", "{{instance}}"), min_val=0),
+        "Resident memory", "Resident set size of the daemon process and of its extraction "
+        "worker processes (added up): a container's memory limit holds both.", "bytes",
+        prom(f"process_resident_memory_bytes{{{INST}}}", "daemon {{instance}}"),
+        prom(f"driftwatch_extraction_workers_resident_memory_bytes{{{INST}}}",
+             "extraction workers {{instance}}"), min_val=0),
         w=8, h=8)
     board.add(graph(
         "Open file descriptors", "Open file descriptors against the process limit.", "short",

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from collectors.workers import INLINE_BELOW, auto_workers, process_cpu_seconds, usable_cpus
+from collectors.workers import (
+    INLINE_BELOW,
+    auto_workers,
+    process_cpu_seconds,
+    process_resident_bytes,
+    usable_cpus,
+)
 from monitor.records import CallStatus, ContentSource, LLMCall
 from tests.apps import LLMApp, otlp_exporter
 from tests.harness import Daemon, raw_request, wait_for
@@ -114,6 +120,20 @@ def test_the_workers_cpu_is_exported_and_kept_when_one_is_replaced(
     live = sum(process_cpu_seconds(pid) or 0 for pid in worker_pids(daemon))
     assert daemon.metric("driftwatch_extraction_workers_cpu_seconds_total") == pytest.approx(
         killed_used + live, abs=0.05)
+
+
+def test_the_workers_memory_is_exported_beside_the_daemons(
+        start_daemon) -> None:  # type: ignore[no-untyped-def]
+    daemon = start_daemon(ingest={"workers": 2})
+    pids = wait_for(lambda: len(worker_pids(daemon)) == 2 and worker_pids(daemon))
+    send_long_calls(daemon, "http", 600)
+
+    exported = daemon.metric("driftwatch_extraction_workers_resident_memory_bytes")
+
+    # Each worker holds the interpreter and the extraction modules: tens of MB, not the
+    # daemon's hundreds, and not counted in its process_resident_memory_bytes.
+    assert exported == pytest.approx(sum(map(process_resident_bytes, pids)), rel=0.1)
+    assert 2 * 10e6 < exported < daemon.metric("process_resident_memory_bytes")
 
 
 def test_a_body_that_does_not_decode_in_a_worker_is_a_400(daemon: Daemon) -> None:
