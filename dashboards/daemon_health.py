@@ -109,13 +109,19 @@ def build() -> Dashboard:
              "{{operation}}"), min_val=0), w=8, h=8)
     board.add(graph(
         "Calls in the store", "LLM calls kept (retention deletes the old ones).", "short",
-        prom(f"driftwatch_store_calls{{{INST}}}", "{{instance}}"), min_val=0), w=12, h=7)
+        prom(f"driftwatch_store_calls{{{INST}}}", "{{instance}}"), min_val=0), w=8, h=7)
+    board.add(graph(
+        "Store on disk", "Bytes of the store's database and WAL, and the space left on its "
+        "filesystem: when it runs out, commits fail and exports are refused.", "bytes",
+        prom(f"driftwatch_store_disk_bytes{{{INST}}}", "store {{instance}}"),
+        prom(f"driftwatch_store_filesystem_free_bytes{{{INST}}}", "free {{instance}}"),
+        min_val=0), w=8, h=7)
     board.add(graph(
         "Embedding cache hit ratio", "Share of texts whose embedding came from the cache "
         "since the daemon started.", "percentunit",
         prom(f"driftwatch_embedding_cache_hits{{{INST}}} / (driftwatch_embedding_cache_hits"
              f"{{{INST}}} + driftwatch_embedding_cache_misses{{{INST}}})", "{{instance}}"),
-        min_val=0, max_val=1), w=12, h=7)
+        min_val=0, max_val=1), w=8, h=7)
 
     board.row("Jobs and notifications")
     board.add(graph(

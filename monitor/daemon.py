@@ -52,7 +52,8 @@ class Daemon:
         self.config = config
         self.metrics = SelfMetrics()
         self._pauses = CollectorPauses(self.metrics.registry)
-        self.store: Store = SqliteStore(config.store.path)
+        sqlite = SqliteStore(config.store.path)
+        self.store: Store = sqlite
         ingest = config.ingest
         self._extract_pool = ExtractionPool(
             auto_workers() if ingest.workers == "auto" else ingest.workers, self.metrics,
@@ -89,6 +90,11 @@ class Daemon:
         self.metrics.results(lambda: self.history.latest(), self.history.self_checks)
         self.metrics.watch("store_calls", "LLM calls in the store",
                            lambda: float(self.store.stats().calls))
+        self.metrics.watch("store_disk_bytes", "Bytes the store's database and WAL files "
+                           "take", lambda: float(sqlite.disk_bytes()))
+        self.metrics.watch("store_filesystem_free_bytes", "Bytes the daemon may still write "
+                           "on the store's filesystem (a full one stops ingest)",
+                           lambda: float(sqlite.free_disk_bytes()))
         push = config.metrics.otlp
         self.metric_push = OtlpMetricPush(push, self.metrics.registry) if push.endpoint else None
         self._started: list[Component] = []

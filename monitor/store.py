@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -347,6 +348,19 @@ class SqliteStore(Store):
         rows = self._read(
             f"SELECT DISTINCT service, model FROM calls{where} ORDER BY service, model", params)
         return [Segment(service=service, model=model) for service, model in rows]
+
+    def disk_bytes(self) -> int:
+        """Bytes the store's files take on disk: the database and its WAL."""
+        total = 0
+        for name in (str(self.path), f"{self.path}-wal"):
+            with suppress(OSError):  # no WAL between a truncating checkpoint and a write
+                total += os.stat(name).st_size
+        return total
+
+    def free_disk_bytes(self) -> int:
+        """Bytes this process may still write on the store's filesystem."""
+        fs = os.statvfs(self.path.parent)
+        return fs.f_bavail * fs.f_frsize
 
     def stats(self) -> StoreStats:
         if self._rows is None:

@@ -7,12 +7,13 @@ import os
 import signal
 import time
 
+import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.apps import LLMApp, otlp_exporter
-from tests.harness import Daemon, get, raw_request
-from tests.texts import banking_prompts
+from tests.harness import Daemon, get, raw_request, wait_for
+from tests.texts import banking_prompts, long_pairs
 
 
 def test_every_acknowledged_call_survives_kill_9(daemon: Daemon) -> None:
@@ -225,6 +226,29 @@ def test_start_up_objects_are_frozen_out_of_garbage_collection_and_pauses_are_co
     app.flush()
     app.shutdown()
     assert len(daemon.calls()) == 200
+
+
+def test_the_store_reports_its_size_on_disk_and_the_space_left(daemon: Daemon) -> None:
+    empty = daemon.metric("driftwatch_store_disk_bytes")
+    app = LLMApp(otlp_exporter("http", daemon.http))
+    pairs = long_pairs(300)
+    for prompt, completion in pairs:
+        app.chat(prompt, completion)
+    app.flush()
+    app.shutdown()
+
+    files = [daemon.store_path, daemon.store_path.with_name(daemon.store_path.name + "-wal")]
+
+    def on_disk() -> int:
+        return sum(f.stat().st_size for f in files if f.exists())
+
+    # The checkpointer may still be copying the WAL into the database: equal once it is done.
+    stored = wait_for(lambda: (n := daemon.metric("driftwatch_store_disk_bytes")) == on_disk()
+                      and n)
+    assert stored - empty > sum(len(p) + len(c) for p, c in pairs)  # the texts, at least
+    fs = os.statvfs(daemon.store_path.parent)
+    assert daemon.metric("driftwatch_store_filesystem_free_bytes") == pytest.approx(
+        fs.f_bavail * fs.f_frsize, rel=0.01)
 
 
 def test_ops_api_lists_calls_and_rejects_bad_parameters(daemon: Daemon) -> None:
