@@ -53,10 +53,13 @@ def written_bytes() -> int:
     return int(fields["wchar"])
 
 
-def fill(ids: str, calls: list[LLMCall], args: argparse.Namespace) -> list[tuple[int, float,
-                                                                                  float]]:
-    """(rows, CPU µs per call, KiB written per call) after each step of `args.step` rows."""
-    out: list[tuple[int, float, float]] = []
+Step = tuple[int, float, float, float]
+
+
+def fill(ids: str, calls: list[LLMCall], args: argparse.Namespace) -> list[Step]:
+    """(rows, CPU µs per call, KiB written per call, bytes on disk per call so far) after
+    each step of `args.step` rows."""
+    out: list[Step] = []
     serial = 0
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         store = SqliteStore(Path(tmp) / "growth.db")
@@ -76,7 +79,8 @@ def fill(ids: str, calls: list[LLMCall], args: argparse.Namespace) -> list[tuple
                 step_rows += len(batch)
             rows += step_rows
             out.append((rows, (time.process_time() - cpu0) / step_rows * 1e6,
-                        (written_bytes() - bytes0) / step_rows / 1024))
+                        (written_bytes() - bytes0) / step_rows / 1024,
+                        store.disk_bytes() / rows))
         store.close()
     return out
 
@@ -91,12 +95,16 @@ def main() -> None:
     args = parser.parse_args()
     calls = template_calls(max(args.batch, args.commit))
     results = {ids: fill(ids, calls, args) for ids in ("random", "increasing")}
-    print(f"\n{args.commit} calls per commit; per call over each step of {args.step:,} rows\n"
-          "| rows in the table | random ids: CPU µs | KiB written | increasing ids: CPU µs "
-          "| KiB written |\n|---:|---:|---:|---:|---:|")
-    for (rows, cpu, kib), (_, cpu_inc, kib_inc) in zip(
+    texts = sum(len(t.encode()) for c in calls for t in (c.system_prompt, c.prompt,
+                                                           c.completion) if t) / len(calls)
+    print(f"\n{args.commit} calls per commit; per call over each step of {args.step:,} rows; "
+          f"the calls' texts average {texts:,.0f} bytes\n"
+          "| rows in the table | random ids: CPU µs | KiB written | on disk, bytes per call "
+          "| increasing ids: CPU µs | KiB written |\n|---:|---:|---:|---:|---:|---:|")
+    for (rows, cpu, kib, disk), (_, cpu_inc, kib_inc, _) in zip(
             results["random"], results["increasing"], strict=True):
-        print(f"| {rows:,} | {cpu:.1f} | {kib:.1f} | {cpu_inc:.1f} | {kib_inc:.1f} |")
+        print(f"| {rows:,} | {cpu:.1f} | {kib:.1f} | {disk:,.0f} | {cpu_inc:.1f} "
+              f"| {kib_inc:.1f} |")
 
 
 if __name__ == "__main__":
