@@ -6,6 +6,8 @@ transports, signals, reasons and kinds, never ids, texts or measured values.
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -25,6 +27,8 @@ from monitor import __version__
 if TYPE_CHECKING:
     from monitor.history import SelfCheckRecord
     from monitor.records import DetectorResult
+
+log = logging.getLogger(__name__)
 
 PREFIX = "driftwatch"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -111,15 +115,26 @@ class SelfMetrics:
         self.notifications = Counter(
             f"{PREFIX}_notifications_total", "Alert notifications by notifier kind and "
             "outcome (after retries)", ["notifier", "outcome"], registry=r)
+        self.read_errors = Counter(
+            f"{PREFIX}_metric_read_errors_total", "Values /metrics could not read at scrape "
+            "time (a failing store or history), by metric; the rest of the scrape goes on",
+            ["metric"], registry=r)
 
     def watch(self, name: str, doc: str, read: Callable[[], float]) -> None:
         """Export a value read at scrape time (queue depth, stored rows): never stale."""
-        self.registry.register(_ReadAtScrape(f"{PREFIX}_{name}", doc, read))
+        self.registry.register(_ReadAtScrape(f"{PREFIX}_{name}", doc, read, self._failed))
 
     def watch_total(self, name: str, doc: str, read: Callable[[], float]) -> None:
         """Export a counter read at scrape time (`name` without `_total`): `read` must
         never decrease."""
-        self.registry.register(_ReadAtScrape(f"{PREFIX}_{name}", doc, read, counter=True))
+        self.registry.register(_ReadAtScrape(f"{PREFIX}_{name}", doc, read, self._failed,
+                                             counter=True))
+
+    def _failed(self, metric: str) -> None:
+        """A read at scrape time raised: log it and count it, and let the scrape go on
+        without that value; one sick source must not take every metric down with it."""
+        log.warning("/metrics could not read %s", metric, exc_info=True)
+        self.read_errors.labels(metric).inc()
 
     def spans_refused_total(self) -> float:
         """Spans refused since start, over every transport and reason."""
@@ -131,7 +146,7 @@ class SelfMetrics:
         """Export the number of alerts per (alertname, state, severity), read at scrape
         time; `read` gives one tuple per alert, `rules` the (alertname, severity) of every
         enabled rule, exported as 0 while it has no alerts."""
-        self.registry.register(_Alerts(read, rules))
+        self.registry.register(_Alerts(read, rules, self._failed))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -139,7 +154,7 @@ class SelfMetrics:
     def results(self, latest: Callable[[], Sequence[DetectorResult]],
                 self_checks: Callable[[], Sequence[SelfCheckRecord]]) -> None:
         """Export the latest detector results, read from the history at scrape time."""
-        self.registry.register(_Results(latest, self_checks))
+        self.registry.register(_Results(latest, self_checks, self._failed))
 
 
 _SEGMENT = ["service", "model"]
@@ -151,14 +166,21 @@ class _Results(Collector):
     service), the direction and fixed names, never values or texts."""
 
     def __init__(self, latest: Callable[[], Sequence[DetectorResult]],
-                 self_checks: Callable[[], Sequence[SelfCheckRecord]]) -> None:
+                 self_checks: Callable[[], Sequence[SelfCheckRecord]],
+                 failed: Callable[[str], None]) -> None:
         self._latest = latest
         self._self_checks = self_checks
+        self._failed = failed
 
     def describe(self):  # type: ignore[no-untyped-def]
         return []
 
     def collect(self):  # type: ignore[no-untyped-def]
+        try:
+            latest, self_checks = self._latest(), self._self_checks()
+        except Exception:
+            self._failed(f"{PREFIX}_detector_results")
+            return
         g: dict[str, GaugeMetricFamily] = {}
 
         def gauge(name: str, doc: str, labels: list[str], key: list[str],
@@ -170,7 +192,7 @@ class _Results(Collector):
                 family = g[name] = GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)
             family.add_metric(key, float(value))
 
-        for r in self._latest():
+        for r in latest:
             seg = [r.service, r.model or ""]
             d = r.details
             gauge("detector_result_timestamp_seconds", "When the latest result was computed",
@@ -231,7 +253,7 @@ class _Results(Collector):
                     for window, burn in windows.items():
                         gauge("slo_burn_rate", "Error-budget burn rate (1 = on budget)",
                               [*_SEGMENT, "slo", "window"], [*seg, slo, window], burn)
-        for check in self._self_checks():
+        for check in self_checks:
             gauge("drift_self_check_false_alarm_rate", "Share of reference-vs-reference "
                   "splits that would have alarmed", _DIRECTED,
                   [check.service, check.model or "", check.direction.value],
@@ -245,19 +267,25 @@ def _dir(result: DetectorResult) -> str:
 
 class _Alerts(Collector):
     def __init__(self, read: Callable[[], Sequence[tuple[str, str, str]]],
-                 rules: Sequence[tuple[str, str]]) -> None:
+                 rules: Sequence[tuple[str, str]], failed: Callable[[str], None]) -> None:
         self._read = read
         self._rules = rules
+        self._failed = failed
 
     def describe(self):  # type: ignore[no-untyped-def]
         return []
 
     def collect(self):  # type: ignore[no-untyped-def]
+        try:
+            alerts = self._read()
+        except Exception:
+            self._failed(f"{PREFIX}_alerts")
+            return
         counts: dict[tuple[str, str, str], int] = {}
         for alertname, severity in self._rules:
             for state in ("pending", "firing"):
                 counts[(alertname, state, severity)] = 0
-        for alertname, state, severity in self._read():
+        for alertname, state, severity in alerts:
             if state != "resolved":
                 key = (alertname, state, severity)
                 counts[key] = counts.get(key, 0) + 1
@@ -270,13 +298,18 @@ class _Alerts(Collector):
 
 
 class _ReadAtScrape(Collector):
-    def __init__(self, name: str, doc: str, read: Callable[[], float], *,
-                 counter: bool = False) -> None:
-        self._name, self._doc, self._read = name, doc, read
+    def __init__(self, name: str, doc: str, read: Callable[[], float],
+                 failed: Callable[[str], None], *, counter: bool = False) -> None:
+        self._name, self._doc, self._read, self._failed = name, doc, read, failed
         self._family = CounterMetricFamily if counter else GaugeMetricFamily
 
     def collect(self):  # type: ignore[no-untyped-def]
-        yield self._family(self._name, self._doc, value=self._read())
+        try:
+            value = self._read()
+        except Exception:
+            self._failed(self._name)
+            value = math.nan  # Prometheus's "no value": kept, not mistaken for a zero
+        yield self._family(self._name, self._doc, value=value)
 
     def describe(self):  # type: ignore[no-untyped-def]
         yield self._family(self._name, self._doc)

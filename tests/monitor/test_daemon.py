@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -249,6 +251,27 @@ def test_the_store_reports_its_size_on_disk_and_the_space_left(daemon: Daemon) -
     fs = os.statvfs(daemon.store_path.parent)
     assert daemon.metric("driftwatch_store_filesystem_free_bytes") == pytest.approx(
         fs.f_bavail * fs.f_frsize, rel=0.01)
+
+
+def test_a_value_that_cannot_be_read_leaves_the_rest_of_metrics_up(
+        start_daemon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    daemon = start_daemon(home="store")
+    moved = tmp_path / "moved"
+    (tmp_path / "store").rename(moved)  # the store's directory is gone from its path
+    try:
+        daemon.metrics()  # the failed read is counted during this scrape
+        status, _ = get(daemon.ops + "/metrics")
+        metrics = daemon.metrics()
+    finally:
+        moved.rename(tmp_path / "store")
+
+    assert status == 200
+    assert math.isnan(metrics["driftwatch_store_filesystem_free_bytes"])
+    assert metrics['driftwatch_metric_read_errors_total{'
+                   'metric="driftwatch_store_filesystem_free_bytes"}'] >= 1
+    assert math.isnan(metrics["driftwatch_store_calls"])  # its read connection opens by path
+    assert metrics["driftwatch_ingest_queue_capacity_items"] > 0  # the rest is all there
+    assert daemon.alive()
 
 
 def test_ops_api_lists_calls_and_rejects_bad_parameters(daemon: Daemon) -> None:
