@@ -92,7 +92,11 @@ class OpsServer:
             if not hmac.compare_digest(given, self._expected_auth):
                 return _error(401, "missing or wrong bearer token",
                               headers={"WWW-Authenticate": "Bearer"})
-        return await handler(request)
+        try:
+            return await handler(request)
+        except StoreError as exc:  # any endpoint that reads or writes the store
+            log.warning("%s %s: %s", request.method, request.path, exc)
+            return _error(503, f"store unavailable: {exc}")
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -253,7 +253,7 @@ def test_the_store_reports_its_size_on_disk_and_the_space_left(daemon: Daemon) -
         fs.f_bavail * fs.f_frsize, rel=0.01)
 
 
-def test_a_value_that_cannot_be_read_leaves_the_rest_of_metrics_up(
+def test_a_store_that_cannot_be_read_leaves_metrics_up_and_the_api_says_503(
         start_daemon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     daemon = start_daemon(home="store")
     moved = tmp_path / "moved"
@@ -262,9 +262,11 @@ def test_a_value_that_cannot_be_read_leaves_the_rest_of_metrics_up(
         daemon.metrics()  # the failed read is counted during this scrape
         status, _ = get(daemon.ops + "/metrics")
         metrics = daemon.metrics()
+        calls_status, calls_body = get(daemon.ops + "/api/v1/calls")
     finally:
         moved.rename(tmp_path / "store")
 
+    assert (calls_status, json.loads(calls_body)["error"][:18]) == (503, "store unavailable:")
     assert status == 200
     assert math.isnan(metrics["driftwatch_store_filesystem_free_bytes"])
     assert metrics['driftwatch_metric_read_errors_total{'
