@@ -185,19 +185,25 @@ def sender(mode: str, protocol: str, endpoint: str, n: int, offset: int, threads
              "sent": n, "cpu_s": time.process_time() - cpu0})
 
 
+def template_calls(n: int) -> list[Any]:
+    """n LLMCalls as the daemon extracts them from `build_spans`, to copy with new ids."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from collectors.extract import extract_traces
+
+    spans = build_spans(n, 0)
+    return [c for i in range(0, n, 512)
+            for c in extract_traces(encode_spans(spans[i:i + 512]), 65_536).calls]
+
+
 def prefill(path: Path, rows: int) -> None:
     """A store already holding `rows` calls (copies of real ones with random W3C ids, over
     the past day), as a daemon has after running a while: the store's cost grows with its
     table (bench/store_growth.py)."""
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-
-    from collectors.extract import extract_traces
     from monitor.components import WriteBatch
     from monitor.store import SqliteStore
 
-    spans = build_spans(4096, 0)
-    calls = [c for i in range(0, len(spans), 512)
-             for c in extract_traces(encode_spans(spans[i:i + 512]), 65_536).calls]
+    calls = template_calls(4096)
     began, day_ns = time.monotonic(), 86_400 * 10**9
     first_ns = time.time_ns() - day_ns
     store = SqliteStore(path)
@@ -210,15 +216,22 @@ def prefill(path: Path, rows: int) -> None:
     print(f"prefilled the store with {rows:,} calls in {time.monotonic() - began:.0f}s")
 
 
-def start_daemon(tmp: Path, detectors: bool) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """The daemon on its defaults (detectors on: the embedding model is loaded at start), or
-    with drift and toxicity off: the ingest core alone."""
+DETECTORS_OFF = {"drift": {"enabled": False}, "toxicity": {"enabled": False}}
+
+
+def start_daemon(tmp: Path, overrides: dict[str, Any] | None = None
+                 ) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """`driftwatch run` on free loopback ports and a store in `tmp`, on its defaults (the
+    embedding model loaded at start) but for `overrides`, top-level config sections;
+    returns the process and its banner's endpoints (otlp_grpc, otlp_http, ops)."""
+    import yaml
+
     config = tmp / "bench.yaml"
-    off = "" if detectors else "drift: {enabled: false}\ntoxicity: {enabled: false}\n"
-    config.write_text(
-        "receivers: {otlp_grpc: {endpoint: '127.0.0.1:0'}, otlp_http: {endpoint: '127.0.0.1:0'}}\n"
-        f"ops: {{endpoint: '127.0.0.1:0'}}\nstore: {{path: '{tmp / 'bench.db'}'}}\n"
-        f"log: {{level: WARNING}}\n{off}")
+    config.write_text(yaml.safe_dump({
+        "receivers": {"otlp_grpc": {"endpoint": "127.0.0.1:0"},
+                      "otlp_http": {"endpoint": "127.0.0.1:0"}},
+        "ops": {"endpoint": "127.0.0.1:0"}, "store": {"path": str(tmp / "bench.db")},
+        "log": {"level": "WARNING"}, **(overrides or {})}))
     proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "--config", str(config)],
                             stdout=subprocess.PIPE, text=True, cwd=REPO)
     assert proc.stdout is not None
@@ -472,7 +485,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             if args.prefill:
                 prefill(Path(tmp) / "bench.db", args.prefill)
-            proc, endpoints = start_daemon(Path(tmp), args.detectors == "on")
+            proc, endpoints = start_daemon(
+                Path(tmp), None if args.detectors == "on" else DETECTORS_OFF)
             try:
                 ours = run_senders(endpoints, args, mode, proc.pid)
                 rss = (rss_mb(proc.pid), ours["idle_rss"])

@@ -30,21 +30,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from ingest import build_spans  # noqa: E402
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: E402
+from ingest import template_calls  # noqa: E402
 
-from collectors.extract import extract_traces  # noqa: E402
 from monitor.components import WriteBatch  # noqa: E402
 from monitor.records import LLMCall  # noqa: E402
 from monitor.store import SqliteStore  # noqa: E402
 
 S = 10**9
-
-
-def template_calls(n: int) -> list[LLMCall]:
-    spans = build_spans(n, 0)
-    requests = [encode_spans(spans[i:i + 512]) for i in range(0, n, 512)]
-    return [c for r in requests for c in extract_traces(r, 65_536).calls]
 
 
 def written_bytes() -> int:
