@@ -208,8 +208,8 @@ class ExtractionPool:
             for worker in self._all:
                 pid = worker.process.pid
                 seconds = process_cpu_seconds(pid)
-                if seconds is not None:
-                    self._last_cpu_s[pid] = max(seconds, self._last_cpu_s.get(pid, 0.0))
+                if seconds is not None:  # else the last reading stands
+                    self._last_cpu_s[pid] = seconds
             return self._retired_cpu_s + sum(self._last_cpu_s.values())
 
     def resident_bytes(self) -> float:
@@ -222,8 +222,8 @@ class ExtractionPool:
         """Move a worker's CPU to the retired total; before it is reaped, so /proc still
         has its final count. The caller holds the lock."""
         pid = worker.process.pid
-        final = max(process_cpu_seconds(pid) or 0.0, self._last_cpu_s.pop(pid, 0.0))
-        self._retired_cpu_s += final
+        last = self._last_cpu_s.pop(pid, 0.0)
+        self._retired_cpu_s += process_cpu_seconds(pid) or last
 
     def _add(self) -> None:
         worker = _Worker()
