@@ -40,7 +40,7 @@ test: lint typecheck
 
 # a support bot drifts, turns toxic and slows down; driftwatch explains it (offline, ~1 min)
 demo: $(RUN_STAMP)
-	$(BIN)/python -m monitor.demo $(DEMO_ARGS)
+	$(BIN)/python -m monitor.cli.demo $(DEMO_ARGS)
 
 bench-ingest: $(RUN_STAMP)
 	$(BIN)/python bench/ingest.py

@@ -34,9 +34,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from ingest import rss_mb, start_daemon  # noqa: E402
 
-from monitor.client import OpsClient  # noqa: E402
-from monitor.demo import SERVICE, SupportBot  # noqa: E402
-from monitor.records import rfc3339  # noqa: E402
+from monitor.cli.client import OpsClient  # noqa: E402
+from monitor.cli.demo import SERVICE, SupportBot  # noqa: E402
+from monitor.core.records import rfc3339  # noqa: E402
 
 MINUTE_NS = 60 * 10**9
 

@@ -200,8 +200,8 @@ def prefill(path: Path, rows: int) -> None:
     """A store already holding `rows` calls (copies of real ones with random W3C ids, over
     the past day), as a daemon has after running a while: the store's cost grows with its
     table (bench/store_growth.py)."""
-    from monitor.components import WriteBatch
-    from monitor.store import SqliteStore
+    from monitor.core.components import WriteBatch
+    from monitor.store.sqlite import SqliteStore
 
     calls = template_calls(4096)
     began, day_ns = time.monotonic(), 86_400 * 10**9
@@ -394,9 +394,9 @@ def stages(args: argparse.Namespace) -> None:
     from prometheus_client import CollectorRegistry
 
     from collectors.extract import extract_traces
-    from monitor.components import WriteBatch
-    from monitor.genai_metrics import GenAiMetrics
-    from monitor.store import SqliteStore
+    from monitor.core.components import WriteBatch
+    from monitor.ops.genai_metrics import GenAiMetrics
+    from monitor.store.sqlite import SqliteStore
 
     spans = build_spans(args.calls, 0)
     chunks = [spans[i:i + args.batch] for i in range(0, len(spans), args.batch)]

@@ -32,9 +32,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from ingest import template_calls  # noqa: E402
 
-from monitor.components import WriteBatch  # noqa: E402
-from monitor.records import LLMCall  # noqa: E402
-from monitor.store import SqliteStore  # noqa: E402
+from monitor.core.components import WriteBatch  # noqa: E402
+from monitor.core.records import LLMCall  # noqa: E402
+from monitor.store.sqlite import SqliteStore  # noqa: E402
 
 S = 10**9
 

@@ -32,7 +32,7 @@ import numpy as np
 from detectors._stats import roc_auc
 from detectors.embedder import LocalEmbedder
 from detectors.toxicity import DEFAULT_HEAD, ToxicityHead
-from detectors.train_toxicity import (
+from tools.train_toxicity import (
     OTHER_DOMAINS,
     TRAINING,
     Row,

@@ -18,7 +18,7 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 from collectors import conventions as cv
 from collectors.attributes import MAX_INT64, any_value, as_count, as_label, attributes_dict
 from collectors.messages import content_text, cut, from_messages, message_text, parse_json
-from monitor.records import ContentEvent
+from monitor.core.records import ContentEvent
 
 DETAILS_EVENT = "gen_ai.client.inference.operation.details"
 MESSAGE_EVENTS = {

@@ -23,8 +23,8 @@ from collectors.attributes import attributes_dict
 from collectors.events import extract_event
 from collectors.otlp_json import parse_json
 from collectors.spans import MalformedSpan, extract_span
-from monitor.errors import BadRequest
-from monitor.records import ContentEvent, LLMCall
+from monitor.core.errors import BadRequest
+from monitor.core.records import ContentEvent, LLMCall
 
 Signal = Literal["traces", "logs", "metrics"]
 Media = Literal["protobuf", "json"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collectors.extract import Extracted, Media, Signal
 from collectors.workers import ExtractionPool
-from monitor.components import CallSink, WriteBatch
-from monitor.metrics import SelfMetrics
+from monitor.core.components import CallSink, WriteBatch
+from monitor.core.metrics import SelfMetrics
 
 
 class Ingestor:

@@ -21,12 +21,12 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_svc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as traces
 
+from collectors.config import GrpcReceiverConfig
 from collectors.extract import Signal
 from collectors.ingest import Ingestor
-from monitor.config import GrpcReceiverConfig
-from monitor.endpoints import Listener, split_endpoint
-from monitor.errors import IngestError, Overloaded, StoreError
-from monitor.metrics import SelfMetrics
+from monitor.core.endpoints import Listener, split_endpoint
+from monitor.core.errors import IngestError, Overloaded, StoreError
+from monitor.core.metrics import SelfMetrics
 
 log = logging.getLogger(__name__)
 

@@ -27,12 +27,12 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metr
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as traces
 
 from collectors import extract
+from collectors.config import HttpReceiverConfig
 from collectors.extract import Extracted
 from collectors.ingest import Ingestor
-from monitor.config import HttpReceiverConfig
-from monitor.endpoints import Listener, bind_socket, server_ssl_context
-from monitor.errors import BadRequest, IngestError, Overloaded, StoreError, TooLarge
-from monitor.metrics import SelfMetrics
+from monitor.core.endpoints import Listener, bind_socket, server_ssl_context
+from monitor.core.errors import BadRequest, IngestError, Overloaded, StoreError, TooLarge
+from monitor.core.metrics import SelfMetrics
 
 log = logging.getLogger(__name__)
 

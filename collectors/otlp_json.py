@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from monitor.errors import BadRequest
+from monitor.core.errors import BadRequest
 
 M = TypeVar("M", bound=Message)
 

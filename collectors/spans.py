@@ -34,7 +34,7 @@ from collectors.messages import (
     from_openllmetry,
     from_raw_io,
 )
-from monitor.records import CallStatus, ContentSource, LLMCall
+from monitor.core.records import CallStatus, ContentSource, LLMCall
 
 _CONVENTION_OF_SOURCE = {
     ContentSource.OPENINFERENCE: "openinference",

@@ -24,7 +24,7 @@ import sys  # noqa: E402
 from multiprocessing.connection import Connection  # noqa: E402
 
 from collectors.extract import extract_body  # noqa: E402
-from monitor.errors import BadRequest  # noqa: E402
+from monitor.core.errors import BadRequest  # noqa: E402
 
 
 def serve(requests: Connection, answers: Connection) -> None:

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import collectors
 from collectors.extract import Extracted, Media, Signal, extract_body
-from monitor.errors import BadRequest, Overloaded
-from monitor.metrics import SelfMetrics
+from monitor.core.errors import BadRequest, Overloaded
+from monitor.core.metrics import SelfMetrics
 
 log = logging.getLogger(__name__)
 

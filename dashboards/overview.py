@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models.dashboard import Dashboard, DynamicConfigValue
 
+from dashboards.defaults import DEFAULTS
 from dashboards.kit import (
     RATE,
     Board,
@@ -18,7 +19,6 @@ from dashboards.kit import (
     stat,
     whole,
 )
-from monitor.config import LatencyConfig, SloConfig
 
 UID = "driftwatch-overview"
 
@@ -50,7 +50,6 @@ def quantile(q: float, metric: str, by: str) -> str:
 
 
 def build() -> Dashboard:
-    slo = SloConfig()
     board = Board("driftwatch / Overview", UID,
                   "Service levels, traffic, errors, latency and tokens of the LLM calls "
                   "driftwatch receives.")
@@ -75,10 +74,11 @@ def build() -> Dashboard:
             prom(f'max by (service) (driftwatch_slo_burn_rate{{{SVC}, model="", '
                  f'slo="{slo_label}", window="1h"}})', "{{service}}"),
             steps=BURN_STEPS, decimals=2), w=6, h=5)
-    budget = f"1 - ({error_ratio('service_name', '[30d]', SVC_NAME)}) / {1 - slo.availability:g}"
+    availability = DEFAULTS.slo_availability
+    budget = f"1 - ({error_ratio('service_name', '[30d]', SVC_NAME)}) / {1 - availability:g}"
     board.add(stat(
         "Error budget left, 30 days",
-        f"Share of the availability error budget ({slo.availability:.0%} of calls without "
+        f"Share of the availability error budget ({availability:.0%} of calls without "
         "error) not yet spent over the last 30 days, or as much as Prometheus keeps.",
         "percentunit", prom(budget, "{{service_name}}"),
         steps=((None, "red"), (0.0, "orange"), (0.25, "green")), decimals=1), w=6, h=5)
@@ -126,10 +126,10 @@ def build() -> Dashboard:
     board.add(graph(
         "p95 against the reference (latency detector)",
         "The latency detector's p95 over its window divided by the reference's p95, per "
-        f"segment. Above {LatencyConfig().min_ratio}× (dashed) with a significant test it "
+        f"segment. Above {DEFAULTS.latency_min_ratio}× (dashed) with a significant test it "
         "is a regression.", "suffix:×",
         prom(whole(f"driftwatch_latency_p95_ratio{{{SVC}}}"), "{{service}} {{model}}"),
-        steps=((None, "green"), (LatencyConfig().min_ratio, "red"))), w=12, h=8)
+        steps=((None, "green"), (DEFAULTS.latency_min_ratio, "red"))), w=12, h=8)
 
     board.add(segment_table(
         "Latency detector, per segment",
@@ -147,7 +147,7 @@ def build() -> Dashboard:
               ("p50", "p95", "p99", "TTFT p50", "TTFT p95")),
             ("Error ratio", [DynamicConfigValue(id_val="unit", value="percentunit")]),
             ("p95 / reference", cell_thresholds(
-                (None, "green"), (LatencyConfig().min_ratio, "red"))),
+                (None, "green"), (DEFAULTS.latency_min_ratio, "red"))),
         ]), w=24, h=7)
 
     board.row("Tokens")

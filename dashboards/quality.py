@@ -7,6 +7,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import DashboardLink, TextBoxVariable
 from grafana_foundation_sdk.models.dashboard import Dashboard, VariableOption
 
+from dashboards.defaults import DEFAULTS
 from dashboards.kit import (
     RATE,
     Board,
@@ -23,7 +24,6 @@ from dashboards.kit import (
     timeline,
     whole,
 )
-from monitor.config import DriftConfig, JobsConfig, LatencyConfig, ToxicityConfig
 
 UID = "driftwatch-quality"
 
@@ -38,15 +38,11 @@ DEFAULT_OPS = "http://localhost:9464"
 
 def job_intervals() -> dict[str, float]:
     """Each scheduled job's default interval, seconds: freshness is judged against it."""
-    drift = DriftConfig()
-    return {"drift": drift.interval, "self_check": drift.self_check_interval,
-            "toxicity": ToxicityConfig().interval, "latency": LatencyConfig().interval,
-            "retention": JobsConfig().retention_interval}
+    return dict(DEFAULTS.job_intervals_s)
 
 
 def build() -> Dashboard:
-    drift = DriftConfig()
-    alpha, gate = drift.alpha, drift.min_auc
+    alpha, gate = DEFAULTS.drift_alpha, DEFAULTS.drift_min_auc
     board = Board("driftwatch / Quality", UID,
                   "Drift and toxicity of prompts and completions per segment, against the "
                   "thresholds the detectors decide with, and the freshness of their jobs.")

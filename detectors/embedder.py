@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from detectors import bert
-from monitor.errors import ConfigError, DetectorError
+from monitor.core.errors import ConfigError, DetectorError
 
 log = logging.getLogger(__name__)
 

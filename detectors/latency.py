@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from monitor.components import Timing
-from monitor.records import CallStatus, LLMCall
+from monitor.core.components import Timing
+from monitor.core.records import CallStatus, LLMCall
 
 #: The trailing windows of the burn rates, by name. The SRE workbook's multiwindow,
 #: multi-burn-rate alerts over a 30-day budget page on 14.4x over 1h and 5m or 6x over 6h

@@ -6,7 +6,7 @@ Scorers:
     └── EmbeddingScorer     also scores sentence embeddings, so the daemon reuses the vectors
         │                   it computed for drift instead of embedding twice
         └── LogisticHeadScorer   the default: a logistic head on all-MiniLM-L6-v2 embeddings,
-                                 shipped as toxicity_head.json (see train_toxicity.py)
+                                 shipped as toxicity_head.json (see tools/train_toxicity.py)
     HuggingFaceScorer       any local text-classification model (transformers, optional)
 
 Statistics: `summarise` (mean score, toxic rate with a Wilson interval, top examples through
@@ -27,7 +27,7 @@ from scipy import stats
 
 from detectors._stats import wilson_interval
 from detectors.embedder import Embedder, LocalEmbedder
-from monitor.errors import ConfigError, DetectorError
+from monitor.core.errors import ConfigError, DetectorError
 
 DEFAULT_HEAD = Path(__file__).with_name("toxicity_head.json")
 _TOXIC_WORDS = ("toxic", "hate", "offensive", "abusive", "abuse", "insult", "obscene",
@@ -83,7 +83,7 @@ class ToxicityHead:
             head._check()
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"toxicity.head: cannot read {str(path)!r} ({exc}); rebuild it "
-                              "with `python -m detectors.train_toxicity`") from None
+                              "with `python -m tools.train_toxicity`") from None
         return head
 
     def _check(self) -> None:

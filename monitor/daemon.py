@@ -21,26 +21,26 @@ from collectors.workers import ExtractionPool, auto_workers
 from detectors.embedder import CachedEmbedder, Embedder
 from detectors.toxicity import HuggingFaceScorer, LogisticHeadScorer, Scorer, ToxicityHead
 from monitor import __version__
-from monitor.alert_state import SqliteAlertState
-from monitor.alerts import AlertEngine, JobStatus, Sources, rules_from_config
-from monitor.collector_pauses import CollectorPauses, settle
-from monitor.components import Component, Store
+from monitor.alerting.engine import AlertEngine, JobStatus, Sources, rules_from_config
+from monitor.alerting.notifiers import Dispatcher, build_notifiers
 from monitor.config import Config
-from monitor.drift_job import DriftJob
-from monitor.embeddings import build_embedder, limit_threads
-from monitor.genai_metrics import GenAiMetrics, MeteredSink
-from monitor.history import SqliteHistory
-from monitor.latency_job import LatencyJob
-from monitor.metric_push import OtlpMetricPush
-from monitor.metrics import SelfMetrics
-from monitor.notifiers import Dispatcher, build_notifiers
-from monitor.ops import OpsDeps, OpsServer
-from monitor.references import References
-from monitor.scheduler import JobScheduler, JobSpec
-from monitor.store import SqliteStore
-from monitor.texts import TextSampler
-from monitor.toxicity_job import ToxicityJob
-from monitor.writer import CommitWriter
+from monitor.core.components import Component, Store
+from monitor.core.metrics import SelfMetrics
+from monitor.jobs.drift import DriftJob
+from monitor.jobs.embeddings import build_embedder, limit_threads
+from monitor.jobs.latency import LatencyJob
+from monitor.jobs.references import References
+from monitor.jobs.scheduler import JobScheduler, JobSpec
+from monitor.jobs.texts import TextSampler
+from monitor.jobs.toxicity import ToxicityJob
+from monitor.ops.collector_pauses import CollectorPauses, settle
+from monitor.ops.genai_metrics import GenAiMetrics, MeteredSink
+from monitor.ops.metric_push import OtlpMetricPush
+from monitor.ops.server import OpsDeps, OpsServer
+from monitor.store.alert_state import SqliteAlertState
+from monitor.store.history import SqliteHistory
+from monitor.store.sqlite import SqliteStore
+from monitor.store.writer import CommitWriter
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import pytest
 
 from collectors.events import extract_event
 from collectors.spans import extract_span
-from monitor.records import ContentEvent, ContentSource, merge_content
+from monitor.core.records import ContentEvent, ContentSource, merge_content
 from tests.collectors.fixtures import (
     SECOND,
     SPAN_ID,

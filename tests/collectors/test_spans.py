@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from collectors.spans import MalformedSpan, SpanVerdict, extract_span
-from monitor.records import CallStatus, ContentSource, LLMCall
+from monitor.core.records import CallStatus, ContentSource, LLMCall
 from tests.collectors.fixtures import (
     ERROR,
     SECOND,

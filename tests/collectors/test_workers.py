@@ -18,7 +18,7 @@ from collectors.workers import (
     process_resident_bytes,
     usable_cpus,
 )
-from monitor.records import CallStatus, ContentSource, LLMCall
+from monitor.core.records import CallStatus, ContentSource, LLMCall
 from tests.apps import LLMApp, otlp_exporter
 from tests.harness import Daemon, raw_request, wait_for
 from tests.texts import long_pairs

@@ -159,3 +159,18 @@ def test_export_points_the_provider_where_grafana_mounts_it(tmp_path: Path) -> N
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/driftwatch"
     default = yaml.safe_load((tmp_path / "provisioning/datasources/driftwatch.yaml").read_text())
     assert default["datasources"][0]["url"] == "http://localhost:9090"
+
+
+def test_the_dashboards_draw_the_thresholds_and_intervals_the_daemon_starts_with() -> None:
+    from dashboards.defaults import DEFAULTS
+    from monitor.config import Config
+
+    config = Config()
+    assert DEFAULTS.drift_alpha == config.drift.alpha
+    assert DEFAULTS.drift_min_auc == config.drift.min_auc
+    assert DEFAULTS.latency_min_ratio == config.latency.min_ratio
+    assert DEFAULTS.slo_availability == config.latency.slo.availability
+    assert DEFAULTS.job_intervals_s == {
+        "drift": config.drift.interval, "self_check": config.drift.self_check_interval,
+        "toxicity": config.toxicity.interval, "latency": config.latency.interval,
+        "retention": config.jobs.retention_interval}

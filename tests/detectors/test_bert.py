@@ -28,7 +28,7 @@ import pytest
 from detectors import bert
 from detectors.embedder import CachedEmbedder, LocalEmbedder, MemoryCache
 from detectors.toxicity import HuggingFaceScorer, LogisticHeadScorer
-from monitor.embeddings import needs_torch
+from monitor.jobs.embeddings import needs_torch
 from tests.harness import TORCH_PACKAGES, cli, without_packages, write_config
 from tests.texts import banking_prompts, rows
 
@@ -226,7 +226,7 @@ def test_a_name_not_a_directory_is_not_supported() -> None:
 
 
 def test_a_lone_surrogate_is_a_detector_error(numpy_embedder: LocalEmbedder) -> None:
-    from monitor.errors import DetectorError
+    from monitor.core.errors import DetectorError
 
     with pytest.raises(DetectorError, match=r"all-MiniLM-L6-v2.*failed"):
         numpy_embedder.embed([banking_prompts(1)[0] + " \ud800"])

@@ -18,7 +18,7 @@ from detectors.embedder import (
     MemoryCache,
     text_key,
 )
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 from tests.texts import banking_prompts
 
 

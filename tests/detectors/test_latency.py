@@ -13,7 +13,7 @@ from detectors.latency import (
     regression,
     window_stats,
 )
-from monitor.records import CallStatus, LLMCall
+from monitor.core.records import CallStatus, LLMCall
 
 
 def lognormal(n: int, median_s: float, seed: int) -> np.ndarray:

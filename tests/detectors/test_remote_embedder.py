@@ -13,8 +13,8 @@ import pytest
 
 from detectors.embedder import RemoteEmbedder
 from monitor.config import load_config
-from monitor.embeddings import build_embedder
-from monitor.errors import DetectorError
+from monitor.core.errors import DetectorError
+from monitor.jobs.embeddings import build_embedder
 from tests.loopback import LoopbackServer, Reply, Request
 
 DIM = 64
@@ -96,8 +96,8 @@ def test_an_unreachable_server_is_a_detector_error() -> None:
 
 def test_the_config_builds_a_cached_remote_embedder(server: EmbeddingServer,
                                                     tmp_path: Any) -> None:
-    from monitor.history import SqliteHistory
-    from monitor.store import SqliteStore
+    from monitor.store.history import SqliteHistory
+    from monitor.store.sqlite import SqliteStore
 
     config = load_config(environ={"DRIFTWATCH_EMBEDDING__REMOTE__URL": server.url,
                                   "DRIFTWATCH_EMBEDDING__REMOTE__MODEL": "bge-small"})

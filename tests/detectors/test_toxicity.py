@@ -34,7 +34,7 @@ from detectors.toxicity import (
     rate_increase,
     summarise,
 )
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 from tests.detectors.conftest import Corpus, embed, read_rows
 
 TRAINED_ON = ("davidson_hate_offensive", "convabuse", "stormfront_hate")
@@ -170,7 +170,7 @@ def test_missing_or_corrupt_head_names_the_rebuild_command(
     path = tmp_path / "head.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(ConfigError, match=r"python -m detectors\.train_toxicity"):
+    with pytest.raises(ConfigError, match=r"python -m tools\.train_toxicity"):
         ToxicityHead.load(path)
 
 

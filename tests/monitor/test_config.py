@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Config, load_config
-from monitor.errors import ConfigError
+from monitor.core.errors import ConfigError
 from tests.harness import cli
 
 TESTDATA = Path(__file__).resolve().parent.parent / "testdata"

@@ -1,0 +1,3 @@
+"""Alerts: the rule language, the in-process engine, the notifiers, the shipped default rules
+and their export as Prometheus rules.
+"""

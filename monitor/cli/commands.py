@@ -1,0 +1,409 @@
+"""The `driftwatch` command line. The only module that configures logging.
+
+Commands: run (the daemon), validate (a config, without starting anything), calls (what was
+stored), status (latest detector results), jobs (list, run one now), baseline (pin, list),
+alerts (pending and firing), rules export (as Prometheus rules), dashboards export (Grafana),
+version. The commands about results and alerts talk to the running daemon's ops API.
+Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+import urllib.parse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor import __version__
+from monitor.cli.client import OpsClient, OpsError
+from monitor.cli.demo import add_demo_command
+from monitor.cli.replay import add_replay_command
+from monitor.config import Config, load_config
+from monitor.core.components import CallQuery
+from monitor.core.errors import ConfigError, StoreError
+from monitor.core.records import LLMCall
+from monitor.core.timeparse import TimeParseError, parse_time
+from monitor.ops.reports import report_path
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+_TIME_OPTIONS = frozenset({"--from", "--to", "--since", "--until"})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(_relative_times(sys.argv[1:] if argv is None else argv))
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = args.handler(args)
+    except ConfigError as exc:
+        print(f"driftwatch: invalid config:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:
+        print(f"driftwatch: store error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OpsError as exc:
+        print(f"driftwatch: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except BrokenPipeError:
+        return EXIT_OK
+    return code
+
+
+def _relative_times(argv: Sequence[str]) -> list[str]:
+    """`--from -2h` as `--from=-2h`: argparse would take "-2h" for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in _TIME_OPTIONS and arg[:1] == "-" and arg[1:2].isdigit():
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="driftwatch", description="Watch LLM apps through their OpenTelemetry traces.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon", description="Run the daemon: OTLP "
+                         "receivers, store, scheduled jobs and the ops server.")
+    run.add_argument("--config", type=Path, help="YAML config file (default: built-in defaults)")
+    run.set_defaults(handler=_cmd_run)
+
+    validate = sub.add_parser("validate", help="check a config file without starting anything")
+    validate.add_argument("file", type=Path)
+    validate.add_argument("--json", action="store_true", help="print the effective config")
+    validate.set_defaults(handler=_cmd_validate)
+
+    calls = sub.add_parser("calls", help="list stored LLM calls",
+                           description="List stored LLM calls, oldest first, from the store.")
+    calls.add_argument("--config", type=Path, help="config file naming the store")
+    calls.add_argument("--store", type=Path, help="store path (overrides the config)")
+    calls.add_argument("--service")
+    calls.add_argument("--model")
+    calls.add_argument("--since", default="1h", help="RFC 3339 or relative like 2h (default 1h)")
+    calls.add_argument("--until", help="RFC 3339 or relative")
+    calls.add_argument("--limit", type=int, default=1000)
+    calls.add_argument("--json", action="store_true", help="one JSON object per line")
+    calls.set_defaults(handler=_cmd_calls)
+
+    status = sub.add_parser("status", help="latest detector results per segment",
+                            description="Latest result of every detector per segment, from "
+                            "the running daemon.")
+    _ops_args(status)
+    status.add_argument("--detector", choices=["drift", "toxicity", "latency"])
+    status.add_argument("--service")
+    status.add_argument("--json", action="store_true", help="one JSON object per line")
+    status.set_defaults(handler=_cmd_status)
+
+    jobs = sub.add_parser("jobs", help="list scheduled jobs or run one now")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    jobs_list = jobs_sub.add_parser("list", help="the daemon's jobs")
+    _ops_args(jobs_list)
+    jobs_list.set_defaults(handler=_cmd_jobs_list)
+    jobs_run = jobs_sub.add_parser("run", help="run a job now and print its results",
+                                   description="Run a scheduled job (drift, toxicity, latency, "
+                                   "retention) on the running daemon now; print its results.")
+    jobs_run.add_argument("name")
+    _ops_args(jobs_run)
+    jobs_run.add_argument("--json", action="store_true", help="one JSON object per line")
+    jobs_run.set_defaults(handler=_cmd_jobs_run)
+
+    baseline = sub.add_parser("baseline", help="pin or list reference windows")
+    baseline_sub = baseline.add_subparsers(dest="baseline_command", metavar="ACTION",
+                                           required=True)
+    pin = baseline_sub.add_parser(
+        "set", help="pin a segment's reference window",
+        description="Pin the window drift, toxicity and latency compare against. Without "
+        "--model it pins the whole service, and its models follow unless pinned themselves.")
+    pin.add_argument("--service", required=True)
+    pin.add_argument("--model")
+    pin.add_argument("--from", dest="start", required=True,
+                     help="RFC 3339 or relative like -2h")
+    pin.add_argument("--to", dest="end", required=True, help="RFC 3339 or relative like -1h")
+    _ops_args(pin)
+    pin.set_defaults(handler=_cmd_baseline_set)
+    listing = baseline_sub.add_parser("list", help="every segment's baseline")
+    _ops_args(listing)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_cmd_baseline_list)
+
+    alerts = sub.add_parser("alerts", help="pending and firing alerts",
+                            description="Alerts of the running daemon and their state: "
+                            "pending (not yet sent), firing, resolved (with --all).")
+    _ops_args(alerts)
+    alerts.add_argument("--all", action="store_true",
+                        help="also resolved alerts still being sent")
+    alerts.add_argument("--json", action="store_true", help="one JSON object per line")
+    alerts.set_defaults(handler=_cmd_alerts)
+
+    rules = sub.add_parser("rules", help="export the alert rules for Prometheus")
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    rules_export = rules_sub.add_parser(
+        "export", help="write the alert rules as a Prometheus rule file",
+        description="Write the config's alert rules (the shipped ones with your overrides) "
+        "as Prometheus alerting and recording rules over driftwatch's metrics.")
+    rules_export.add_argument("file", help="the rule file to write (- for stdout)")
+    rules_export.add_argument("--config", type=Path, help="config file with alerts.rules")
+    rules_export.set_defaults(handler=_cmd_rules_export)
+
+    boards = sub.add_parser("dashboards", help="export the Grafana dashboards")
+    boards_sub = boards.add_subparsers(dest="dashboards_command", metavar="ACTION",
+                                       required=True)
+    boards_export = boards_sub.add_parser(
+        "export", help="write the dashboards and their Grafana provisioning",
+        description="Write the dashboards (JSON) and Grafana provisioning files for them "
+        "and a Prometheus data source under DIR.")
+    boards_export.add_argument("directory", type=Path)
+    boards_export.add_argument("--prometheus-url", default="http://localhost:9090",
+                               help="where Grafana reaches Prometheus")
+    boards_export.set_defaults(handler=_cmd_dashboards_export)
+
+    add_replay_command(sub)
+    add_demo_command(sub)
+
+    version = sub.add_parser("version", help="print the version")
+    version.set_defaults(handler=lambda _args: print(f"driftwatch {__version__}") or EXIT_OK)
+    return parser
+
+
+def _ops_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="config file naming the ops endpoint")
+    parser.add_argument("--ops", help="ops API URL (default: from the config, "
+                        "http://127.0.0.1:9464)")
+
+
+def _client(args: argparse.Namespace) -> OpsClient:
+    return OpsClient.from_config(load_config(args.config), args.ops)
+
+
+def _setup_logging(config: Config) -> None:
+    level = getattr(logging, config.log.level.upper())
+    handler = logging.StreamHandler()
+    if config.log.format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    for noisy in ("apscheduler", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record), "level": record.levelname,
+                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from monitor.daemon import serve  # the heavy imports only for the daemon
+
+    config = load_config(args.config)
+    _setup_logging(config)
+    try:
+        return asyncio.run(serve(config))
+    except OSError as exc:
+        print(f"driftwatch: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    if args.json:
+        print(config.model_dump_json(indent=2, by_alias=True))
+    else:
+        print(f"{args.file}: ok")
+    return EXIT_OK
+
+
+def _cmd_calls(args: argparse.Namespace) -> int:
+    from monitor.store.sqlite import SqliteStore
+
+    path = args.store or load_config(args.config).store.path
+    if not Path(path).exists():
+        print(f"driftwatch: no store at {path} (has the daemon run with this config?)",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    now = time.time_ns()
+    try:
+        since = parse_time(args.since, now_ns=now)
+        until = parse_time(args.until, now_ns=now) if args.until else None
+    except TimeParseError as exc:
+        print(f"driftwatch: --since/--until: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    store = SqliteStore(Path(path))
+    try:
+        calls = store.calls(CallQuery(service=args.service, model=args.model, since_ns=since,
+                                      until_ns=until, limit=args.limit))
+    finally:
+        store.close()
+    if args.json:
+        for call in calls:
+            print(json.dumps(call.to_json(), ensure_ascii=False))
+    else:
+        _print_calls_table(calls)
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    client = _client(args)
+    results = client.get("/api/v1/results", detector=args.detector,
+                         service=args.service)["results"]
+    _print_results(results, as_json=args.json, ops_url=client.url)
+    return EXIT_OK
+
+
+def _cmd_jobs_list(args: argparse.Namespace) -> int:
+    for name in _client(args).get("/api/v1/jobs")["jobs"]:
+        print(name)
+    return EXIT_OK
+
+
+def _cmd_jobs_run(args: argparse.Namespace) -> int:
+    name = urllib.parse.quote(args.name, safe="")
+    result = _client(args).post(f"/api/v1/jobs/{name}/run")["result"]
+    if isinstance(result, list) and all(isinstance(r, dict) and "detector" in r
+                                        for r in result):
+        _print_results(result, as_json=args.json)
+    elif isinstance(result, list):
+        for item in result:
+            print(json.dumps(item, ensure_ascii=False))
+    else:
+        print(json.dumps(result, ensure_ascii=False) if args.json
+              else f"{args.name}: {json.dumps(result, ensure_ascii=False)}")
+    return EXIT_OK
+
+
+def _cmd_baseline_set(args: argparse.Namespace) -> int:
+    pinned = _client(args).post("/api/v1/baselines", {
+        "service": args.service, "model": args.model, "from": args.start, "to": args.end})
+    segment = f"{pinned['service']}/{pinned['model']}" if pinned["model"] else pinned["service"]
+    print(f"baseline pinned for {segment}: {pinned['from']} to {pinned['to']}")
+    return EXIT_OK
+
+
+def _cmd_baseline_list(args: argparse.Namespace) -> int:
+    baselines = _client(args).get("/api/v1/baselines")["baselines"]
+    if args.json:
+        for b in baselines:
+            print(json.dumps(b))
+        return EXIT_OK
+    if not baselines:
+        print("no baselines yet")
+    for b in baselines:
+        segment = f"{b['service']}/{b['model']}" if b["model"] else b["service"]
+        print(f"{segment:<40} {b['source']:<7} {b['from']} to {b['to']}")
+    return EXIT_OK
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    answer = _client(args).get("/api/v1/alerts")
+    alerts = [a for a in answer["alerts"] if args.all or a["state"] != "resolved"]
+    if args.json:
+        for alert in alerts:
+            print(json.dumps(alert, ensure_ascii=False))
+        return EXIT_OK
+    if not answer.get("enabled", True):
+        print("alerting is turned off (alerts.enabled: false)")
+        return EXIT_OK
+    if not alerts:
+        print("no alerts")
+        return EXIT_OK
+    print(f"{'STATE':<9} {'ALERT':<26} {'SEVERITY':<8} {'SINCE (UTC)':<20} {'LABELS':<40} "
+          "SUMMARY")
+    for a in alerts:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(a["labels"].items())
+                          if k not in ("alertname", "severity"))
+        since = (a["starts_at"] or a["active_at"])[:19].replace("T", " ")
+        print(f"{a['state']:<9} {_cut(a['alertname'], 26):<26} "
+              f"{a['labels'].get('severity', '-'):<8} {since:<20} {_cut(labels, 40):<40} "
+              f"{a['annotations'].get('summary', '')}")
+    return EXIT_OK
+
+
+def _cmd_rules_export(args: argparse.Namespace) -> int:
+    from monitor.alerting.rules_export import export_rules
+
+    text = export_rules(load_config(args.config))
+    if args.file == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.file).write_text(text)
+        print(f"wrote {args.file}")
+    return EXIT_OK
+
+
+def _cmd_dashboards_export(args: argparse.Namespace) -> int:
+    from dashboards.export import export
+
+    for path in export(args.directory, prometheus_url=args.prometheus_url):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _print_results(results: list[dict[str, Any]], *, as_json: bool,
+                   ops_url: str | None = None) -> None:
+    if as_json:
+        for r in results:
+            print(json.dumps(r, ensure_ascii=False))
+        return
+    if not results:
+        print("no detector results yet (jobs run on their schedule; "
+              "`driftwatch jobs run drift` runs one now)")
+        return
+    print(f"{'DETECTOR':<9} {'SEGMENT':<36} {'DIR':<10} {'STATE':<12} {'REF':>5} {'CUR':>5} "
+          f"{'P':>8}  SUMMARY")
+    for r in results:
+        segment = f"{r['service']}/{r['model']}" if r["model"] else f"{r['service']} (all)"
+        state = {True: "ANOMALOUS", False: "ok", None: "no data"}[r["anomalous"]]
+        p = "-" if r["p_value"] is None else f"{r['p_value']:.2g}"
+        print(f"{r['detector']:<9} {_cut(segment, 36):<36} {r['direction'] or '-':<10} "
+              f"{state:<12} {r['n_reference']:>5} {r['n_current']:>5} {p:>8}  {r['summary']}")
+        if r["detector"] == "drift" and r["anomalous"]:
+            for cluster in r["details"].get("clusters", [])[:3]:
+                example = (cluster.get("examples") or [""])[0].replace("\n", " ")
+                print(f"{'':<9} cluster {cluster['share_reference']:.0%} -> "
+                      f"{cluster['share_current']:.0%}: {_cut(example, 90)}")
+        report = report_path(r)
+        if r["anomalous"] and report and ops_url:
+            print(f"{'':<9} report: {ops_url}{report}")
+
+
+def _print_calls_table(calls: list[LLMCall]) -> None:
+    if not calls:
+        print("no calls in that window")
+        return
+    header = f"{'START (UTC)':<20} {'SERVICE':<18} {'MODEL':<22} {'DUR s':>7} {'STATUS':<6} " \
+             f"{'IN':>6} {'OUT':>6}  PROMPT"
+    print(header)
+    for c in calls:
+        prompt = (c.prompt or "(not captured)").replace("\n", " ")
+        print(f"{c.start:%Y-%m-%d %H:%M:%S} {_cut(c.service, 18):<18} "
+              f"{_cut(c.model or '-', 22):<22} {c.duration_s:>7.3f} {c.status.value:<6} "
+              f"{_num(c.input_tokens):>6} {_num(c.output_tokens):>6}  {_cut(prompt, 60)}")
+    print(f"{len(calls)} calls")
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _num(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Every interface between the daemon's parts, in one place.
+
+A component is built from its config and handed what it feeds (its sink); it never looks
+anything up. `stop()` must be safe to call without `start()` and more than once.
+"""
+
+from __future__ import annotations
+
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from monitor.core.records import ContentEvent, Direction, LLMCall
+
+
+class Component(Protocol):
+    async def start(self) -> None:
+        """Bind, open or spawn what the component needs; raise if it cannot."""
+
+    async def stop(self) -> None:
+        """Release everything; idempotent, and safe without start()."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteBatch:
+    """What one group commit writes: calls, and content events to join to calls."""
+
+    calls: Sequence[LLMCall] = ()
+    events: Sequence[ContentEvent] = ()
+
+    def __len__(self) -> int:
+        return len(self.calls) + len(self.events)
+
+    def text_bytes(self) -> int:
+        """Memory held by its texts (prompts, completions, system prompts, event texts):
+        what bounds the ingest queue beside its item count, since one call may carry
+        hundreds of kilobytes of text and another a few bytes."""
+        size = sys.getsizeof  # a str's exact size, in constant time
+        total = 0
+        for call in self.calls:
+            for text in (call.system_prompt, call.prompt, call.completion):
+                if text is not None:
+                    total += size(text)
+        for event in self.events:
+            if event.text is not None:
+                total += size(event.text)
+        return total
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteResult:
+    calls_inserted: int = 0  # new rows (re-delivered spans are not new)
+    duplicates: int = 0  # spans already stored under the same (trace_id, span_id)
+    wrappers: int = 0  # stored calls found to wrap another call of the same exchange
+    events_joined: int = 0  # content events applied to a stored call
+    events_pending: int = 0  # content events kept until their span arrives
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallQuery:
+    """Which calls to read: by service, model and start time (unix ns, [since, until))."""
+
+    service: str | None = None
+    model: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    limit: int | None = None
+    newest_first: bool = False
+    include_wrappers: bool = False
+    #: only calls whose text in this direction was captured (non-empty)
+    with_text: Direction | None = None
+    #: with `limit`, a uniform random sample: calls ordered by span id (random by spec),
+    #: so the same window always gives the same sample and cached embeddings are reused
+    sample: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timing:
+    """The numeric fields of one call, for latency statistics."""
+
+    start_ns: int
+    duration_s: float
+    error: bool
+    error_type: str | None
+    ttft_s: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowCount:
+    """Exact counts over a window, however many calls it holds."""
+
+    calls: int
+    errors: int
+    slow: int  # calls whose duration exceeded the threshold asked for
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Segment:
+    """A (service, model) pair; model None means the whole service."""
+
+    service: str
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreStats:
+    calls: int = 0
+    pending_events: int = 0
+    schema_version: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Store(ABC):
+    """Durable storage of calls. `write` returns only after the batch is committed.
+
+    Writes come from one thread at a time (the ingest writer); reads may come from any thread.
+    """
+
+    @abstractmethod
+    def write(self, batch: WriteBatch) -> WriteResult:
+        """Commit calls and content events in one transaction; idempotent on span identity.
+
+        :raises StoreError: nothing of the batch was committed.
+        """
+
+    @abstractmethod
+    def calls(self, query: CallQuery) -> list[LLMCall]:
+        """Stored calls matching the query, by start time (wrappers left out unless asked)."""
+
+    @abstractmethod
+    def timings(self, query: CallQuery) -> list[Timing]:
+        """The numeric fields of the matching calls (honours `limit` and `sample`)."""
+
+    @abstractmethod
+    def count(self, query: CallQuery, *, slow_s: float) -> WindowCount:
+        """Count the matching calls, the errors among them and those slower than `slow_s`."""
+
+    @abstractmethod
+    def minute_counts(self, segment: Segment, since_ns: int, until_ns: int, *,
+                      slow_s: float) -> dict[int, WindowCount]:
+        """`count` of a segment's calls per whole minute of [since_ns, until_ns), keyed by
+        minute (start_ns // 60 s); minutes without calls are absent."""
+
+    @abstractmethod
+    def segments(self, since_ns: int | None = None) -> list[Segment]:
+        """Every (service, model) with calls since the given time."""
+
+    @abstractmethod
+    def delete_before(self, cutoff_ns: int, batch_size: int) -> int:
+        """Delete calls and stale pending events older than the cutoff, in small
+        transactions so writers are never blocked for long; return the rows deleted."""
+
+    @abstractmethod
+    def expire_pending(self, cutoff_ns: int) -> int:
+        """Drop content events received before the cutoff whose span never came."""
+
+    @abstractmethod
+    def stats(self) -> StoreStats:
+        """Counts for /metrics and `driftwatch status`."""
+
+    @abstractmethod
+    def check_writable(self) -> None:
+        """Raise StoreError unless a write would succeed now (for /readyz)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close connections; idempotent."""
+
+
+class CallSink(Protocol):
+    """Where the collectors hand what they extracted; resolves once it is durable."""
+
+    async def submit(self, batch: WriteBatch) -> None:
+        """Queue the batch and wait for its commit.
+
+        :raises Overloaded: the queue is full; nothing was queued.
+        """

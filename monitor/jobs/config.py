@@ -1,0 +1,126 @@
+"""The scheduled jobs' config sections: embedding, references, and each detector's windows,
+samples and thresholds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (
+    Field,
+    model_validator,
+)
+
+from monitor.core.config import (
+    Duration,
+    Section,
+)
+
+
+class JobsConfig(Section):
+    retention_interval: Duration = 3600.0
+
+
+class RemoteEmbeddingConfig(Section):
+    """An OpenAI-compatible /v1/embeddings server (e.g. text-embeddings-inference)."""
+
+    url: str = Field(pattern=r"^https?://")
+    model: str = Field(min_length=1)
+    api_key: str | None = None
+    timeout: Duration = 30.0
+
+
+class EmbeddingConfig(Section):
+    model: str = "all-MiniLM-L6-v2"  # a sentence-transformers name or local directory
+    remote: RemoteEmbeddingConfig | None = None  # used instead of `model` when set
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    threads: int = Field(default=1, ge=1, le=256)  # CPU threads the models and BLAS may use
+    cache_items: int = Field(default=50_000, ge=0)  # in-memory LRU before the stored cache
+
+
+class ReferenceConfig(Section):
+    """What a window is compared with.
+
+    `baseline`: a pinned window (`driftwatch baseline set`), or else the first full window
+    after the segment appeared. `trailing`: the same window `offset` earlier (1d, 7d).
+    """
+
+    mode: Literal["baseline", "trailing"] = "baseline"
+    offset: Duration = 86400.0
+
+
+class SegmentReference(Section):
+    service: str = Field(min_length=1)
+    model: str | None = None
+    reference: ReferenceConfig
+
+
+class WindowedConfig(Section):
+    enabled: bool = True
+    window: Duration = 3600.0  # the current window: calls that started in the last `window`
+    reference: ReferenceConfig = ReferenceConfig()
+    segments: tuple[SegmentReference, ...] = ()  # per-segment reference overrides
+    min_samples: int = Field(default=50, ge=10)
+    sample_cap: int = Field(default=2_000, ge=10)  # per segment, direction and window
+    alpha: float = Field(default=0.01, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _cap_above_minimum(self) -> WindowedConfig:
+        if self.sample_cap < self.min_samples:
+            raise ValueError(f"sample_cap: must be at least min_samples ({self.min_samples}), "
+                             f"got: {self.sample_cap}")
+        return self
+
+    def reference_for(self, service: str, model: str | None) -> ReferenceConfig:
+        """The segment's own reference, else its service's, else the default."""
+        for wanted in (model, None):
+            for seg in self.segments:
+                if seg.service == service and seg.model == wanted:
+                    return seg.reference
+        return self.reference
+
+
+class HysteresisConfig(Section):
+    k: int = Field(default=2, ge=1)
+    m: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _k_within_m(self) -> HysteresisConfig:
+        if self.k > self.m:
+            raise ValueError(f"k: must not exceed m ({self.m}), got: {self.k}")
+        return self
+
+
+class DriftConfig(WindowedConfig):
+    interval: Duration = 900.0
+    permutations: int = Field(default=1_000, ge=99, le=100_000)
+    min_auc: float = Field(default=0.55, ge=0.5, le=1)  # effect gate of the MMD test
+    min_novel_excess: float = Field(default=0.02, ge=0, le=1)  # effect gate of novelty
+    hysteresis: HysteresisConfig = HysteresisConfig()
+    self_check_interval: Duration = 6 * 3600.0
+    explain: bool = True
+
+
+class ToxicityConfig(WindowedConfig):
+    interval: Duration = 300.0
+    window: Duration = 900.0
+    min_samples: int = Field(default=30, ge=10)
+    model: str | None = None  # a Hugging Face text-classification model; None = shipped head
+    toxic_labels: tuple[str, ...] = ()
+    threshold: float | None = Field(default=None, gt=0, le=1)  # None = the scorer's own
+    min_increase: float = Field(default=0.02, ge=0, le=1)
+    top_examples: int = Field(default=3, ge=0, le=50)
+
+
+class SloConfig(Section):
+    availability: float = Field(default=0.99, gt=0, lt=1)  # share of calls without error
+    latency_threshold: Duration = 10.0  # a call slower than this spends the latency budget
+    latency_objective: float = Field(default=0.95, gt=0, lt=1)
+
+
+class LatencyConfig(WindowedConfig):
+    interval: Duration = 60.0
+    window: Duration = 900.0
+    min_samples: int = Field(default=30, ge=10)
+    sample_cap: int = Field(default=20_000, ge=10)
+    min_ratio: float = Field(default=1.2, ge=1)  # p95 must grow at least this much
+    slo: SloConfig = SloConfig()

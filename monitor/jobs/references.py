@@ -1,0 +1,117 @@
+"""Which calls a detector compares: the segments, each one's current window and reference.
+
+A segment is a service and one of its models, or the whole service (model None). The
+current window is the last `window` of call start times. The reference is either
+
+- `baseline`: the segment's pinned window (`driftwatch baseline set`), else its service's
+  pinned window, else one chosen automatically: the first full window after the segment's
+  first call, stretched until it holds `min_samples` calls. A baseline never moves by itself;
+  a current window never overlaps it;
+- `trailing`: the same window `offset` earlier.
+
+Windows and baselines go by each call's start time, not by when it arrived.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitor.core.components import CallQuery, Segment, Store
+from monitor.core.records import Direction, rfc3339
+from monitor.jobs.config import WindowedConfig
+from monitor.store.history import Baseline, SqliteHistory
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Window:
+    """Call start times in [start_ns, end_ns)."""
+
+    start_ns: int
+    end_ns: int
+
+    def query(self, segment: Segment, *, with_text: Direction | None = None,
+              limit: int | None = None) -> CallQuery:
+        """The segment's calls in this window; with a limit, a uniform sample of them."""
+        return CallQuery(service=segment.service, model=segment.model, since_ns=self.start_ns,
+                         until_ns=self.end_ns, with_text=with_text, limit=limit,
+                         sample=limit is not None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reference:
+    """A segment's reference window, or why there is none yet (`window` None)."""
+
+    mode: str  # "baseline" | "trailing"
+    window: Window | None
+    baseline: Baseline | None = None  # for mode "baseline"
+    waiting: str = ""  # why there is no reference yet, a sentence fragment
+
+    def describe(self) -> str:
+        if self.window is None:
+            return self.waiting
+        span = f"{rfc3339(self.window.start_ns)} to {rfc3339(self.window.end_ns)}"
+        if self.baseline is not None:
+            return f"{self.baseline.source} baseline {span}"
+        return f"trailing window {span}"
+
+
+class References:
+    """Resolves segments, windows and references from the store and the history."""
+
+    def __init__(self, store: Store, history: SqliteHistory, *, auto_window_s: float,
+                 auto_min_calls: int) -> None:
+        self._store = store
+        self._history = history
+        self._auto_window_ns = int(auto_window_s * 1e9)
+        self._auto_min_calls = auto_min_calls
+
+    def segments(self, since_ns: int) -> list[Segment]:
+        """Every service with calls since then, as a whole and per model."""
+        found = self._store.segments(since_ns)
+        services = sorted({s.service for s in found})
+        whole = [Segment(service=s, model=None) for s in services]
+        per_model = [s for s in found if s.model is not None]
+        return sorted([*whole, *per_model], key=lambda s: (s.service, s.model or ""))
+
+    def current(self, section: WindowedConfig, reference: Reference, now_ns: int) -> Window:
+        start = now_ns - int(section.window * 1e9)
+        if reference.baseline is not None:
+            start = max(start, min(reference.baseline.end_ns, now_ns))
+        return Window(start_ns=start, end_ns=now_ns)
+
+    def reference(self, section: WindowedConfig, segment: Segment, now_ns: int) -> Reference:
+        config = section.reference_for(segment.service, segment.model)
+        if config.mode == "trailing":
+            offset, window = int(config.offset * 1e9), int(section.window * 1e9)
+            return Reference(mode="trailing", window=Window(
+                start_ns=now_ns - window - offset, end_ns=now_ns - offset))
+        baseline = self.baseline(segment, now_ns)
+        if isinstance(baseline, str):
+            return Reference(mode="baseline", window=None, waiting=baseline)
+        return Reference(mode="baseline", baseline=baseline,
+                         window=Window(start_ns=baseline.start_ns, end_ns=baseline.end_ns))
+
+    def baseline(self, segment: Segment, now_ns: int) -> Baseline | str:
+        """The segment's baseline, choosing it automatically once its first window is full;
+        else a sentence saying what it waits for."""
+        own = self._history.baseline(segment.service, segment.model)
+        if own is not None:
+            return own
+        if segment.model is not None:
+            service = self._history.baseline(segment.service, None)
+            if service is not None and service.source == "pinned":
+                return service
+        first = self._store.timings(CallQuery(service=segment.service, model=segment.model,
+                                              limit=self._auto_min_calls))
+        if not first:
+            return "no calls yet"
+        end = first[0].start_ns + self._auto_window_ns
+        if len(first) >= self._auto_min_calls:
+            end = max(end, first[-1].start_ns + 1)
+        if len(first) < self._auto_min_calls or end > now_ns:
+            return (f"the automatic baseline fills until {self._auto_min_calls} calls and "
+                    f"{self._auto_window_ns / 1e9:g}s have passed since the first call "
+                    f"({len(first)} so far)")
+        return self._history.set_baseline(Baseline(
+            service=segment.service, model=segment.model, start_ns=first[0].start_ns,
+            end_ns=end, source="auto"))

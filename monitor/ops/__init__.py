@@ -1,0 +1,3 @@
+"""The ops server and what it serves: /metrics (self, GenAI and detector metrics), the OTLP
+metric push, the JSON API and the report pages.
+"""

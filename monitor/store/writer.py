@@ -1,0 +1,161 @@
+"""The bounded ingest queue and the group-commit writer behind it.
+
+Receivers `submit` what they extracted and wait; one writer thread takes everything queued
+(up to `commit_max_items`) and commits it in one transaction, then wakes every waiter. So an
+OK to an exporter always means committed, and many concurrent requests share one fsync.
+A full queue (by items, or by the bytes of text they hold) refuses at once with
+`Overloaded`, so memory stays bounded under any load, however long the prompts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+
+from monitor.core.components import Store, WriteBatch, WriteResult
+from monitor.core.errors import Overloaded, StoreError
+from monitor.core.metrics import SelfMetrics
+
+log = logging.getLogger(__name__)
+
+
+class CommitWriter:
+    """Implements `CallSink`: a bounded queue drained by one thread in group commits."""
+
+    def __init__(
+        self, store: Store, metrics: SelfMetrics, *, max_items: int, max_bytes: int,
+        commit_max_items: int, retry_after_s: float,
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._max_items = max_items
+        self._max_bytes = max_bytes
+        self._commit_max = commit_max_items
+        self._retry_after_s = retry_after_s
+        self._queue: deque[tuple[WriteBatch, Future[None], int]] = deque()
+        self._depth = 0
+        self._bytes = 0  # of text in the queued batches
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        metrics.watch("ingest_queue_items", "Calls and events waiting for commit",
+                      lambda: float(self._depth))
+        metrics.watch("ingest_queue_capacity_items", "Ingest queue capacity",
+                      lambda: float(self._max_items))
+        metrics.watch("ingest_queue_bytes", "Bytes of text in the calls and events waiting "
+                      "for commit", lambda: float(self._bytes))
+        metrics.watch("ingest_queue_capacity_bytes", "Ingest queue capacity in bytes of text",
+                      lambda: float(self._max_bytes))
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    async def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="commit-writer", daemon=True)
+            self._thread.start()
+
+    async def submit(self, batch: WriteBatch) -> None:
+        """Queue the batch and return once it is committed.
+
+        :raises Overloaded: the queue is full (or closing); nothing was queued.
+        :raises StoreError: the commit failed; nothing of this batch was committed.
+        """
+        await asyncio.wrap_future(self.offer(batch))
+
+    def offer(self, batch: WriteBatch) -> Future[None]:
+        """Queue the batch; the future resolves when it is committed."""
+        done: Future[None] = Future()
+        size = len(batch)
+        if size == 0:
+            done.set_result(None)
+            return done
+        text = batch.text_bytes()
+        with self._cond:
+            if self._closing:
+                raise Overloaded("driftwatch is shutting down", self._retry_after_s)
+            # One request larger than the whole queue is still taken when the queue is empty,
+            # so a big batch is never refused forever.
+            if self._depth and (self._depth + size > self._max_items
+                                or self._bytes + text > self._max_bytes):
+                raise Overloaded(
+                    f"ingest queue full ({self._depth} of {self._max_items} items, "
+                    f"{self._bytes / 2**20:.1f} of {self._max_bytes / 2**20:.1f} MiB of text "
+                    "waiting)",
+                    self._retry_after_s)
+            self._queue.append((batch, done, text))
+            self._depth += size
+            self._bytes += text
+            self._cond.notify()
+        return done
+
+    async def stop(self) -> None:
+        """Refuse new batches, commit everything queued, then end the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                group = self._take()
+            self._commit(group)
+
+    def _take(self) -> list[tuple[WriteBatch, Future[None]]]:
+        group: list[tuple[WriteBatch, Future[None]]] = []
+        items = text = 0
+        while self._queue and (not group or items + len(self._queue[0][0]) <= self._commit_max):
+            batch, done, size = self._queue.popleft()
+            group.append((batch, done))
+            items += len(batch)
+            text += size
+        self._depth -= items
+        self._bytes -= text
+        return group
+
+    def _commit(self, group: list[tuple[WriteBatch, Future[None]]]) -> None:
+        merged = WriteBatch(
+            calls=[c for batch, _ in group for c in batch.calls],
+            events=[e for batch, _ in group for e in batch.events],
+        )
+        began = time.perf_counter()
+        try:
+            result = self._store.write(merged)
+        except StoreError as exc:
+            if len(group) > 1:
+                # One request's unstorable call must not fail the requests it was grouped
+                # with: commit each alone, so only the culprit gets the error.
+                log.warning("group commit of %d requests failed (%s); committing them one "
+                            "by one", len(group), exc)
+                for item in group:
+                    self._commit([item])
+                return
+            self._metrics.store_errors.labels("write").inc()
+            log.error("commit of %d items failed: %s", len(merged), exc)
+            group[0][1].set_exception(exc)
+            return
+        self._metrics.commit_duration.observe(time.perf_counter() - began)
+        self._metrics.commit_size.observe(len(merged))
+        self._count(result)
+        for _, done in group:
+            done.set_result(None)
+
+    def _count(self, result: WriteResult) -> None:
+        m = self._metrics
+        # A wrapper marked now was counted when it was stored: this keeps the total at one per call.
+        m.calls_stored.inc(max(0, result.calls_inserted - result.wrappers))
+        m.calls_duplicate.inc(result.duplicates)
+        m.calls_wrapped.inc(result.wrappers)
+        m.events_joined.inc(result.events_joined)

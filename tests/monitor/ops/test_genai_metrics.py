@@ -1,0 +1,89 @@
+"""The GenAI client histograms expose exactly what prometheus_client's Histogram would for the
+same observations, and count a wrapped call once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+from monitor.core.components import WriteBatch
+from monitor.core.records import CallStatus, LLMCall
+from monitor.ops.genai_metrics import DURATION_BUCKETS, TOKEN_BUCKETS, GenAiMetrics, MeteredSink
+
+LABELS = ["service_name", "gen_ai_provider_name", "gen_ai_request_model",
+          "gen_ai_operation_name"]
+
+
+def call(i: int, **fields: object) -> LLMCall:
+    rng = random.Random(i)
+    values: dict[str, object] = dict(
+        trace_id=f"{i + 1:032x}", span_id=f"{i + 1:016x}", parent_span_id=None,
+        service=rng.choice(["support-bot", "search"]), provider="openai",
+        request_model=rng.choice(["gpt-4o", "gpt-4o-mini"]), response_model=None,
+        operation="chat", start_ns=1_700_000_000_000_000_000 + i,
+        # bucket edges included: a value on an edge belongs to that bucket (le)
+        duration_s=rng.choice([0.01, 0.02, 0.5, 81.92, 100.0, rng.random() * 30]),
+        status=rng.choice([CallStatus.OK, CallStatus.ERROR]), error_type=None,
+        input_tokens=rng.choice([1, 4, 5, 1000, None]), output_tokens=rng.randint(0, 5000))
+    values.update(fields)
+    return LLMCall(**values)  # type: ignore[arg-type]
+
+
+def exposition(registry: CollectorRegistry) -> list[str]:
+    return [line for line in generate_latest(registry).decode().splitlines()
+            if "_created" not in line and "first_token" not in line]
+
+
+def test_exposition_matches_prometheus_client_histograms() -> None:
+    calls = [call(i) for i in range(2_000)]
+    ours = CollectorRegistry()
+    GenAiMetrics(ours).observe(calls)
+
+    reference = CollectorRegistry()
+    duration = Histogram("gen_ai_client_operation_duration_seconds", "GenAI operation duration",
+                         [*LABELS, "error_type"], buckets=DURATION_BUCKETS, registry=reference)
+    tokens = Histogram("gen_ai_client_token_usage", "Input and output tokens per GenAI operation",
+                       [*LABELS, "gen_ai_token_type"], buckets=TOKEN_BUCKETS,
+                       registry=reference)
+    for c in calls:
+        labels = (c.service, c.provider or "", c.request_model or "", c.operation)
+        error = (c.error_type or "error") if c.status is CallStatus.ERROR else ""
+        duration.labels(*labels, error).observe(c.duration_s)
+        if c.input_tokens is not None:
+            tokens.labels(*labels, "input").observe(c.input_tokens)
+        if c.output_tokens is not None:
+            tokens.labels(*labels, "output").observe(c.output_tokens)
+
+    assert exposition(ours) == exposition(reference)
+
+
+class Committed:
+    """A CallSink that commits nothing and remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.batches: list[WriteBatch] = []
+
+    async def submit(self, batch: WriteBatch) -> None:
+        self.batches.append(batch)
+
+
+def test_a_wrapper_and_the_call_it_wraps_are_counted_once() -> None:
+    registry = CollectorRegistry()
+    inner_sink = Committed()
+    sink = MeteredSink(inner_sink, GenAiMetrics(registry))
+    outer = call(1, ttft_s=0.3)
+    inner = call(2, trace_id=outer.trace_id, parent_span_id=outer.span_id, ttft_s=0.2)
+
+    asyncio.run(sink.submit(WriteBatch(calls=[outer, inner])))
+
+    assert len(inner_sink.batches) == 1
+    count = registry.get_sample_value(
+        "gen_ai_server_time_to_first_token_seconds_count",
+        dict(zip(LABELS, (inner.service, "openai", inner.request_model, "chat"), strict=True)))
+    assert count == 1
+    assert registry.get_sample_value(
+        "gen_ai_server_time_to_first_token_seconds_sum",
+        dict(zip(LABELS, (inner.service, "openai", inner.request_model, "chat"),
+                 strict=True))) == 0.2
