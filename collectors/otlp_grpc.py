@@ -8,7 +8,6 @@ answer INVALID_ARGUMENT; over the size cap gRPC itself answers RESOURCE_EXHAUSTE
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from typing import Any
@@ -24,6 +23,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as traces
 from collectors.config import GrpcReceiverConfig
 from collectors.extract import Signal
 from collectors.ingest import Ingestor
+from monitor.core.auth import bearer_matches
 from monitor.core.endpoints import Listener, split_endpoint
 from monitor.core.errors import IngestError, Overloaded, StoreError
 from monitor.core.metrics import SelfMetrics
@@ -43,7 +43,7 @@ class OtlpGrpcReceiver:
         self._metrics = metrics
         self._retry_after_s = retry_after_s
         token = config.auth.token() if config.auth else None
-        self._expected_auth = f"Bearer {token}" if token else None
+        self._token = token
         self.listener = Listener("otlp_grpc", config.endpoint)
         self._server: aio.Server | None = None
 
@@ -91,7 +91,7 @@ class OtlpGrpcReceiver:
         began = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
-            if self._expected_auth and not self._authorized(context):
+            if self._token and not self._authorized(context):
                 code = grpc.StatusCode.UNAUTHENTICATED
                 await context.abort(code, "missing or wrong bearer token")
             try:
@@ -113,11 +113,9 @@ class OtlpGrpcReceiver:
                 time.perf_counter() - began)
 
     def _authorized(self, context: aio.ServicerContext[Any, Any]) -> bool:
-        expected = self._expected_auth or ""
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization" and isinstance(value, str):
-                return hmac.compare_digest(value.encode(), expected.encode())
-        return False
+        given = [value for key, value in context.invocation_metadata() or ()
+                 if key == "authorization" and isinstance(value, str | bytes)]
+        return bearer_matches(given, self._token or "")
 
     @staticmethod
     async def _abort_retryable(context: aio.ServicerContext[Any, Any], message: str,

@@ -11,7 +11,6 @@ spans were malformed.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 import zlib
@@ -30,6 +29,7 @@ from collectors import extract
 from collectors.config import HttpReceiverConfig
 from collectors.extract import Extracted
 from collectors.ingest import Ingestor
+from monitor.core.auth import bearer_matches
 from monitor.core.endpoints import Listener, bind_socket, server_ssl_context
 from monitor.core.errors import BadRequest, IngestError, Overloaded, StoreError, TooLarge
 from monitor.core.metrics import SelfMetrics
@@ -80,7 +80,7 @@ class OtlpHttpReceiver:
         self._budget = _Budget(max_inflight_bytes)
         self._retry_after = str(max(1, round(retry_after_s)))
         token = config.auth.token() if config.auth else None
-        self._expected_auth = f"Bearer {token}".encode() if token else None
+        self._token = token
         self.listener = Listener("otlp_http", config.endpoint)
         self._runner: web.AppRunner | None = None
 
@@ -130,7 +130,8 @@ class OtlpHttpReceiver:
         return response
 
     async def _respond(self, request: web.Request, signal: Signal) -> web.StreamResponse:
-        if self._expected_auth and not _authorized(request, self._expected_auth):
+        given = request.headers.getall("Authorization", [])
+        if self._token and not bearer_matches(given, self._token):
             return _status_response(401, "missing or wrong bearer token", JSON,
                                     headers={"WWW-Authenticate": "Bearer"})
         media = request.content_type
@@ -207,11 +208,6 @@ def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
     if len(out) > cap:
         raise TooLarge(f"body inflates past the {cap}-byte cap")
     return out
-
-
-def _authorized(request: web.Request, expected: bytes) -> bool:
-    given = request.headers.get("Authorization", "").encode()
-    return hmac.compare_digest(given, expected)
 
 
 def _encode(message: Message, media: str) -> bytes:

@@ -7,7 +7,6 @@ and /api/v1/... require it. Bad query parameters get 400 with a message naming t
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
@@ -19,6 +18,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.alerting.engine import AlertEngine
+from monitor.core.auth import bearer_matches
 from monitor.core.components import CallQuery, Store
 from monitor.core.endpoints import Listener, bind_socket
 from monitor.core.errors import StoreError
@@ -51,7 +51,7 @@ class OpsServer:
         self._config = config
         self._deps = deps
         token = config.auth.token() if config.auth else None
-        self._expected_auth = f"Bearer {token}".encode() if token else None
+        self._token = token
         self.listener = Listener("ops", config.endpoint)
         self._runner: web.AppRunner | None = None
 
@@ -87,11 +87,11 @@ class OpsServer:
     async def _auth_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if self._expected_auth and request.path not in _OPEN_PATHS:
-            given = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(given, self._expected_auth):
-                return _error(401, "missing or wrong bearer token",
-                              headers={"WWW-Authenticate": "Bearer"})
+        given = request.headers.getall("Authorization", [])
+        if (self._token and request.path not in _OPEN_PATHS
+                and not bearer_matches(given, self._token)):
+            return _error(401, "missing or wrong bearer token",
+                          headers={"WWW-Authenticate": "Bearer"})
         try:
             return await handler(request)
         except StoreError as exc:  # any endpoint that reads or writes the store
