@@ -395,6 +395,7 @@ def stages(args: argparse.Namespace) -> None:
 
     from collectors.extract import extract_traces
     from monitor.core.components import WriteBatch
+    from monitor.ops.cardinality import CardinalityLimits
     from monitor.ops.genai_metrics import GenAiMetrics
     from monitor.store.sqlite import SqliteStore
 
@@ -429,7 +430,7 @@ def stages(args: argparse.Namespace) -> None:
         found = timed("extract", extract, requests)
         timed("pickle", round_trip, bodies, found)
         calls = [c for extracted in found for c in extracted.calls]
-        timed("metrics", GenAiMetrics(CollectorRegistry()).observe, calls)
+        timed("metrics", GenAiMetrics(CollectorRegistry(), CardinalityLimits()).observe, calls)
         with tempfile.TemporaryDirectory() as tmp:
             store = SqliteStore(Path(tmp) / "stages.db")
             timed("store", write, store, calls)

@@ -33,6 +33,7 @@ from monitor.jobs.references import References
 from monitor.jobs.scheduler import JobScheduler, JobSpec
 from monitor.jobs.texts import TextSampler
 from monitor.jobs.toxicity import ToxicityJob
+from monitor.ops.cardinality import CardinalityLimits
 from monitor.ops.collector_pauses import CollectorPauses, settle
 from monitor.ops.genai_metrics import GenAiMetrics, MeteredSink
 from monitor.ops.metric_push import OtlpMetricPush
@@ -62,7 +63,9 @@ class Daemon:
             self.store, self.metrics, max_items=ingest.queue_max_items,
             max_bytes=ingest.queue_max_bytes, commit_max_items=ingest.commit_max_items,
             retry_after_s=ingest.retry_after)
-        sink = MeteredSink(self.writer, GenAiMetrics(self.metrics.registry))
+        self.label_limits = CardinalityLimits(config.metrics.cardinality_limit,
+                                              self.metrics.registry)
+        sink = MeteredSink(self.writer, GenAiMetrics(self.metrics.registry, self.label_limits))
         ingestor = Ingestor(sink, self.metrics, self._extract_pool,
                             max_chars=ingest.max_attribute_chars)
         receivers = config.receivers

@@ -101,3 +101,5 @@ class OtlpPushConfig(Section):
 
 class MetricsConfig(Section):
     otlp: OtlpPushConfig = OtlpPushConfig()
+    # label sets per exported family; past it, one otel_metric_overflow="true" series
+    cardinality_limit: int = Field(default=2_000, ge=1, le=1_000_000)

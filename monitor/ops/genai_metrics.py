@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import HistogramMetricFamily, Metric
@@ -20,6 +20,11 @@ from prometheus_client.utils import floatToGoString
 
 from monitor.core.components import CallSink, WriteBatch
 from monitor.core.records import CallStatus, LLMCall
+from monitor.ops.cardinality import (
+    CardinalityLimits,
+    error_type_label,
+    overflow_sample,
+)
 
 # Bucket boundaries recommended by the GenAI metric conventions.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
@@ -51,17 +56,21 @@ class BatchHistogram:
     """
 
     def __init__(self, name: str, documentation: str, labels: Sequence[str],
-                 buckets: Sequence[float]) -> None:
+                 buckets: Sequence[float], limits: CardinalityLimits) -> None:
         self.name, self.documentation = name, documentation
         self.labels = list(labels)
         self.bounds = tuple(float(b) for b in buckets)
-        self._series: dict[tuple[str, ...], _Series] = {}
+        self._series: dict[Hashable, _Series] = {}
+        self._limit = limits.of(name)
 
     def observe(self, key: tuple[str, ...], value: float) -> None:
         """Add one value; the caller holds the owner's lock."""
         series = self._series.get(key)
         if series is None:
-            series = self._series[key] = _Series(len(self.bounds) + 1)
+            admitted = self._limit.admit(key)
+            series = self._series.get(admitted)
+            if series is None:
+                series = self._series[admitted] = _Series(len(self.bounds) + 1)
         series.buckets[bisect_left(self.bounds, value)] += 1
         series.sum += value
 
@@ -73,22 +82,29 @@ class BatchHistogram:
             for edge, n in zip(edges, series.buckets, strict=True):
                 total += n
                 cumulative.append((edge, total))
-            family.add_metric(list(key), cumulative, series.sum)
+            if isinstance(key, tuple):
+                family.add_metric(list(key), cumulative, series.sum)
+            else:  # the overflow series
+                family.samples.extend(
+                    [*(overflow_sample(f"{self.name}_bucket", n, le=edge)
+                       for edge, n in cumulative),
+                     overflow_sample(f"{self.name}_count", total),
+                     overflow_sample(f"{self.name}_sum", series.sum)])
         return family
 
 
 class GenAiMetrics(Collector):
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, limits: CardinalityLimits) -> None:
         self._lock = threading.Lock()
         self.duration = BatchHistogram(
             "gen_ai_client_operation_duration_seconds", "GenAI operation duration",
-            [*_LABELS, "error_type"], DURATION_BUCKETS)
+            [*_LABELS, "error_type"], DURATION_BUCKETS, limits)
         self.tokens = BatchHistogram(
             "gen_ai_client_token_usage", "Input and output tokens per GenAI operation",
-            [*_LABELS, "gen_ai_token_type"], TOKEN_BUCKETS)
+            [*_LABELS, "gen_ai_token_type"], TOKEN_BUCKETS, limits)
         self.ttft = BatchHistogram(
             "gen_ai_server_time_to_first_token_seconds", "Time to the first output token of "
-            "streamed responses", _LABELS, TTFT_BUCKETS)
+            "streamed responses", _LABELS, TTFT_BUCKETS, limits)
         registry.register(self)
 
     def observe(self, calls: Sequence[LLMCall]) -> None:
@@ -97,8 +113,8 @@ class GenAiMetrics(Collector):
             for call in calls:
                 labels = (call.service, call.provider or "",
                           call.request_model or call.response_model or "", call.operation)
-                error = ((call.error_type or "error") if call.status is CallStatus.ERROR
-                         else "")
+                error = (error_type_label(call.error_type or "error")
+                         if call.status is CallStatus.ERROR else "")
                 duration((*labels, error), call.duration_s)
                 if call.input_tokens is not None:
                     tokens((*labels, "input"), call.input_tokens)

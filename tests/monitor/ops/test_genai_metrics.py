@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from monitor.core.components import WriteBatch
 from monitor.core.records import CallStatus, LLMCall
+from monitor.ops.cardinality import CardinalityLimits
 from monitor.ops.genai_metrics import DURATION_BUCKETS, TOKEN_BUCKETS, GenAiMetrics, MeteredSink
 
 LABELS = ["service_name", "gen_ai_provider_name", "gen_ai_request_model",
@@ -39,7 +40,7 @@ def exposition(registry: CollectorRegistry) -> list[str]:
 def test_exposition_matches_prometheus_client_histograms() -> None:
     calls = [call(i) for i in range(2_000)]
     ours = CollectorRegistry()
-    GenAiMetrics(ours).observe(calls)
+    GenAiMetrics(ours, CardinalityLimits()).observe(calls)
 
     reference = CollectorRegistry()
     duration = Histogram("gen_ai_client_operation_duration_seconds", "GenAI operation duration",
@@ -72,7 +73,7 @@ class Committed:
 def test_a_wrapper_and_the_call_it_wraps_are_counted_once() -> None:
     registry = CollectorRegistry()
     inner_sink = Committed()
-    sink = MeteredSink(inner_sink, GenAiMetrics(registry))
+    sink = MeteredSink(inner_sink, GenAiMetrics(registry, CardinalityLimits()))
     outer = call(1, ttft_s=0.3)
     inner = call(2, trace_id=outer.trace_id, parent_span_id=outer.span_id, ttft_s=0.2)
 
@@ -87,3 +88,36 @@ def test_a_wrapper_and_the_call_it_wraps_are_counted_once() -> None:
         "gen_ai_server_time_to_first_token_seconds_sum",
         dict(zip(LABELS, (inner.service, "openai", inner.request_model, "chat"),
                  strict=True))) == 0.2
+
+
+def test_past_the_limit_new_label_sets_share_one_overflow_series_and_are_counted() -> None:
+    registry = CollectorRegistry()
+    metrics = GenAiMetrics(registry, CardinalityLimits(3, registry))
+    calls = [call(i, service=f"tenant-{i}", status=CallStatus.OK, input_tokens=None,
+                  output_tokens=None, duration_s=1.0) for i in range(10)]
+
+    metrics.observe(calls)
+    metrics.observe([call(0, service="tenant-0", status=CallStatus.OK, duration_s=1.0)])
+
+    name = "gen_ai_client_operation_duration_seconds"
+    series = {line.split("{")[1].split("}")[0] for line in exposition(registry)
+              if line.startswith(f"{name}_count")}
+    assert len(series) == 4  # the first three tenants, and the overflow series
+    assert registry.get_sample_value(f"{name}_count", {"otel_metric_overflow": "true"}) == 7
+    assert registry.get_sample_value(f"{name}_count", {
+        "service_name": "tenant-0", "gen_ai_provider_name": "openai",
+        "gen_ai_request_model": calls[0].request_model, "gen_ai_operation_name": "chat",
+        "error_type": ""}) == 2  # an admitted label set keeps its own series
+    assert registry.get_sample_value("driftwatch_metric_label_sets_overflowed_total",
+                                     {"metric": name}) == 7
+
+
+def test_an_error_type_that_reads_like_a_message_is_folded_into_other() -> None:
+    registry = CollectorRegistry()
+    GenAiMetrics(registry, CardinalityLimits()).observe([
+        call(1, status=CallStatus.ERROR, error_type="Rate limit exceeded for user0@example.com"),
+        call(2, status=CallStatus.ERROR, error_type="openai.RateLimitError")])
+
+    labels = {line.split('error_type="')[1].split('"')[0] for line in exposition(registry)
+              if 'error_type="' in line}
+    assert labels == {"_OTHER", "openai.RateLimitError"}
