@@ -1,6 +1,7 @@
 """The docs keep up with the code: docs/configuration.md documents every config key the model
 accepts and no key it does not, with the defaults the model has; README.md links every page
-under docs/, and every relative link in them leads to a file (and heading) that exists.
+under docs/, every relative link in them leads to a file (and heading) that exists, and
+every bench command they quote names a script and flags that exist.
 
 The walk reads the pydantic model tree of `monitor.config.Config`; a key under a map is
 written with a placeholder (`alerts.rules.<name>.severity`) and a key of a list's items with
@@ -214,3 +215,22 @@ def test_every_relative_link_leads_somewhere(page: Path) -> None:
         elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
             broken.append(f"{target}: no such heading in {dest.relative_to(REPO)}")
     assert broken == [], f"{page.relative_to(REPO)}: " + "; ".join(broken)
+
+
+def test_every_bench_script_is_in_the_performance_page_and_every_bench_command_runs_one() -> None:
+    """Every number keeps its command: each script in bench/ is listed in docs/performance.md,
+    and each command the docs quote names a script that exists, with flags it takes."""
+    quoted = re.findall(r"bench/(\w+)\.py([^`]*)`", " ".join(p.read_text().replace("\n", " ")
+                                                           for p in markdown_files()))
+    listed = (DOCS / "performance.md").read_text()
+    wrong = [f"bench/{s.name} is not in docs/performance.md"
+             for s in sorted((REPO / "bench").glob("*.py")) if f"bench/{s.name}" not in listed]
+    for script, args in quoted:
+        path = REPO / "bench" / f"{script}.py"
+        if not path.exists():
+            wrong.append(f"bench/{script}.py: no such script")
+            continue
+        source = path.read_text()
+        wrong += [f"bench/{script}.py has no {flag}" for flag in re.findall(r"--[\w-]+", args)
+                  if f'"{flag}"' not in source]
+    assert wrong == [], "\n".join(wrong)
