@@ -24,6 +24,7 @@ from monitor import __version__
 from monitor.cli.client import OpsClient, OpsError
 from monitor.cli.demo import add_demo_command
 from monitor.cli.replay import add_replay_command
+from monitor.cli.terminal import OneLineFormatter
 from monitor.config import Config, load_config
 from monitor.core.components import CallQuery
 from monitor.core.errors import ConfigError, StoreError
@@ -193,7 +194,7 @@ def _setup_logging(config: Config) -> None:
     if config.log.format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for noisy in ("apscheduler", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
