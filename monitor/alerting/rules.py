@@ -317,8 +317,28 @@ def promql_burn_check(check: Check, availability: float) -> tuple[str, str]:
             f"{1 - availability:g}", window)
 
 
+def promql_unknown(rule: AlertRule) -> str | None:
+    """Where `evaluate` says unknown: a group whose bare `anomalous` check met insufficient
+    data while its other checks hold; None for a rule without such a group."""
+    assert rule.detector is not None
+    matchers = ", ".join((f'detector="{rule.detector}"', *rule.scope_matchers()))
+    insufficient = (f"max without (detector) (driftwatch_detector_insufficient_data{{{matchers}}})"
+                    " == 1")
+    terms = []
+    for group in rule.condition:
+        if Check("anomalous") in group:
+            terms.append(" and ".join([insufficient, *(
+                promql_check(rule, check) for check in group if check != Check("anomalous"))]))
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else " or ".join(f"({t})" for t in terms)
+
+
 def promql_condition(rule: AlertRule, availability: float) -> tuple[str, frozenset[str]]:
-    """(expression, burn windows whose recording rules it reads) of a rule on results.
+    """(expression, burn windows whose recording rules it reads) of a rule on results. Where
+    the engine's condition is unknown, a firing alert keeps firing, as the engine keeps it
+    (too little data is not "no drift"): the expression holds there for the rule's own
+    firing alerts.
 
     :raises NotExportable: see `promql_check`.
     """
@@ -335,5 +355,10 @@ def promql_condition(rule: AlertRule, availability: float) -> tuple[str, frozens
             parts.append(text)
         terms.append(" and ".join(parts))
     expr = terms[0] if len(terms) == 1 else "\n or ".join(f"({t})" for t in terms)
+    unknown = promql_unknown(rule)
+    if unknown is not None:
+        ignored = ", ".join(["alertname", "alertstate", "severity", *sorted(rule.labels)])
+        expr = (f"{expr}\nor\n(\n  {unknown}\n  and ignoring ({ignored})\n"
+                f'  ALERTS{{alertname="{rule.name}", alertstate="firing"}}\n)')
     return expr, frozenset(windows)
 

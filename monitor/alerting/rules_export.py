@@ -47,11 +47,12 @@ def export_rules(config: Config) -> str:
             alerts.append(_alert(name, rule, config, burn_windows))
         except NotExportable as exc:
             skipped.append(f"# {name} is not exported: {exc}")
-    groups: list[dict[str, Any]] = []
-    if burn_windows:
-        groups.append({"name": "driftwatch-slo", "rules": [
-            _error_ratio(window) for window in BURN_WINDOWS if window in burn_windows]})
-    groups.append({"name": "driftwatch-alerts", "rules": alerts})
+    # One group, the burn-window ratios first: rules of a group run in order at one time, so
+    # the burn alerts read this evaluation's ratios, as the engine reads this run's burn
+    # rates. In a group of their own the ratios could be an interval old (groups run on
+    # their own timers), and the alerts a step behind the engine's.
+    ratios = [_error_ratio(window) for window in BURN_WINDOWS if window in burn_windows]
+    groups = [{"name": "driftwatch-alerts", "rules": [*ratios, *alerts]}]
     header = ("# driftwatch's alert rules for Prometheus: `driftwatch rules export FILE` "
               "writes them\n# from the config's rules. Check with `promtool check rules FILE`.\n")
     body = yaml.dump({"groups": groups}, Dumper=_Dumper, sort_keys=False, width=100,
