@@ -344,10 +344,11 @@ def promql_condition(rule: AlertRule, availability: float) -> tuple[str, frozens
     """
     windows: set[str] = set()
     terms = []
+    burn_only = availability_burn_only(rule)
     for group in rule.condition:
         parts = []
         for check in group:
-            if availability_burn_only(rule):
+            if burn_only:
                 text, window = promql_burn_check(check, availability)
                 windows.add(window)
             else:

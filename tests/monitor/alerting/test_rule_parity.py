@@ -26,7 +26,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from detectors.latency import burn_rates
+from detectors.latency import BURN_WINDOWS_S, burn_rates
 from monitor.alerting.rules_export import export_rules
 from monitor.config import Config
 from monitor.core.metrics import SelfMetrics
@@ -154,8 +154,7 @@ class World:
                 error_rate=sum(c.status is CallStatus.ERROR for c in window) / len(window)
                 if window else None,
                 ttft_p95_s=ttft, burn_rates={"availability": {
-                    name: rate.burn for name, rate in zip(
-                        ("5m", "30m", "1h", "2h", "6h", "1d", "3d"), burns, strict=True)}})
+                    name: rate.burn for name, rate in zip(BURN_WINDOWS_S, burns, strict=True)}})
 
     def drift(self, now_ns: int) -> Iterator[DetectorResult]:
         first = now_ns == T0_NS + MINUTE_NS
