@@ -1,4 +1,5 @@
-"""The alert rules' and notifiers' config sections, and the rule-check syntax they share."""
+"""The alert rules' and notifiers' config sections; a rule's checks are parsed by
+`monitor.alerting.rules`, which gives them their meaning."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pydantic import (
 )
 
 from monitor.alerting.default_rules import DEFAULT_RULES_YAML
+from monitor.alerting.rules import parse_check
 from monitor.core.config import (
     Duration,
     ExistingFile,
@@ -23,23 +25,8 @@ from monitor.core.config import (
 )
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CHECK = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(?:(>=|<=|==|!=|>|<)\s*"
-                    r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?))?\s*$")
 #: labels driftwatch sets itself; a rule's own labels may not replace them
 RESERVED_LABELS = frozenset({"alertname", "severity", "service", "model", "direction", "job"})
-
-
-def parse_check(text: str) -> tuple[str, str | None, float | None]:
-    """(field, operator, number) of `field op number`, or (field, None, None) for a bare
-    field that must be true (`anomalous`).
-
-    :raises ValueError: naming the check.
-    """
-    match = _CHECK.match(text)
-    if not match:
-        raise ValueError(f"expected a check like 'ttft_p95_s > 3' or 'anomalous', got: {text!r}")
-    field, op, number = match.groups()
-    return field, op, None if number is None else float(number)
 
 
 def _valid_check(text: str) -> str:

@@ -16,8 +16,6 @@ delivers what each notifier is owed (`monitor.alerting.notifiers`).
 from __future__ import annotations
 
 import logging
-import math
-import re
 import string
 import time
 import urllib.parse
@@ -26,8 +24,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detectors.redact import redact
-from monitor.alerting.config import AlertsConfig, RuleConfig, parse_check
+from monitor.alerting.config import AlertsConfig, RuleConfig
 from monitor.alerting.notifiers import Dispatcher
+from monitor.alerting.rules import AlertRule, evaluate, fields, lookup
 from monitor.config import Config
 from monitor.core.metrics import SelfMetrics
 from monitor.core.records import DetectorResult, rfc3339
@@ -42,8 +41,6 @@ ALERTS_JOB = "alerts"
 DASHBOARDS = {"drift": "driftwatch-quality", "toxicity": "driftwatch-quality",
               "latency": "driftwatch-overview", "traffic_absent": "driftwatch-overview",
               "job_stale": "driftwatch-daemon", "spans_refused": "driftwatch-daemon"}
-_OPS = {">": float.__gt__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__,
-        "==": float.__eq__, "!=": float.__ne__}
 _EXAMPLE_CHARS = 160
 
 
@@ -101,65 +98,47 @@ class RuleContext:
 
 
 class Rule:
-    """A configured rule, compiled: its checks parsed, its kind's observer chosen."""
+    """A configured rule, compiled: its parsed form (`monitor.alerting.rules`) and its
+    kind's observer."""
 
     def __init__(self, name: str, config: RuleConfig, context: RuleContext) -> None:
         self.name = name
         self.config = config
         self.context = context
-        self.groups = [[parse_check(check) for check in group] for group in config.when]
-        self._observe = {"detector": self._detector, "traffic_absent": self._traffic_absent,
+        self.model = AlertRule.from_config(name, config)
+        self._observe = {"detector": self._results, "traffic_absent": self._results,
                          "job_stale": self._job_stale,
                          "spans_refused": self._spans_refused}[config.kind]
 
     @property
     def severity(self) -> str:
-        return self.config.severity
+        return self.model.severity
 
     def observe(self, inputs: Inputs) -> list[Observation]:
         return self._observe(inputs)
 
-    def _segments(self, inputs: Inputs, detector: str) -> list[DetectorResult]:
-        cfg = self.config
-        return [r for r in inputs.results if r.detector == detector
-                and (cfg.direction is None or (r.direction and r.direction.value == cfg.direction))
-                and not (cfg.scope == "service" and r.model is not None)
-                and not (cfg.scope == "model" and r.model is None)]
-
-    def _detector(self, inputs: Inputs) -> list[Observation]:
-        assert self.config.detector is not None
-        interval = self.context.detector_intervals.get(self.config.detector, 3600.0)
+    def _results(self, inputs: Inputs) -> list[Observation]:
+        rule = self.model
+        interval = rule.source_interval_s(self.context.detector_intervals,
+                                          self.context.evaluation_interval_s)
         horizon_ns = int((STALE_RUNS * interval + self.context.evaluation_interval_s) * 1e9)
         observations = []
-        for result in self._segments(inputs, self.config.detector):
-            values = self._namespace(result)
-            holds, value, threshold = evaluate(self.groups, values)
-            if inputs.now_ns - result.computed_ns > horizon_ns:
-                holds = False  # the segment went quiet or the job stopped: nothing to say
-            if value is None and result.statistic is not None:
+        for result in (r for r in inputs.results if rule.selects(r)):
+            verdict = evaluate(rule.condition, fields(result))
+            holds = verdict.holds
+            # A stale result says nothing: its segment went quiet or its job stopped. An
+            # absent-traffic result stays true however old, until traffic returns.
+            if rule.kind == "detector" and inputs.now_ns - result.computed_ns > horizon_ns:
+                holds = False
+            value = verdict.value
+            if value is None and result.statistic is not None and rule.kind == "detector":
                 value = result.statistic
-            values.update(value=value, threshold=threshold)
+            values = self._namespace(result)
+            values.update(value=value, threshold=verdict.threshold)
             observations.append(Observation(
                 labels=_segment_labels(result), holds=holds, key=f"result:{result.id}",
                 values=values, value=value, source_interval_s=interval,
                 extra=_explanation(result)))
-        return observations
-
-    def _traffic_absent(self, inputs: Inputs) -> list[Observation]:
-        # The latency job reports every segment with calls in the last 3d, with the count
-        # of its current window: a zero is a segment that went quiet. Its last result stays
-        # (however old) until traffic returns or retention drops it.
-        interval = self.context.detector_intervals.get("latency", 60.0)
-        observations = []
-        for result in self._segments(inputs, "latency"):
-            count = result.details.get("count")
-            values = self._namespace(result)
-            values.update(value=count, threshold=0,
-                          window=_duration(self.context.latency_window_s))
-            observations.append(Observation(
-                labels=_segment_labels(result), holds=count == 0, key=f"result:{result.id}",
-                values=values, value=None if count is None else float(count),
-                source_interval_s=interval))
         return observations
 
     def _job_stale(self, inputs: Inputs) -> list[Observation]:
@@ -173,10 +152,10 @@ class Rule:
             last = (rfc3339(int(status.last_success_s * 1e9)) if status.last_success_s
                     else f"never since the daemon started at {rfc3339(int(since * 1e9))}")
             observations.append(Observation(
-                labels={"job": job}, holds=age > self.config.stale_after * status.interval_s,
+                labels={"job": job}, holds=age > self.model.stale_after * status.interval_s,
                 key=f"eval:{inputs.now_ns}", value=age,
                 values={"job": job, "value": age, "interval": status.interval_s,
-                        "last_success": last, "threshold": self.config.stale_after},
+                        "last_success": last, "threshold": self.model.stale_after},
                 source_interval_s=self.context.evaluation_interval_s))
         return observations
 
@@ -187,24 +166,23 @@ class Rule:
             source_interval_s=self.context.evaluation_interval_s)]
 
     def _namespace(self, result: DetectorResult) -> dict[str, Any]:
-        labels = _segment_labels(result)
-        return {
-            **result.details,
-            **labels,
+        """What annotation templates read: the fields checks read, the segment, and the
+        result's presentation."""
+        namespace = {
+            **fields(result),
+            **_segment_labels(result),
             "model": result.model or "all models",
             "segment": f"{result.service}/{result.model}" if result.model else result.service,
             "detector": result.detector,
             "summary": result.summary,
-            "anomalous": result.anomalous,
-            "statistic": result.statistic,
-            "p_value": result.p_value,
-            "n_current": result.n_current,
-            "n_reference": result.n_reference,
             "window_start": rfc3339(result.window_start_ns),
             "window_end": rfc3339(result.window_end_ns),
             "slo_availability": self.context.slo_availability,
             "report_path": report_path(result),
         }
+        if self.model.kind == "traffic_absent":
+            namespace["window"] = _duration(self.context.latency_window_s)
+        return namespace
 
 
 def rules_from_config(config: Config) -> list[Rule]:
@@ -218,60 +196,6 @@ def rules_from_config(config: Config) -> list[Rule]:
         latency_window_s=config.latency.window)
     return [Rule(name, rule, context) for name, rule in config.alerts.rules.items()
             if rule.enabled]
-
-
-def evaluate(groups: Sequence[Sequence[tuple[str, str | None, float | None]]],
-             values: Mapping[str, Any]) -> tuple[bool | None, float | None, float | None]:
-    """(holds, value, threshold) of a condition: any group whose checks all hold. A check on
-    `anomalous` that is None (insufficient data) makes its group unknown; a missing or
-    non-numeric value fails its check. `value` and `threshold` are those of the first
-    comparison in the group that held, else in the first group."""
-    outcome: bool | None = False
-    shown: tuple[float | None, float | None] | None = None
-    for group in groups:
-        held: bool | None = True
-        first: tuple[float | None, float | None] | None = None
-        for name, op, number in group:
-            found = lookup(values, name)
-            if op is None:
-                check = None if found is None and name == "anomalous" else bool(found)
-            else:
-                number_value = _number(found)
-                if first is None:
-                    first = (number_value, number)
-                check = number_value is not None and _OPS[op](number_value, float(number or 0))
-            if check is False:
-                held = False
-            elif check is None and held is True:
-                held = None
-        shown = shown or first
-        if held is True:
-            return True, *(first or (None, None))
-        if held is None:
-            outcome = None
-    return outcome, *(shown or (None, None))
-
-
-def lookup(values: Mapping[str, Any], path: str) -> Any:
-    """A value by dotted path or [key] index, through dicts and lists only (never
-    attributes): `burn_rates.availability.1h`, `burn_rates[availability][1h]`."""
-    node: Any = values
-    for key in (k for k in re.split(r"[.\[\]]+", path) if k):
-        if isinstance(node, Mapping):
-            node = node.get(key)
-        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
-            node = node[int(key)]
-        else:
-            return None
-    return node
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    return None
 
 
 def _segment_labels(result: DetectorResult) -> dict[str, str]:
@@ -397,7 +321,7 @@ class AlertEngine:
         kept: dict[str, AlertRecord] = {}
         for rule in self.rules:
             for obs in rule.observe(inputs):
-                labels = {**rule.config.labels, **obs.labels, "alertname": rule.name,
+                labels = {**rule.model.labels, **obs.labels, "alertname": rule.name,
                           "severity": rule.severity}
                 fp = fingerprint(labels)
                 if fp in kept:
@@ -435,7 +359,7 @@ class AlertEngine:
             return _resolve(old, now) if old else None
         annotations = self._annotate(rule, obs)
         if old is None or old.state == "resolved":
-            firing = rule.config.for_ <= 1
+            firing = rule.model.for_ <= 1
             return AlertRecord(
                 fingerprint=fp, rule=rule.name, labels=labels, annotations=annotations,
                 state="firing" if firing else "pending", active_ns=now,
@@ -443,7 +367,7 @@ class AlertEngine:
                 source_interval_s=obs.source_interval_s, updated_ns=now)
         if old.state == "pending":
             holds = old.holds + (obs.key != old.observed)
-            firing = holds >= rule.config.for_
+            firing = holds >= rule.model.for_
             return replace(old, labels=labels, annotations=annotations, holds=holds,
                            state="firing" if firing else "pending",
                            fired_ns=now if firing else None, observed=obs.key,
@@ -456,7 +380,7 @@ class AlertEngine:
     def _annotate(self, rule: Rule, obs: Observation) -> dict[str, str]:
         values = {**obs.values, "alertname": rule.name}
         annotations = {key: render(text, values)
-                       for key, text in rule.config.annotations.items()}
+                       for key, text in rule.model.annotations.items()}
         annotations.update(obs.extra)
         report = obs.values.get("report_path")
         if report:
@@ -466,7 +390,7 @@ class AlertEngine:
             annotations["runbook_url"] = render(config.runbook_url, values)
         if config.grafana_url and "dashboard_url" not in annotations:
             annotations["dashboard_url"] = dashboard_url(
-                config.grafana_url, DASHBOARDS.get(rule.config.detector or rule.config.kind,
+                config.grafana_url, DASHBOARDS.get(dashboard_key(rule.model),
                                                    "driftwatch-overview"), obs.labels)
         return {k: v for k, v in annotations.items() if v}
 
@@ -477,6 +401,11 @@ def _resolve(old: AlertRecord, now: int) -> AlertRecord | None:
     if old.state == "firing":
         return replace(old, state="resolved", resolved_ns=now, updated_ns=now)
     return old
+
+
+def dashboard_key(rule: AlertRule) -> str:
+    """The DASHBOARDS key of a rule: its detector, or its kind for the other rules."""
+    return rule.detector if rule.kind == "detector" and rule.detector else rule.kind
 
 
 def dashboard_url(grafana_url: str, uid: str, labels: Mapping[str, str]) -> str:

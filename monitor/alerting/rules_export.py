@@ -2,12 +2,14 @@
 the daemon exports, for teams that alert from their own Prometheus (or Mimir, Thanos,
 vmalert) instead of, or beside, the daemon's own evaluator.
 
-Each rule becomes one alert with the same name, severity and labels. Checks on a detector
-result become comparisons of the gauges `monitor.core.metrics` exports from it; the
-availability burn-rate rules become the SRE workbook's multi-window alerts over recording
-rules of the GenAI client histograms, which Prometheus computes from the counters itself.
-`for` (evaluations) becomes a duration: (for - 1) runs of the rule's source job. A check on
-a field no metric carries cannot be exported; such a rule is left out with a comment.
+Each rule becomes one alert with the same name, severity and labels. What a rule on results
+means in PromQL (the gauges `monitor.core.metrics` exports from each field, the scope's
+matchers, `for` as (for - 1) runs of the source job, and the availability burn-rate rules as
+the SRE workbook's multi-window alerts over recording rules of the GenAI client histograms)
+is defined in `monitor.alerting.rules`, beside what it means to the in-process engine; this
+module writes the file, the recording rules, the rules on the daemon itself and the
+annotations. A check on a field no metric carries cannot be exported; such a rule is left
+out with a comment.
 """
 
 from __future__ import annotations
@@ -17,44 +19,21 @@ from typing import Any
 
 import yaml
 
-from monitor.alerting.config import RuleConfig, default_rules, parse_check
-from monitor.alerting.engine import DASHBOARDS
+from monitor.alerting.config import RuleConfig, default_rules
+from monitor.alerting.engine import DASHBOARDS, dashboard_key
+from monitor.alerting.rules import (
+    BURN_WINDOWS,
+    ERROR_RATIO_RECORD,
+    AlertRule,
+    NotExportable,
+    promql_condition,
+)
 from monitor.config import Config
 
 # The scheduled job's name on driftwatch_job_* metrics: not "job", which Prometheus keeps
 # for the scrape target (ours would arrive as "exported_job").
 JOB_LABEL = "job_name"
 SEGMENT = "{{ $labels.service }}{{ with $labels.model }}/{{ . }}{{ end }}"
-_BURN = re.compile(r"^burn_rates\.(\w+)\.(\w+)$")
-_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")  # the burn windows, shortest first
-
-# (detector, field) -> (metric, fixed matchers); the segment labels come from the metric
-_FIELDS: dict[tuple[str, str], tuple[str, str]] = {
-    ("drift", "statistic"): ("driftwatch_drift_mmd2", ""),
-    ("drift", "p_value"): ("driftwatch_drift_p_value", ""),
-    ("drift", "classifier_auc"): ("driftwatch_drift_classifier_auc", ""),
-    ("drift", "tests.novelty.statistic"): ("driftwatch_drift_novel_share", ""),
-    ("toxicity", "statistic"): ("driftwatch_toxicity_rate", ""),
-    ("toxicity", "toxic_rate"): ("driftwatch_toxicity_rate", ""),
-    ("toxicity", "ci_low"): ("driftwatch_toxicity_rate_ci_low", ""),
-    ("toxicity", "ci_high"): ("driftwatch_toxicity_rate_ci_high", ""),
-    ("toxicity", "mean_score"): ("driftwatch_toxicity_mean_score", ""),
-    ("toxicity", "reference_rate"): ("driftwatch_toxicity_reference_rate", ""),
-    ("latency", "statistic"): ("driftwatch_latency_p95_ratio", ""),
-    ("latency", "p95_ratio"): ("driftwatch_latency_p95_ratio", ""),
-    ("latency", "error_rate"): ("driftwatch_latency_error_ratio", ""),
-    ("latency", "rate_per_s"): ("driftwatch_latency_requests_per_second", ""),
-    ("latency", "output_tokens_per_s"): ("driftwatch_latency_output_tokens_per_second", ""),
-    **{("latency", f"p{q}_s"): ("driftwatch_latency_duration_seconds", f'quantile="0.{q}"')
-       for q in ("50", "90", "95", "99")},
-    **{("latency", f"ttft_p{q}_s"): ("driftwatch_latency_ttft_seconds", f'quantile="0.{q}"')
-       for q in ("50", "95")},
-}
-_COMMON_FIELDS = {"n_current": "current", "n_reference": "reference"}
-
-
-class NotExportable(ValueError):
-    """A rule checks something no exported metric carries."""
 
 
 def export_rules(config: Config) -> str:
@@ -68,11 +47,12 @@ def export_rules(config: Config) -> str:
             alerts.append(_alert(name, rule, config, burn_windows))
         except NotExportable as exc:
             skipped.append(f"# {name} is not exported: {exc}")
-    groups: list[dict[str, Any]] = []
-    if burn_windows:
-        groups.append({"name": "driftwatch-slo", "rules": [
-            _error_ratio(window) for window in _WINDOWS if window in burn_windows]})
-    groups.append({"name": "driftwatch-alerts", "rules": alerts})
+    # One group, the burn-window ratios first: rules of a group run in order at one time, so
+    # the burn alerts read this evaluation's ratios, as the engine reads this run's burn
+    # rates. In a group of their own the ratios could be an interval old (groups run on
+    # their own timers), and the alerts a step behind the engine's.
+    ratios = [_error_ratio(window) for window in BURN_WINDOWS if window in burn_windows]
+    groups = [{"name": "driftwatch-alerts", "rules": [*ratios, *alerts]}]
     header = ("# driftwatch's alert rules for Prometheus: `driftwatch rules export FILE` "
               "writes them\n# from the config's rules. Check with `promtool check rules FILE`.\n")
     body = yaml.dump({"groups": groups}, Dumper=_Dumper, sort_keys=False, width=100,
@@ -92,29 +72,29 @@ def _literal(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _literal)
 
 
-def _alert(name: str, rule: RuleConfig, config: Config,
+def _alert(name: str, config: RuleConfig, root: Config,
            burn_windows: set[str]) -> dict[str, Any]:
-    source_s = _source_interval(rule, config)
-    alert: dict[str, Any] = {"alert": name, "expr": _expr(rule, config, burn_windows)}
-    wait_s = (rule.for_ - 1) * source_s
+    rule = AlertRule.from_config(name, config)
+    source_s = rule.source_interval_s(_intervals(root), root.alerts.evaluation_interval)
+    alert: dict[str, Any] = {"alert": name, "expr": _expr(rule, root, burn_windows)}
+    wait_s = rule.for_seconds(source_s)
     if wait_s:
         alert["for"] = _duration(wait_s)
     alert["labels"] = {"severity": rule.severity, **rule.labels}
-    alert["annotations"] = _annotations(name, rule, config)
+    alert["annotations"] = _annotations(name, config, root)
     return alert
 
 
-def _source_interval(rule: RuleConfig, config: Config) -> float:
-    detector = "latency" if rule.kind == "traffic_absent" else rule.detector
-    if detector is not None:
-        section: Any = getattr(config, detector)
-        return float(section.interval)
-    return config.alerts.evaluation_interval
+def _intervals(config: Config) -> dict[str, float]:
+    return {"drift": config.drift.interval, "toxicity": config.toxicity.interval,
+            "latency": config.latency.interval}
 
 
-def _expr(rule: RuleConfig, config: Config, burn_windows: set[str]) -> str:
-    if rule.kind == "traffic_absent":
-        return f"driftwatch_latency_requests_per_second{{{_scope(rule)}}} == 0"
+def _expr(rule: AlertRule, config: Config, burn_windows: set[str]) -> str:
+    if rule.on_results:
+        expr, windows = promql_condition(rule, config.latency.slo.availability)
+        burn_windows.update(windows)
+        return expr
     if rule.kind == "job_stale":
         k = f"{rule.stale_after:g}"
         return (f"time() - driftwatch_job_last_success_timestamp_seconds"
@@ -122,72 +102,10 @@ def _expr(rule: RuleConfig, config: Config, burn_windows: set[str]) -> str:
                 f"or\n(\n  {k} * driftwatch_job_interval_seconds"
                 f" unless driftwatch_job_last_success_timestamp_seconds\n)\n"
                 f"< on (instance) group_left () (time() - process_start_time_seconds)")
-    if rule.kind == "spans_refused":
-        window = _duration(max(300.0, 2 * config.alerts.evaluation_interval))
-        return (f"sum without (transport, reason) "
-                f"(increase(driftwatch_spans_refused_total[{window}])) > 0")
-    checks = [[parse_check(c) for c in group] for group in rule.when]
-    if rule.scope == "service" and all(
-            _BURN.match(f) and _BURN.match(f).group(1) == "availability"  # type: ignore[union-attr]
-            and op in (">", ">=") for group in checks for f, op, _ in group):
-        return _burn_expr(checks, config, burn_windows)
-    terms = [" and ".join(_check(rule, check) for check in group) for group in checks]
-    return terms[0] if len(terms) == 1 else "\n or ".join(f"({t})" for t in terms)
-
-
-def _scope(rule: RuleConfig) -> str:
-    matchers = []
-    if rule.direction:
-        matchers.append(f'direction="{rule.direction}"')
-    if rule.scope == "service":
-        matchers.append('model=""')
-    elif rule.scope == "model":
-        matchers.append('model!=""')
-    return ", ".join(matchers)
-
-
-def _check(rule: RuleConfig, check: tuple[str, str | None, float | None]) -> str:
-    field, op, number = check
-    assert rule.detector is not None
-    scope = _scope(rule)
-    if field == "anomalous" and op is None:
-        metric, fixed, drop = "driftwatch_detector_anomalous", f'detector="{rule.detector}"', \
-            "detector"
-        op, number = "==", 1.0
-    elif op is None:
-        raise NotExportable(f"a bare check on {field!r} (only 'anomalous' can be bare)")
-    elif rule.detector == "latency" and (burn := _BURN.match(field)):
-        metric, drop = "driftwatch_slo_burn_rate", "slo, window"
-        fixed = f'slo="{burn.group(1)}", window="{burn.group(2)}"'
-    elif field in _COMMON_FIELDS:
-        metric, drop = "driftwatch_detector_samples", "detector, window"
-        fixed = f'detector="{rule.detector}", window="{_COMMON_FIELDS[field]}"'
-    elif (rule.detector, field) in _FIELDS:
-        metric, fixed = _FIELDS[rule.detector, field]
-        drop = "quantile" if fixed else ""
-    else:
-        raise NotExportable(f"no exported metric carries {rule.detector} {field!r}")
-    matchers = ", ".join(m for m in (fixed, scope) if m)
-    selector = f"{metric}{{{matchers}}}" if matchers else metric
-    if drop:  # so that checks on different metrics of one segment match in `and`
-        selector = f"max without ({drop}) ({selector})"
-    return f"{selector} {op} {number:g}"
-
-
-def _burn_expr(checks: list[list[tuple[str, str | None, float | None]]], config: Config,
-               burn_windows: set[str]) -> str:
-    budget = f"{1 - config.latency.slo.availability:g}"
-    terms = []
-    for group in checks:
-        parts = []
-        for field, op, factor in group:
-            window = _BURN.match(field).group(2)  # type: ignore[union-attr]
-            if window not in _WINDOWS:
-                raise NotExportable(f"no recording rule for a {window} window")
-            burn_windows.add(window)
-            parts.append(f"driftwatch:gen_ai_error_ratio:rate{window} {op} {factor:g} * {budget}")
-        terms.append(" and ".join(parts))
-    return terms[0] if len(terms) == 1 else "\n or ".join(f"({t})" for t in terms)
+    assert rule.kind == "spans_refused", rule.kind
+    window = _duration(max(300.0, 2 * config.alerts.evaluation_interval))
+    return (f"sum without (transport, reason) "
+            f"(increase(driftwatch_spans_refused_total[{window}])) > 0")
 
 
 def _error_ratio(window: str) -> dict[str, Any]:
@@ -196,7 +114,7 @@ def _error_ratio(window: str) -> dict[str, Any]:
     count = "gen_ai_client_operation_duration_seconds_count"
     total = f"sum by (service_name) (rate({count}[{window}]))"
     errors = f'sum by (service_name) (rate({count}{{error_type!=""}}[{window}]))'
-    return {"record": f"driftwatch:gen_ai_error_ratio:rate{window}", "expr": (
+    return {"record": ERROR_RATIO_RECORD.format(window=window), "expr": (
         f"label_replace(\n  (\n    {errors}\n    or {total} * 0\n  )\n  / {total},\n"
         f'  "service", "$1", "service_name", "(.*)"\n)')}
 
@@ -282,7 +200,8 @@ def _annotations(name: str, rule: RuleConfig, config: Config) -> dict[str, str]:
         annotations.setdefault("runbook_url",
                                config.alerts.runbook_url.replace("{alertname}", name))
     if config.alerts.grafana_url:
-        uid = DASHBOARDS.get(rule.detector or rule.kind, "driftwatch-overview")
+        uid = DASHBOARDS.get(dashboard_key(AlertRule.from_config(name, rule)),
+                             "driftwatch-overview")
         query = "?var-service={{ $labels.service }}" if rule.kind != "job_stale" else ""
         annotations.setdefault("dashboard_url",
                                f"{config.alerts.grafana_url.rstrip('/')}/d/{uid}{query}")

@@ -167,16 +167,17 @@ def test_a_slow_burn_is_a_ticket_over_1d_and_2h_or_over_3d_and_6h(tmp_path: Path
 
 
 def test_traffic_absent_on_a_service_whose_window_is_empty(alerting: Alerting) -> None:
-    alerting.results = [result(model=None, anomalous=None, count=0)]
+    alerting.results = [result(model=None, anomalous=None, count=0, rate_per_s=0.0)]
     assert alerting.run()["LLMTrafficAbsent service=chat"]["state"] == "pending"
-    alerting.results = [result(model=None, anomalous=None, count=0)]
+    alerting.results = [result(model=None, anomalous=None, count=0, rate_per_s=0.0)]
     absent = alerting.run()["LLMTrafficAbsent service=chat"]
     assert absent["state"] == "firing"
     assert absent["annotations"]["summary"] == "chat sent no LLM calls in the last 15m"
     old = time.time_ns() - 12 * 3600 * S
-    alerting.results = [result(model=None, anomalous=None, count=0, computed_ns=old)]
+    alerting.results = [result(model=None, anomalous=None, count=0, rate_per_s=0.0,
+                               computed_ns=old)]
     assert "LLMTrafficAbsent service=chat" in alerting.run(), "still absent after 6h"
-    alerting.results = [result(model=None, anomalous=None, count=12)]
+    alerting.results = [result(model=None, anomalous=None, count=12, rate_per_s=0.01)]
     assert "LLMTrafficAbsent service=chat" not in alerting.run()
 
 
