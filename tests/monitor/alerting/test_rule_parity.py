@@ -31,6 +31,7 @@ from monitor.alerting.rules_export import export_rules
 from monitor.config import Config
 from monitor.core.metrics import SelfMetrics
 from monitor.core.records import CallStatus, DetectorResult, Direction, LLMCall
+from monitor.ops.cardinality import CardinalityLimits
 from monitor.ops.genai_metrics import GenAiMetrics
 from tests.monitor.alerting.receivers import Alerting
 
@@ -202,7 +203,7 @@ def scrapes(config: Config, results: list[list[DetectorResult]]) -> list[dict[st
     latest: list[DetectorResult] = []
     metrics = SelfMetrics()  # one registry, as the daemon's
     metrics.results(lambda: latest, lambda: [])
-    genai = GenAiMetrics(metrics.registry)
+    genai = GenAiMetrics(metrics.registry, CardinalityLimits())
     out = []
     for minute in range(EVALUATIONS + 1):
         genai.observe(calls(minute))
