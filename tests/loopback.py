@@ -18,6 +18,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,20 @@ class Reply:
 
 
 class LoopbackServer:
-    """Serves `handle` for every POST until closed; `url` is where (http or https)."""
+    """Serves `handle` for every POST (and GET) until closed; `url` is where (http or
+    https)."""
 
     def __init__(self, handle: Callable[[Request], Reply],
                  tls: tuple[Path, Path] | None = None) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                reply = handle(Request(self.path, dict(self.headers), body))
+                self._reply(handle(Request(self.path, dict(self.headers), body)))
+
+            def do_GET(self) -> None:
+                self._reply(handle(Request(self.path, dict(self.headers), b"", "GET")))
+
+            def _reply(self, reply: Reply) -> None:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
