@@ -7,73 +7,22 @@ from __future__ import annotations
 
 import email.utils
 import json
-import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from monitor.core.http import HttpError, HttpSender, RetryPolicy, SystemClock, retry_after_s
-from tests.loopback import LoopbackServer, Reply, Request
+from tests.clocks import WatchedClock
+from tests.loopback import Reply, closed_port, scripted
 
 FAST = RetryPolicy(attempts=4, backoff_s=0.05, max_backoff_s=0.4, timeout_s=5)
-
-
-class WatchedClock:
-    """The real clock, noting every wait it is asked for."""
-
-    def __init__(self, stopping: threading.Event | None = None) -> None:
-        self._real = SystemClock(stopping or threading.Event())
-        self.waits: list[float] = []
-
-    def time(self) -> float:
-        return self._real.time()
-
-    def monotonic(self) -> float:
-        return self._real.monotonic()
-
-    def sleep(self, seconds: float) -> bool:
-        self.waits.append(seconds)
-        return self._real.sleep(seconds)
-
-
-class Script:
-    """Answers the scripted replies in order, then 200 {"ok": true}; keeps every request
-    with the monotonic time it arrived."""
-
-    def __init__(self, *replies: Reply) -> None:
-        self.replies = list(replies)
-        self.requests: list[tuple[float, Request]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, request: Request) -> Reply:
-        with self._lock:
-            self.requests.append((time.monotonic(), request))
-            return self.replies.pop(0) if self.replies else Reply(200, b'{"ok": true}')
-
-
-@contextmanager
-def serving(*replies: Reply) -> Iterator[tuple[str, Script]]:
-    script = Script(*replies)
-    server = LoopbackServer(script)
-    try:
-        yield server.url, script
-    finally:
-        server.close()
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_a_503_with_retry_after_is_retried_once_after_that_delay() -> None:
     clock = WatchedClock()
     sender = HttpSender(RetryPolicy(backoff_s=0.05, max_backoff_s=5), clock=clock)
-    with serving(Reply(503, b"overloaded", {"Retry-After": "1"})) as (url, script):
+    with scripted(Reply(503, b"overloaded", {"Retry-After": "1"})) as (url, script):
         response = sender.send_json("POST", url + "/v1/x", {"n": 1})
     assert response.status == 200 and response.json() == {"ok": True}
     (first_at, first), (second_at, second) = script.requests
@@ -87,7 +36,7 @@ def test_a_503_with_retry_after_is_retried_once_after_that_delay() -> None:
 def test_a_retry_after_date_is_waited_for_too() -> None:
     clock = WatchedClock()
     when = email.utils.formatdate(time.time() + 2, usegmt=True)
-    with serving(Reply(429, headers={"Retry-After": when})) as (url, script):
+    with scripted(Reply(429, headers={"Retry-After": when})) as (url, script):
         HttpSender(RetryPolicy(backoff_s=0.05, max_backoff_s=5), clock=clock).request(
             "POST", url, body=b"x")
     [wait] = clock.waits
@@ -107,7 +56,7 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
 
 def test_a_400_is_final_and_says_what_the_server_answered() -> None:
     clock = WatchedClock()
-    with (serving(Reply(400, b'{"error": "no such\n  model"}')) as (url, script),
+    with (scripted(Reply(400, b'{"error": "no such\n  model"}')) as (url, script),
           pytest.raises(HttpError) as caught):
         HttpSender(FAST, clock=clock).send_json("POST", url + "/v1/embeddings", {})
     error = caught.value
@@ -133,7 +82,7 @@ def test_a_refused_connection_is_retried_with_backoff_then_named() -> None:
 
 def test_a_server_that_stays_down_is_tried_attempts_times() -> None:
     clock = WatchedClock()
-    with serving(*[Reply(502)] * 4) as (url, script), pytest.raises(HttpError) as caught:
+    with scripted(*[Reply(502)] * 4) as (url, script), pytest.raises(HttpError) as caught:
         HttpSender(FAST, clock=clock).request("GET", url)
     assert len(script.requests) == 4 and caught.value.status == 502
     assert clock.waits == [0.05, 0.1, 0.2]
@@ -141,14 +90,14 @@ def test_a_server_that_stays_down_is_tried_attempts_times() -> None:
 
 def test_a_retry_after_over_the_cap_is_capped() -> None:
     clock = WatchedClock()
-    with serving(Reply(503, headers={"Retry-After": "3600"})) as (url, script):
+    with scripted(Reply(503, headers={"Retry-After": "3600"})) as (url, script):
         HttpSender(FAST, clock=clock).request("POST", url, body=b"{}")
     assert clock.waits == [0.4] and len(script.requests) == 2
 
 
 def test_a_retry_after_over_the_cap_can_end_the_retries_instead() -> None:
     policy = RetryPolicy(backoff_s=0.05, max_backoff_s=0.4, long_retry_after="give_up")
-    with (serving(Reply(429, headers={"Retry-After": "3600"})) as (url, script),
+    with (scripted(Reply(429, headers={"Retry-After": "3600"})) as (url, script),
           pytest.raises(HttpError) as caught):
         HttpSender(policy, clock=WatchedClock()).request("POST", url, body=b"{}")
     assert len(script.requests) == 1
@@ -158,7 +107,7 @@ def test_a_retry_after_over_the_cap_can_end_the_retries_instead() -> None:
 def test_no_retry_starts_past_the_budget() -> None:
     clock = WatchedClock()
     policy = RetryPolicy(attempts=10, backoff_s=0.05, max_backoff_s=5, budget_s=0.5)
-    with (serving(Reply(503, headers={"Retry-After": "1"})) as (url, script),
+    with (scripted(Reply(503, headers={"Retry-After": "1"})) as (url, script),
           pytest.raises(HttpError)):
         HttpSender(policy, clock=clock).request("POST", url, body=b"{}")
     assert clock.waits == [] and len(script.requests) == 1
@@ -167,7 +116,7 @@ def test_no_retry_starts_past_the_budget() -> None:
 def test_a_stop_cuts_the_wait_short_and_ends_the_retries() -> None:
     stopping = threading.Event()
     stopping.set()
-    with (serving(Reply(503, headers={"Retry-After": "30"})) as (url, script),
+    with (scripted(Reply(503, headers={"Retry-After": "30"})) as (url, script),
           pytest.raises(HttpError) as caught):
         HttpSender(RetryPolicy(max_backoff_s=60), clock=SystemClock(stopping)).request(
             "POST", url, body=b"{}")
@@ -175,8 +124,8 @@ def test_a_stop_cuts_the_wait_short_and_ends_the_retries() -> None:
 
 
 def test_a_redirect_is_not_followed_so_a_token_stays_with_its_host() -> None:
-    with (serving() as (elsewhere, moved),
-          serving(Reply(302, headers={"Location": elsewhere})) as (url, script),
+    with (scripted() as (elsewhere, moved),
+          scripted(Reply(302, headers={"Location": elsewhere})) as (url, script),
           pytest.raises(HttpError) as caught):
         HttpSender(FAST, headers={"Authorization": "Bearer t0ken"}).get_json(url)
     assert caught.value.status == 302 and not moved.requests
@@ -184,14 +133,14 @@ def test_a_redirect_is_not_followed_so_a_token_stays_with_its_host() -> None:
 
 
 def test_a_2xx_that_is_not_json_is_an_http_error_when_json_is_asked_for() -> None:
-    with (serving(Reply(200, b"<html>proxy login</html>")) as (url, _),
+    with (scripted(Reply(200, b"<html>proxy login</html>")) as (url, _),
           pytest.raises(HttpError, match="answered 200: <html>proxy login</html>") as caught):
         HttpSender(FAST).get_json(url)
     assert "not JSON" in caught.value.reason
 
 
 def test_json_travels_as_ascii_so_a_lone_surrogate_cannot_break_a_request() -> None:
-    with serving() as (url, script):
+    with scripted() as (url, script):
         HttpSender(FAST).send_json("POST", url, {"text": "caf\u00e9 \ud800"})
     body = script.requests[0][1].body
     assert body.isascii() and json.loads(body) == {"text": "caf\u00e9 \ud800"}
