@@ -15,11 +15,8 @@ Embedders are blocking and CPU- or network-heavy: callers run them on a worker t
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -32,6 +29,7 @@ import numpy as np
 
 from detectors import bert
 from monitor.core.errors import ConfigError, DetectorError
+from monitor.core.http import HttpError, HttpSender, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -252,18 +250,25 @@ def _resolve_model(model: str) -> str | None:
 
 
 class RemoteEmbedder(Embedder):
-    """An OpenAI-compatible `POST {url}/v1/embeddings` server, for users who outgrow one CPU."""
+    """An OpenAI-compatible `POST {url}/v1/embeddings` server, for users who outgrow one CPU.
+
+    Each batch is one request through `monitor.core.http`: no answer, 408, 429 or 5xx is
+    retried (by default 3 attempts, 1 s then 2 s apart, or after the server's Retry-After up
+    to 10 s), so a server restarting or shedding load costs a pause, not a failed job."""
 
     def __init__(self, url: str, model: str, *, api_key: str | None = None,
-                 batch_size: int = 64, timeout_s: float = 30.0, max_chars: int = 8192) -> None:
+                 batch_size: int = 64, timeout_s: float = 30.0, max_chars: int = 8192,
+                 retry: RetryPolicy | None = None) -> None:
         self.model_id = f"remote:{model}"
         self._endpoint = url.rstrip("/") + ("" if url.rstrip("/").endswith("/v1/embeddings")
                                              else "/v1/embeddings")
         self._model = model
-        self._api_key = api_key
         self._batch_size = batch_size
-        self._timeout_s = timeout_s
         self._max_chars = max_chars
+        policy = retry or RetryPolicy(attempts=3, backoff_s=1.0, max_backoff_s=10.0,
+                                      timeout_s=timeout_s)
+        self._http = HttpSender(policy, headers={"Authorization": f"Bearer {api_key}"}
+                                if api_key else None)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         batches = [self._request(texts[i:i + self._batch_size])
@@ -273,21 +278,16 @@ class RemoteEmbedder(Embedder):
         return normalise(np.concatenate(batches))
 
     def _request(self, texts: Sequence[str]) -> np.ndarray:
-        body = json.dumps({"model": self._model,
-                           "input": [t[: self._max_chars] for t in texts]}).encode()
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(self._endpoint, data=body, headers=headers)
+        body = {"model": self._model, "input": [t[: self._max_chars] for t in texts]}
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
-                payload = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode(errors="replace")
-            raise DetectorError(f"embeddings server {self._endpoint} answered {exc.code}: "
-                                f"{detail}") from None
-        except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as exc:
-            raise DetectorError(f"embeddings server {self._endpoint} failed: {exc}") from None
+            payload = self._http.send_json("POST", self._endpoint, body).json()
+        except HttpError as exc:
+            tries = f" ({exc.attempts} attempts)" if exc.attempts > 1 else ""
+            if exc.status and not exc.reason:
+                raise DetectorError(f"embeddings server {self._endpoint} answered "
+                                    f"{exc.status}: {exc.excerpt}{tries}") from None
+            raise DetectorError(f"embeddings server {self._endpoint} failed: "
+                                f"{exc.reason}{tries}") from None
         return _vectors_from(payload, len(texts), self._endpoint)
 
 

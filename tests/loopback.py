@@ -4,9 +4,12 @@ serves it on threads, with TLS when given a certificate."""
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +21,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"
 
 
 @dataclass(frozen=True)
@@ -28,14 +32,20 @@ class Reply:
 
 
 class LoopbackServer:
-    """Serves `handle` for every POST until closed; `url` is where (http or https)."""
+    """Serves `handle` for every POST (and GET) until closed; `url` is where (http or
+    https)."""
 
     def __init__(self, handle: Callable[[Request], Reply],
                  tls: tuple[Path, Path] | None = None) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                reply = handle(Request(self.path, dict(self.headers), body))
+                self._reply(handle(Request(self.path, dict(self.headers), body)))
+
+            def do_GET(self) -> None:
+                self._reply(handle(Request(self.path, dict(self.headers), b"", "GET")))
+
+            def _reply(self, reply: Reply) -> None:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -62,3 +72,38 @@ class LoopbackServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+class Scripted:
+    """A handler that answers its replies in order, then `default` for ever, and keeps
+    every request with the time.monotonic() it arrived."""
+
+    def __init__(self, *replies: Reply, default: Reply) -> None:
+        self.replies = list(replies)
+        self.default = default
+        self.requests: list[tuple[float, Request]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Reply:
+        with self._lock:
+            self.requests.append((time.monotonic(), request))
+            return self.replies.pop(0) if self.replies else self.default
+
+
+@contextmanager
+def scripted(*replies: Reply, default: Reply = Reply(200, b'{"ok": true}')
+             ) -> Iterator[tuple[str, Scripted]]:
+    """A LoopbackServer answering `replies`, then `default`: (its URL, the script)."""
+    script = Scripted(*replies, default=default)
+    server = LoopbackServer(script)
+    try:
+        yield server.url, script
+    finally:
+        server.close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (a connection to it is refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,5 +1,6 @@
 """Where alerts go: Alertmanager, a webhook (Alertmanager's JSON, version 4), Slack and
-PagerDuty, and the dispatcher that runs their deliveries off the event loop.
+PagerDuty, and the dispatcher that runs their deliveries off the event loop. What each is
+sent, escaped for where it lands, is built in `monitor.alerting.payloads`.
 
 Alertmanager gets what Prometheus sends it: every firing alert with endsAt = now + 4 x
 max(source interval, resend_delay), re-sent every resend_delay, and every resolved one with
@@ -10,31 +11,27 @@ an alert resolved (unless send_resolved is off). What each notifier was told, an
 stored (`monitor.store.alert_state`), so a restart sends neither twice nor too little, and the
 next reminder is due repeat_interval after the last one sent, whenever the daemon started.
 
-A request that fails with 429, 5xx or no answer is retried with exponential backoff,
-honouring Retry-After; any other 4xx is final (the alert is marked rejected for that
-notifier and not sent again). Each notifier delivers in its own worker thread, so a slow
+A request that fails with 408, 429, 5xx or no answer is retried with exponential backoff,
+honouring Retry-After (`monitor.core.http`); a Retry-After longer than max_backoff pauses
+that notifier until then instead; any other 4xx is final (the alert is marked rejected for
+that notifier and not sent again). Each notifier delivers in its own worker thread, so a slow
 or failing one holds up neither the others nor detection or ingest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
-import json
 import logging
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from monitor import __version__
 from monitor.alerting.config import (
     AlertmanagerTarget,
     AlertsConfig,
@@ -43,34 +40,42 @@ from monitor.alerting.config import (
     SlackTarget,
     WebhookTarget,
 )
+from monitor.alerting.payloads import (
+    generator_url,
+    groups,
+    pagerduty_event,
+    slack_message,
+    webhook_message,
+)
+from monitor.core.http import HttpError, HttpSender, RetryPolicy, SystemClock
 from monitor.core.metrics import SelfMetrics
 from monitor.core.records import rfc3339
 from monitor.store.alert_state import AlertRecord, Delivery, SqliteAlertState
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"driftwatch/{__version__}"
-ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt of a firing alert in webhooks
 _LATENESS_NS = 1_000_000_000  # evaluations start a little late; don't skip a resend
-_SLACK_MAX_ALERTS = 10  # alerts listed in one Slack message (its blocks are capped at 50)
 
 
 class Outcome(StrEnum):
     SENT = "sent"
-    REJECTED = "rejected"  # a 4xx other than 429: retrying cannot help
-    FAILED = "failed"  # 429, 5xx or no answer after every attempt: the next round retries
+    REJECTED = "rejected"  # a 4xx other than 408 or 429: retrying cannot help
+    FAILED = "failed"  # 408, 429, 5xx or no answer after every attempt: the next round retries
 
 
-class HttpSender:
-    """POSTs JSON with retries; one per notifier, so a Retry-After pauses only that one."""
+class NotificationSender:
+    """POSTs one notifier's JSON through its own HttpSender, so a Retry-After pauses only
+    that notifier, and counts what became of each message."""
 
     def __init__(self, kind: str, retry: RetryConfig, metrics: SelfMetrics,
                  stopping: threading.Event, *, name: str) -> None:
         self.kind = kind
         self.name = name  # for logs: never the whole URL (Slack's carries its secret)
-        self._retry = retry
         self._metrics = metrics
-        self._stopping = stopping
+        self._http = HttpSender(RetryPolicy(
+            attempts=retry.attempts, backoff_s=min(retry.backoff, retry.max_backoff),
+            max_backoff_s=retry.max_backoff, timeout_s=retry.timeout,
+            long_retry_after="give_up"), clock=SystemClock(stopping))
         self._not_before = 0.0  # monotonic; a Retry-After longer than we wait in a round
         for outcome in ("sent", "failed"):  # exported as 0 from the start, for rate()
             metrics.notifications.labels(kind, outcome)
@@ -79,61 +84,24 @@ class HttpSender:
         return time.monotonic() < self._not_before
 
     def post(self, url: str, body: Any) -> Outcome:
-        data = json.dumps(body, ensure_ascii=False).encode()
-        retry = self._retry
-        delay = retry.backoff
-        status, detail = 0, ""
-        for attempt in range(1, retry.attempts + 1):
-            status, detail, retry_after = self._once(url, data)
-            if 200 <= status < 300:
-                self._metrics.notifications.labels(self.kind, "sent").inc()
-                return Outcome.SENT
-            if 400 <= status < 500 and status != 429:
-                self._metrics.notifications.labels(self.kind, "failed").inc()
-                log.warning("%s: %s answered %d, not retrying: %s", self.kind, self.name,
-                            status, detail)
-                return Outcome.REJECTED
-            if attempt == retry.attempts:
-                break
-            wait = delay if retry_after is None else retry_after
-            if wait > retry.max_backoff:
-                self._not_before = time.monotonic() + wait
-                break
-            if self._stopping.wait(wait):
-                break
-            delay = min(delay * 2, retry.max_backoff)
-        self._metrics.notifications.labels(self.kind, "failed").inc()
-        log.warning("%s: %s failed after %d attempt(s): %s", self.kind, self.name, attempt,
-                    f"{status} {detail}" if status else detail)
-        return Outcome.FAILED
-
-    def _once(self, url: str, data: bytes) -> tuple[int, str, float | None]:
-        """(status, detail, Retry-After seconds); status 0 when there was no answer."""
-        request = urllib.request.Request(url, data=data, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": USER_AGENT})
         try:
-            with urllib.request.urlopen(request, timeout=self._retry.timeout) as response:
-                response.read()
-                return response.status, "", None
-        except urllib.error.HTTPError as exc:
-            body = exc.read()[:300].decode(errors="replace").strip()
-            return exc.code, body, _retry_after(exc.headers.get("Retry-After"))
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-            return 0, str(getattr(exc, "reason", exc)), None
+            self._http.send_json("POST", url, body)
+        except HttpError as exc:
+            self._metrics.notifications.labels(self.kind, "failed").inc()
+            return self._failed(exc)
+        self._metrics.notifications.labels(self.kind, "sent").inc()
+        return Outcome.SENT
 
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    def _failed(self, exc: HttpError) -> Outcome:
+        if 400 <= exc.status < 500 and exc.status not in self._http.policy.statuses:
+            log.warning("%s: %s answered %d, not retrying: %s", self.kind, self.name,
+                        exc.status, exc.excerpt)
+            return Outcome.REJECTED
+        if exc.retry_after_s is not None and exc.retry_after_s > self._http.policy.max_backoff_s:
+            self._not_before = time.monotonic() + exc.retry_after_s
+        log.warning("%s: %s failed after %d attempt(s): %s", self.kind, self.name,
+                    exc.attempts, f"{exc.status} {exc.excerpt}" if exc.status else exc.reason)
+        return Outcome.FAILED
 
 
 class Notifier(ABC):
@@ -141,7 +109,7 @@ class Notifier(ABC):
 
     kind: ClassVar[str]
 
-    def __init__(self, sender: HttpSender, *, key: str) -> None:
+    def __init__(self, sender: NotificationSender, *, key: str) -> None:
         self.sender = sender
         # Stable across restarts for the same target, whatever its place in the config.
         self.id = f"{self.kind}:{hashlib.sha256(key.encode()).hexdigest()[:12]}"
@@ -175,7 +143,7 @@ class Notifier(ABC):
 class AlertmanagerNotifier(Notifier):
     kind = "alertmanager"
 
-    def __init__(self, target: AlertmanagerTarget, config: AlertsConfig, sender: HttpSender,
+    def __init__(self, target: AlertmanagerTarget, config: AlertsConfig, sender: NotificationSender,
                  external_url: Callable[[], str]) -> None:
         super().__init__(sender, key=target.url)
         self.url = target.url.rstrip("/") + "/api/v2/alerts"
@@ -219,7 +187,7 @@ class TransitionNotifier(Notifier):
     """Told that an alert fired, reminded every `repeat_interval_s` while it keeps firing
     (0 = never), and told once that it resolved."""
 
-    def __init__(self, sender: HttpSender, *, key: str, send_resolved: bool,
+    def __init__(self, sender: NotificationSender, *, key: str, send_resolved: bool,
                  repeat_interval_s: float) -> None:
         super().__init__(sender, key=key)
         self.send_resolved = send_resolved
@@ -245,7 +213,7 @@ class WebhookNotifier(TransitionNotifier):
 
     kind = "webhook"
 
-    def __init__(self, target: WebhookTarget, sender: HttpSender,
+    def __init__(self, target: WebhookTarget, sender: NotificationSender,
                  external_url: Callable[[], str]) -> None:
         super().__init__(sender, key=target.url, send_resolved=target.send_resolved,
                          repeat_interval_s=target.repeat_interval)
@@ -263,7 +231,7 @@ class SlackNotifier(TransitionNotifier):
 
     kind = "slack"
 
-    def __init__(self, target: SlackTarget, sender: HttpSender,
+    def __init__(self, target: SlackTarget, sender: NotificationSender,
                  external_url: Callable[[], str]) -> None:
         super().__init__(sender, key=target.url, send_resolved=target.send_resolved,
                          repeat_interval_s=target.repeat_interval)
@@ -286,7 +254,7 @@ class PagerDutyNotifier(TransitionNotifier):
 
     kind = "pagerduty"
 
-    def __init__(self, target: PagerDutyTarget, sender: HttpSender,
+    def __init__(self, target: PagerDutyTarget, sender: NotificationSender,
                  external_url: Callable[[], str]) -> None:
         self._routing_key = target.key()
         super().__init__(sender, key=f"{target.url} {self._routing_key}",
@@ -303,145 +271,6 @@ class PagerDutyNotifier(TransitionNotifier):
         return delivered
 
 
-# -- payloads ----------------------------------------------------------------------------------
-
-
-def generator_url(external_url: str, alert: AlertRecord) -> str:
-    query = urllib.parse.urlencode({"alertname": alert.alertname})
-    return f"{external_url.rstrip('/')}/api/v1/alerts?{query}"
-
-
-def dedup_key(alert: AlertRecord) -> str:
-    return hashlib.sha256(f"driftwatch/{alert.fingerprint}".encode()).hexdigest()
-
-
-def groups(alerts: Sequence[AlertRecord]) -> list[list[AlertRecord]]:
-    """Alerts grouped by alertname and service, as Alertmanager's usual group_by."""
-    grouped: dict[tuple[str, str], list[AlertRecord]] = {}
-    for alert in alerts:
-        grouped.setdefault(_group_key(alert), []).append(alert)
-    return list(grouped.values())
-
-
-def _group_key(alert: AlertRecord) -> tuple[str, str]:
-    return alert.alertname, alert.labels.get("service", "")
-
-
-def _group_labels(alert: AlertRecord) -> dict[str, str]:
-    return {k: alert.labels[k] for k in ("alertname", "service") if k in alert.labels}
-
-
-def _common(maps: Sequence[dict[str, str]]) -> dict[str, str]:
-    first, *rest = maps
-    return {k: v for k, v in first.items() if all(m.get(k) == v for m in rest)}
-
-
-def webhook_message(alerts: Sequence[AlertRecord], external_url: str, *,
-                    max_alerts: int = 0, receiver: str = "driftwatch") -> dict[str, Any]:
-    """One group of alerts in Alertmanager's webhook format, version 4."""
-    group_labels = _group_labels(alerts[0])
-    shown = alerts[:max_alerts] if max_alerts else alerts
-    firing = any(a.state == "firing" for a in alerts)
-    pairs = ", ".join(f'{k}="{v}"' for k, v in sorted(group_labels.items()))
-    return {
-        "receiver": receiver,
-        "status": "firing" if firing else "resolved",
-        "alerts": [{
-            "status": a.state,
-            "labels": dict(a.labels),
-            "annotations": dict(a.annotations),
-            "startsAt": rfc3339(a.fired_ns or a.active_ns),
-            "endsAt": rfc3339(a.resolved_ns) if a.resolved_ns else ZERO_TIME,
-            "generatorURL": generator_url(external_url, a),
-            "fingerprint": a.fingerprint,
-        } for a in shown],
-        "groupLabels": group_labels,
-        "commonLabels": _common([dict(a.labels) for a in alerts]),
-        "commonAnnotations": _common([dict(a.annotations) for a in alerts]),
-        "externalURL": external_url,
-        "version": "4",
-        "groupKey": "{}:{" + pairs + "}",
-        "truncatedAlerts": len(alerts) - len(shown),
-    }
-
-
-def _title(alerts: Sequence[AlertRecord]) -> str:
-    firing = [a for a in alerts if a.state == "firing"]
-    status = f"FIRING:{len(firing)}" if firing else "RESOLVED"
-    service = alerts[0].labels.get("service")
-    return f"[{status}] {alerts[0].alertname}" + (f" {service}" if service else "")
-
-
-def _links(alert: AlertRecord) -> list[tuple[str, str]]:
-    names = (("dashboard_url", "Dashboard"), ("runbook_url", "Runbook"))
-    return [(alert.annotations[key], text) for key, text in names if alert.annotations.get(key)]
-
-
-def slack_message(alerts: Sequence[AlertRecord], external_url: str) -> dict[str, Any]:
-    title = _title(alerts)
-    first = alerts[0]
-    summary = first.annotations.get("summary", "")
-    links = " ".join(f"<{url}|{text}>" for url, text in _links(first))
-    text = f"{title} – {summary}" + (f" {links}" if links else "")
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_escape(title)}*"}}]
-    for alert in alerts[:_SLACK_MAX_ALERTS]:
-        lines = [f"*{_escape(alert.annotations.get('summary', alert.alertname))}*"
-                 + ("" if alert.state == "firing" else " (resolved)")]
-        for key in ("description", "explanation", "examples"):
-            if alert.annotations.get(key):
-                lines.append(_escape(alert.annotations[key]))
-        labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())
-                           if k not in ("alertname",))
-        lines.append(f"_{_escape(labels)}_")
-        blocks.append({"type": "section",
-                       "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]}})
-        context = [f"<{url}|{text}>" for url, text in _links(alert)]
-        context.append(f"<{generator_url(external_url, alert)}|driftwatch>")
-        blocks.append({"type": "context",
-                       "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
-    if len(alerts) > _SLACK_MAX_ALERTS:
-        more = len(alerts) - _SLACK_MAX_ALERTS
-        blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"and {more} more (`driftwatch alerts`)"}]})
-    return {"text": text, "blocks": blocks}
-
-
-def _escape(text: str) -> str:
-    """Slack's three control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def pagerduty_event(alert: AlertRecord, routing_key: str, external_url: str) -> dict[str, Any]:
-    key = dedup_key(alert)
-    if alert.state != "firing":
-        return {"routing_key": routing_key, "dedup_key": key, "event_action": "resolve"}
-    labels = alert.labels
-    service = labels.get("service")
-    summary = alert.annotations.get("summary") or alert.alertname
-    payload: dict[str, Any] = {
-        "summary": f"[{labels.get('severity', '')}] {summary}"[:1024],
-        "source": f"driftwatch/{service}" if service else "driftwatch",
-        "severity": "critical" if labels.get("severity") == "page" else "warning",
-        "timestamp": rfc3339(alert.fired_ns or alert.active_ns),
-        "class": alert.alertname,
-        "custom_details": {**alert.annotations, "labels": dict(labels),
-                           "value": alert.value},
-    }
-    if service:
-        payload["group"] = service
-    if labels.get("model"):
-        payload["component"] = labels["model"]
-    event: dict[str, Any] = {
-        "routing_key": routing_key, "event_action": "trigger", "dedup_key": key,
-        "payload": payload, "client": "driftwatch",
-        "client_url": generator_url(external_url, alert)}
-    links = [{"href": url, "text": text} for url, text in _links(alert)]
-    if links:
-        event["links"] = links
-    return event
-
-
 # -- dispatch ----------------------------------------------------------------------------------
 
 
@@ -450,8 +279,8 @@ def build_notifiers(config: AlertsConfig, metrics: SelfMetrics, stopping: thread
     targets = config.notifiers
     retry = targets.retry
 
-    def sender(kind: str, url: str) -> HttpSender:
-        return HttpSender(kind, retry, metrics, stopping,
+    def sender(kind: str, url: str) -> NotificationSender:
+        return NotificationSender(kind, retry, metrics, stopping,
                           name=urllib.parse.urlsplit(url).netloc or url)
 
     notifiers: list[Notifier] = []

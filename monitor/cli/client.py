@@ -1,25 +1,39 @@
-"""A small client of the daemon's ops API, for the CLI (`status`, `jobs run`, `baseline`)."""
+"""A small client of the daemon's ops API, for the CLI (`status`, `jobs run`, `baseline`).
+
+Requests go through `monitor.core.http`: a daemon that is busy (503 or 429, with its
+Retry-After) is asked again, up to 4 attempts and 30 s between them; one that is not
+running is reported at once, and no request that may have reached it (a timeout after
+sending `jobs run`, a 500 from a failed job) is repeated.
+"""
 
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from monitor.config import Config
+from monitor.core.http import Clock, HttpError, HttpSender, RetryPolicy
 
 
 class OpsError(Exception):
     """The daemon could not be reached, or answered with an error (its message kept)."""
 
 
+def ops_policy(timeout_s: float = 600.0) -> RetryPolicy:
+    """The CLI's retries: only answers that say nothing was done (429, 503)."""
+    return RetryPolicy(attempts=4, backoff_s=1.0, max_backoff_s=30.0, timeout_s=timeout_s,
+                       statuses=frozenset({429, 503}), unanswered=False)
+
+
 class OpsClient:
-    def __init__(self, url: str, *, token: str | None = None, timeout_s: float = 600.0) -> None:
+    def __init__(self, url: str, *, token: str | None = None, timeout_s: float = 600.0,
+                 retry: RetryPolicy | None = None, clock: Clock | None = None) -> None:
         self.url = url.rstrip("/")
-        self._token = token
-        self._timeout_s = timeout_s
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = HttpSender(retry or ops_policy(timeout_s), clock=clock, headers=headers)
 
     @classmethod
     def from_config(cls, config: Config, url: str | None = None) -> OpsClient:
@@ -34,25 +48,24 @@ class OpsClient:
         return self._request("POST", path, body)
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        request = urllib.request.Request(self.url + path, data=data, headers=headers,
-                                         method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
-                return json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                message = json.loads(raw).get("error") or raw.decode(errors="replace")
-            except (ValueError, AttributeError):
-                message = raw.decode(errors="replace")
-            raise OpsError(f"{self.url} answered {exc.code}: {message}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise OpsError(f"cannot reach the daemon at {self.url} ({reason}); is "
-                           "`driftwatch run` running? Use --ops URL to name another") from None
+            if body is None:
+                return self._http.request(method, self.url + path).json()
+            return self._http.send_json(method, self.url + path, body).json()
+        except HttpError as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: HttpError) -> OpsError:
+        if not exc.status:
+            return OpsError(f"cannot reach the daemon at {self.url} ({exc.reason}); is "
+                            "`driftwatch run` running? Use --ops URL to name another")
+        if exc.reason:  # a 2xx that is not JSON: something else listens there
+            return OpsError(f"{self.url} answered {exc.status} with no JSON ({exc.excerpt!r});"
+                            " is that the daemon's ops endpoint?")
+        raw = exc.body.decode(errors="replace")
+        try:
+            message = json.loads(raw).get("error") or raw
+        except (ValueError, AttributeError):
+            message = raw
+        tries = f" (after {exc.attempts} attempts)" if exc.attempts > 1 else ""
+        return OpsError(f"{self.url} answered {exc.status}: {message}{tries}")

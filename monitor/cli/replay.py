@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +45,7 @@ from monitor.cli.recordings import (
 )
 from monitor.config import load_config
 from monitor.core.errors import BadRequest, ConfigError
+from monitor.core.http import Clock, HttpError, HttpSender, RetryPolicy
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 CALLS_PER_REQUEST = 500
@@ -106,15 +105,26 @@ class Outcome:
 
 
 class OtlpHttpSender:
-    """POSTs protobuf export requests to a daemon's OTLP/HTTP receiver, retrying 503/429."""
+    """POSTs protobuf export requests to a daemon's OTLP/HTTP receiver through
+    `monitor.core.http`, retrying 503/429 (after their Retry-After, at most 30 s apart) for
+    up to `retry_for_s`."""
 
     def __init__(self, endpoint: str, *, token: str | None = None,
-                 retry_for_s: float = RETRY_FOR_S, timeout_s: float = 60.0) -> None:
+                 retry_for_s: float = RETRY_FOR_S, timeout_s: float = 60.0,
+                 clock: Clock | None = None) -> None:
         self.endpoint = endpoint.rstrip("/")
-        self._token = token
-        self._retry_for_s = retry_for_s
-        self._timeout_s = timeout_s
-        self.retries = 0
+        # The daemon says when to come back; the budget, not the count, ends the retries.
+        policy = RetryPolicy(attempts=1000, backoff_s=1.0, max_backoff_s=30.0,
+                             timeout_s=timeout_s, statuses=frozenset({429, 503}),
+                             unanswered=False, budget_s=retry_for_s)
+        headers = {"Content-Type": "application/x-protobuf"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = HttpSender(policy, clock=clock, headers=headers)
+
+    @property
+    def retries(self) -> int:
+        return self._http.retries
 
     def send(self, signal: str, request: Message, items: int) -> Outcome:
         """Export one request of `items` spans or log records; how many were refused.
@@ -122,36 +132,18 @@ class OtlpHttpSender:
         :raises ReplayError: the receiver cannot be reached, or refuses our credentials.
         """
         url = f"{self.endpoint}/v1/{signal}"
-        body = request.SerializeToString()
-        deadline = time.monotonic() + self._retry_for_s
-        while True:
-            status, headers, data = self._post(url, body)
-            if status == 200:
-                return Outcome(*_partial_success(signal, data))
-            if status in (429, 503) and time.monotonic() < deadline:
-                self.retries += 1
-                time.sleep(_retry_after_s(headers.get("Retry-After")))
-                continue
-            message = f"HTTP {status}: {_status_message(data)}"
-            if status in (401, 403, 404):
-                raise ReplayError(f"{url} answered {message}")
-            return Outcome(items, message)
-
-    def _post(self, url: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        headers = {"Content-Type": "application/x-protobuf"}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
-                return response.status, dict(response.headers), response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers), exc.read()
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ReplayError(f"cannot reach the OTLP/HTTP receiver at {self.endpoint} "
-                              f"({reason}); is `driftwatch run` running? Use --endpoint URL "
-                              "to name another") from None
+            response = self._http.request("POST", url, body=request.SerializeToString())
+        except HttpError as exc:
+            if not exc.status:
+                raise ReplayError(f"cannot reach the OTLP/HTTP receiver at {self.endpoint} "
+                                  f"({exc.reason}); is `driftwatch run` running? Use "
+                                  "--endpoint URL to name another") from None
+            message = f"HTTP {exc.status}: {_status_message(exc.body)}"
+            if exc.status in (401, 403, 404):
+                raise ReplayError(f"{url} answered {message}") from None
+            return Outcome(items, message)
+        return Outcome(*_partial_success(signal, response.body))
 
 
 def _partial_success(signal: str, data: bytes) -> tuple[int, str]:
@@ -173,13 +165,6 @@ def _status_message(data: bytes) -> str:
     except DecodeError:
         return data[:200].decode(errors="replace")
     return str(status.message) or data[:200].decode(errors="replace")
-
-
-def _retry_after_s(value: str | None) -> float:
-    try:
-        return min(max(float(value or 1), 0.0), 30.0)
-    except ValueError:
-        return 1.0
 
 
 # -- the replay -------------------------------------------------------------------------------

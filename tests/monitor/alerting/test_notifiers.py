@@ -15,7 +15,11 @@ from typing import Any
 import pytest
 
 from monitor.alerting.config import NotifiersConfig
-from monitor.alerting.notifiers import AlertmanagerNotifier, HttpSender, PagerDutyNotifier
+from monitor.alerting.notifiers import (
+    AlertmanagerNotifier,
+    NotificationSender,
+    PagerDutyNotifier,
+)
 from monitor.config import load_config
 from monitor.core.errors import ConfigError
 from monitor.core.metrics import SelfMetrics
@@ -299,7 +303,7 @@ def test_webhook_and_slack_repeat_every_4h_and_pagerduty_not_by_default() -> Non
         "webhook": [{"url": "http://hook"}], "slack": [{"url": "http://slack"}],
         "pagerduty": [{"routing_key": "k"}, {"routing_key": "k", "repeat_interval": "1h"}]})
     assert targets.webhook[0].repeat_interval == targets.slack[0].repeat_interval == 4 * 3600
-    sender = HttpSender("pagerduty", targets.retry, SelfMetrics(), threading.Event(),
+    sender = NotificationSender("pagerduty", targets.retry, SelfMetrics(), threading.Event(),
                         name="pd")
     quiet, repeating = (PagerDutyNotifier(pd, sender, lambda: EXTERNAL_URL)
                         for pd in targets.pagerduty)
@@ -329,7 +333,7 @@ def am() -> AlertmanagerNotifier:
     """Resend every 1m, resolves for 15m (the defaults)."""
     config = load_config(None, environ={"DRIFTWATCH_ALERTS__NOTIFIERS__ALERTMANAGER":
                                         '[{"url": "http://am:9093"}]'}).alerts
-    sender = HttpSender("alertmanager", config.notifiers.retry, SelfMetrics(),
+    sender = NotificationSender("alertmanager", config.notifiers.retry, SelfMetrics(),
                         threading.Event(), name="am")
     return AlertmanagerNotifier(config.notifiers.alertmanager[0], config, sender,
                                 lambda: EXTERNAL_URL)

@@ -24,15 +24,19 @@ from typing import Any
 import pytest
 from aiohttp import web
 from google.protobuf import json_format
+from google.rpc import status_pb2
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from monitor.cli.replay import OtlpHttpSender
 from monitor.core.records import rfc3339
 from tests.apps import LLMApp, otlp_exporter
+from tests.clocks import WatchedClock
 from tests.harness import REPO, Daemon
+from tests.loopback import Reply, scripted
 
 SECOND_NS = 10**9
 
@@ -294,3 +298,16 @@ def test_an_unreachable_daemon_and_a_missing_file_are_named(tmp_path: Path) -> N
 
     usage = replay(str(recording), "--speed", "0")
     assert usage.returncode == 2 and "--speed" in usage.stderr
+
+
+def test_a_receiver_busy_past_the_retry_budget_counts_the_request_refused() -> None:
+    busy = Reply(503, status_pb2.Status(code=14, message="queue full").SerializeToString(),
+                 {"Retry-After": "1", "Content-Type": "application/x-protobuf"})
+    request = trace_service_pb2.ExportTraceServiceRequest()
+    clock = WatchedClock()
+    with scripted(Reply(429, headers={"Retry-After": "0"}), default=busy) as (url, script):
+        outcome = OtlpHttpSender(url, retry_for_s=1.5, clock=clock).send(
+            "traces", request, 2)
+    assert (outcome.rejected, outcome.message) == (2, "HTTP 503: queue full")
+    assert clock.waits == [0.0, 1.0], "each Retry-After, until the next would pass 1.5 s"
+    assert len(script.requests) == 3
