@@ -59,6 +59,8 @@ class IngestConfig(Section):
     commit_max_items: int = Field(default=20_000, ge=1)  # largest group commit
     join_window: Duration = 3600.0  # how long a log event waits for its span
     max_attribute_chars: int = Field(default=65_536, ge=256)  # longer texts are truncated
+    # calls starting further past the daemon's clock are refused alone (partial success)
+    max_start_ahead: Duration = 3600.0
     # processes that decode and extract large request bodies; "auto" = one per usable core,
     # at most 4; 0 = extract on threads of the daemon (one core's worth, under its GIL)
     workers: Annotated[int | Literal["auto"], BeforeValidator(_workers)] = "auto"
