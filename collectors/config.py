@@ -7,8 +7,10 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BeforeValidator,
     Field,
+    field_validator,
 )
 
+from collectors.cors import invalid_origins
 from monitor.core.config import (
     AuthConfig,
     Duration,
@@ -25,15 +27,39 @@ class ReceiverConfig(Section):
     max_body_size: Size = 64 << 20  # after decompression, as the OTLP spec allows
     tls: TlsConfig | None = None
     auth: AuthConfig | None = None
+    # A connection must send its request's head (gRPC: finish its handshake) this soon after
+    # opening, or after its first byte; and may sit idle between requests this long.
+    header_timeout: Duration = 10.0
+    idle_timeout: Duration = 60.0
+    max_connections: int = Field(default=512, ge=1)  # open at once; past it refused
 
 
 class GrpcReceiverConfig(ReceiverConfig):
     endpoint: Endpoint = "127.0.0.1:4317"
+    # a call's request message must have arrived this soon after the call began, or the call
+    # ends DEADLINE_EXCEEDED (gRPC shows no partial progress, so no rate: a whole deadline)
+    message_timeout: Duration = 30.0
+    max_concurrent_streams: int = Field(default=32, ge=1)  # per connection (HTTP/2 SETTINGS)
+    max_concurrent_rpcs: int = Field(default=1024, ge=1)  # over all connections
 
 
 class HttpReceiverConfig(ReceiverConfig):
     endpoint: Endpoint = "127.0.0.1:4318"
-    cors_allowed_origins: tuple[str, ...] = ()
+    # after body_timeout a body must average body_min_rate bytes a second, or it is cut (408)
+    body_timeout: Duration = 10.0
+    body_min_rate: Size = 16 << 10
+    cors_allowed_origins: tuple[str, ...] = ()  # exact, "*", or one "*" wildcard each
+    cors_allowed_headers: tuple[str, ...] = ()  # on top of Content-Type, Content-Encoding...
+    cors_max_age: int = Field(default=0, ge=0)  # seconds a browser may cache a preflight
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        bad = invalid_origins(origins)
+        if bad:
+            raise ValueError(f"expected origins like https://app.example.com, "
+                             f"https://*.example.com or *, got: {bad[0]!r}")
+        return origins
 
 
 class ReceiversConfig(Section):
@@ -59,6 +85,8 @@ class IngestConfig(Section):
     commit_max_items: int = Field(default=20_000, ge=1)  # largest group commit
     join_window: Duration = 3600.0  # how long a log event waits for its span
     max_attribute_chars: int = Field(default=65_536, ge=256)  # longer texts are truncated
+    # calls starting further past the daemon's clock are refused alone (partial success)
+    max_start_ahead: Duration = 3600.0
     # processes that decode and extract large request bodies; "auto" = one per usable core,
     # at most 4; 0 = extract on threads of the daemon (one core's worth, under its GIL)
     workers: Annotated[int | Literal["auto"], BeforeValidator(_workers)] = "auto"

@@ -3,11 +3,14 @@
 It has the request body decoded and extracted (`collectors.workers`), hands the calls and
 content events to the sink, and waits for the commit; it counts every span, log record and
 metric point, and reports malformed spans back as partial success instead of failing the
-whole request.
+whole request. Calls the store cannot hold (`collectors.bounds`) are refused the same way.
 """
 
 from __future__ import annotations
 
+import time
+
+from collectors.bounds import CallBounds
 from collectors.extract import Extracted, Media, Signal
 from collectors.workers import ExtractionPool
 from monitor.core.components import CallSink, WriteBatch
@@ -18,12 +21,14 @@ class Ingestor:
     """Request bodies in, committed calls out. Shared by the gRPC and HTTP receivers."""
 
     def __init__(
-        self, sink: CallSink, metrics: SelfMetrics, pool: ExtractionPool, *, max_chars: int
+        self, sink: CallSink, metrics: SelfMetrics, pool: ExtractionPool, *, max_chars: int,
+        bounds: CallBounds | None = None,
     ) -> None:
         self._sink = sink
         self._metrics = metrics
         self._pool = pool
         self._max_chars = max_chars
+        self._bounds = bounds or CallBounds()
 
     async def export(self, signal: Signal, body: bytes, media: Media,
                      transport: str) -> Extracted:
@@ -49,6 +54,9 @@ class Ingestor:
         m.spans_received.labels(transport).inc(found.received)
         if found.rejected:
             m.spans_refused.labels(transport, "malformed").inc(found.rejected)
+        out_of_range = self._bounds.apply(found, time.time_ns())
+        if out_of_range:
+            m.spans_refused.labels(transport, "out_of_range").inc(out_of_range)
         try:
             await self._sink.submit(WriteBatch(calls=found.calls))
         except Exception:

@@ -3,13 +3,18 @@
 Overload answers UNAVAILABLE with RetryInfo in both trailer keys exporters read:
 `grpc-status-details-bin` (a google.rpc.Status, read by Go and most clients) and
 `google.rpc.retryinfo-bin` (read by the Python exporter). Undecodable or malformed requests
-answer INVALID_ARGUMENT; over the size cap gRPC itself answers RESOURCE_EXHAUSTED.
+answer INVALID_ARGUMENT; over the size cap gRPC itself answers RESOURCE_EXHAUSTED. A call
+without the configured token ends UNAUTHENTICATED before its message is read, and one whose
+message does not arrive within `message_timeout` ends DEADLINE_EXCEEDED
+(`collectors.grpc_guard`); each connection may hold `max_concurrent_streams` calls, and the
+server `max_concurrent_rpcs` and `max_connections`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -22,15 +27,13 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as traces
 
 from collectors.config import GrpcReceiverConfig
 from collectors.extract import Signal
+from collectors.grpc_guard import BearerInterceptor, MessageLate, MessageMissing, first_message
 from collectors.ingest import Ingestor
-from monitor.core.auth import bearer_matches
 from monitor.core.endpoints import Listener, split_endpoint
 from monitor.core.errors import IngestError, Overloaded, StoreError
 from monitor.core.metrics import SelfMetrics
 
 log = logging.getLogger(__name__)
-
-MAX_CONCURRENT_RPCS = 64
 
 
 class OtlpGrpcReceiver:
@@ -52,19 +55,31 @@ class OtlpGrpcReceiver:
         return self.listener.address
 
     async def start(self) -> None:
-        cap = self._config.max_body_size
+        config = self._config
+        interceptors = ([BearerInterceptor(self._token, self._count_denied)]
+                        if self._token else [])
         server = aio.server(
-            options=[("grpc.max_receive_message_length", cap),
+            options=[("grpc.max_receive_message_length", config.max_body_size),
                      ("grpc.max_send_message_length", 4 << 20),
-                     ("grpc.so_reuseport", 0)],
-            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+                     ("grpc.so_reuseport", 0),
+                     ("grpc.max_concurrent_streams", config.max_concurrent_streams),
+                     ("grpc.max_allowed_incoming_connections", config.max_connections),
+                     ("grpc.server_handshake_timeout_ms", _ms(config.header_timeout)),
+                     ("grpc.max_connection_idle_ms", _ms(config.idle_timeout))],
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+            interceptors=interceptors,
         )
         server.add_generic_rpc_handlers(_handlers(self))
         port = self._add_port(server)
         await server.start()
         self._server = server
-        self.listener.bound(port=port, tls=self._config.tls is not None)
+        self.listener.bound(port=port, tls=config.tls is not None)
         log.info("OTLP/gRPC receiver listening on %s", self.listener.address)
+
+    def _count_denied(self, method: str) -> None:
+        signal = _SIGNAL_OF_METHOD.get(method)
+        if signal is not None:
+            self._metrics.requests.labels("grpc", signal, "UNAUTHENTICATED").inc()
 
     def _add_port(self, server: aio.Server) -> int:
         endpoint = self._config.endpoint
@@ -85,17 +100,18 @@ class OtlpGrpcReceiver:
             await self._server.stop(grace=5)
             self._server = None
 
-    async def export(self, signal: Signal, body: bytes,
+    async def export(self, signal: Signal, requests: AsyncIterator[bytes],
                      context: aio.ServicerContext[Any, Any]) -> Message:
         _, response_type = SERVICES[signal]
         began = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
-            if self._token and not self._authorized(context):
-                code = grpc.StatusCode.UNAUTHENTICATED
-                await context.abort(code, "missing or wrong bearer token")
             try:
+                body = await first_message(requests, self._config.message_timeout)
                 found = await self._ingestor.export(signal, body, "protobuf", "grpc")
+            except MessageLate as exc:
+                code = grpc.StatusCode.DEADLINE_EXCEEDED
+                await context.abort(code, str(exc))
             except Overloaded as exc:
                 code = grpc.StatusCode.UNAVAILABLE
                 await self._abort_retryable(context, str(exc), exc.retry_after_s)
@@ -103,7 +119,7 @@ class OtlpGrpcReceiver:
                 code = grpc.StatusCode.UNAVAILABLE
                 await self._abort_retryable(context, f"store unavailable: {exc}",
                                             self._retry_after_s)
-            except IngestError as exc:
+            except (IngestError, MessageMissing) as exc:
                 code = grpc.StatusCode.INVALID_ARGUMENT
                 await context.abort(code, str(exc))
             return found.answer(signal, response_type())
@@ -111,11 +127,6 @@ class OtlpGrpcReceiver:
             self._metrics.requests.labels("grpc", signal, code.name).inc()
             self._metrics.request_duration.labels("grpc", signal).observe(
                 time.perf_counter() - began)
-
-    def _authorized(self, context: aio.ServicerContext[Any, Any]) -> bool:
-        given = [value for key, value in context.invocation_metadata() or ()
-                 if key == "authorization" and isinstance(value, str | bytes)]
-        return bearer_matches(given, self._token or "")
 
     @staticmethod
     async def _abort_retryable(context: aio.ServicerContext[Any, Any], message: str,
@@ -141,17 +152,25 @@ SERVICES: dict[Signal, tuple[str, type[Message]]] = {
     "metrics": ("opentelemetry.proto.collector.metrics.v1.MetricsService",
                 metrics_svc.ExportMetricsServiceResponse),
 }
+_SIGNAL_OF_METHOD: dict[str, Signal] = {
+    f"/{service}/Export": signal for signal, (service, _) in SERVICES.items()}
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 def _handlers(receiver: OtlpGrpcReceiver) -> list[grpc.GenericRpcHandler]:
+    # Each Export is unary on the wire. It is served as request-streaming so that its one
+    # message is read under a deadline (`collectors.grpc_guard`), not before our code runs.
     handlers = []
     for signal, (service, _) in SERVICES.items():
-        async def export(body: bytes, context: aio.ServicerContext[Any, Any],
+        async def export(requests: AsyncIterator[bytes], context: aio.ServicerContext[Any, Any],
                          signal: Signal = signal) -> Message:
-            return await receiver.export(signal, body, context)
+            return await receiver.export(signal, requests, context)
 
         handlers.append(grpc.method_handlers_generic_handler(service, {
-            "Export": grpc.unary_unary_rpc_method_handler(
+            "Export": grpc.stream_unary_rpc_method_handler(
                 export, request_deserializer=None,
                 response_serializer=lambda m: m.SerializeToString()),
         }))

@@ -4,8 +4,11 @@ Status codes follow the OTLP spec and the Collector: 400 (with a google.rpc.Stat
 the request's encoding) for undecodable bodies, 401 without the configured token, 404/405
 for wrong paths and methods, 413 over the size cap (enforced while decompressing, so a gzip
 bomb is refused without inflating it), 415 for unknown content types, and 503 with
-Retry-After when the ingest queue is full. Success is 200 with partial_success when some
-spans were malformed.
+Retry-After when the ingest queue or the body budget is full, 408 for a body that arrives
+slower than the minimum rate. Success is 200 with partial_success when some spans were
+malformed. Connections are bounded and timed (`collectors.http_connections`), bodies read at
+a minimum rate against a budget of bytes received (`collectors.http_body`), and browsers
+served CORS as the Collector serves it (`collectors.cors`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -27,11 +29,14 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as traces
 
 from collectors import extract
 from collectors.config import HttpReceiverConfig
+from collectors.cors import CorsPolicy
 from collectors.extract import Extracted
+from collectors.http_body import BodyBudget, BodyLimits, BodyReader, SlowBody
+from collectors.http_connections import ConnectionGuard
 from collectors.ingest import Ingestor
 from monitor.core.auth import bearer_matches
 from monitor.core.endpoints import Listener, bind_socket, server_ssl_context
-from monitor.core.errors import BadRequest, IngestError, Overloaded, StoreError, TooLarge
+from monitor.core.errors import IngestError, Overloaded, StoreError, TooLarge
 from monitor.core.metrics import SelfMetrics
 
 log = logging.getLogger(__name__)
@@ -53,22 +58,6 @@ SIGNALS = {
 }
 
 
-class _Budget:
-    """Bytes of request bodies being read at once; refusing past it keeps memory bounded."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.used = limit, 0
-
-    def take(self, n: int) -> bool:
-        if self.used and self.used + n > self.limit:
-            return False
-        self.used += n
-        return True
-
-    def give(self, n: int) -> None:
-        self.used -= n
-
-
 class OtlpHttpReceiver:
     """The HTTP transport; all work past decoding is the shared `Ingestor`'s."""
 
@@ -77,35 +66,70 @@ class OtlpHttpReceiver:
         self._config = config
         self._ingestor = ingestor
         self._metrics = metrics
-        self._budget = _Budget(max_inflight_bytes)
+        self._budget = BodyBudget(max_inflight_bytes)
+        self._limits = BodyLimits(cap=config.max_body_size, grace_s=config.body_timeout,
+                                  min_rate=config.body_min_rate, retry_after_s=retry_after_s)
         self._retry_after = str(max(1, round(retry_after_s)))
+        self._guard = ConnectionGuard(
+            max_connections=config.max_connections, header_timeout_s=config.header_timeout,
+            idle_timeout_s=config.idle_timeout, retry_after=self._retry_after, metrics=metrics)
+        self._cors = CorsPolicy(config.cors_allowed_origins, config.cors_allowed_headers,
+                                config.cors_max_age)
         token = config.auth.token() if config.auth else None
         self._token = token
         self.listener = Listener("otlp_http", config.endpoint)
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
 
     @property
     def address(self) -> str:
         return self.listener.address
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._errors_middleware], client_max_size=1 << 40)
+        app = web.Application(middlewares=[self._connection_middleware,
+                                           self._errors_middleware], client_max_size=1 << 40)
         for path in SIGNALS:
             app.router.add_post(path, self._handle)
+            if self._cors.enabled:
+                app.router.add_route("OPTIONS", path, self._preflight)
         # We decompress ourselves, with the cap enforced while inflating (aiohttp would not).
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                     auto_decompress=False)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, auto_decompress=False,
+            keepalive_timeout=self._config.idle_timeout, shutdown_timeout=5)
         await self._runner.setup()
+        assert self._runner.server is not None
         sock = bind_socket(self._config.endpoint)
         ssl = server_ssl_context(self._config.tls) if self._config.tls else None
-        await web.SockSite(self._runner, sock, ssl_context=ssl, shutdown_timeout=5).start()
+        # Our own listening server in place of aiohttp's site: every connection goes
+        # through the guard, which times it and bounds how many are open.
+        self._server = await asyncio.get_running_loop().create_server(
+            self._guard.protocol_factory(self._runner.server), sock=sock, ssl=ssl, backlog=128)
         self.listener.bound(sock, tls=ssl is not None)
         log.info("OTLP/HTTP receiver listening on %s", self.listener.url)
 
     async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
         if self._runner is not None:
-            await self._runner.cleanup()
+            await self._runner.cleanup()  # answers or ends the connections it has
             self._runner = None
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    @web.middleware
+    async def _connection_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Stops the head timer while a request is handled, and starts the idle one after."""
+        connection = self._guard.of(request)
+        if connection is not None:
+            connection.request_started()
+        try:
+            return await handler(request)
+        finally:
+            if connection is not None:
+                connection.request_finished()
 
     @web.middleware
     async def _errors_middleware(
@@ -120,10 +144,16 @@ class OtlpHttpReceiver:
             return _status_response(404, f"unknown path {request.path!r}; OTLP/HTTP serves "
                                          "/v1/traces, /v1/logs and /v1/metrics", JSON)
 
+    async def _preflight(self, request: web.Request) -> web.StreamResponse:
+        """A browser's CORS preflight: no auth (browsers never send it there), no body."""
+        return web.Response(status=204, headers=self._cors.preflight(request.headers))
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         signal = SIGNALS[request.path]
         began = time.perf_counter()
         response = await self._respond(request, signal)
+        if self._cors.enabled:
+            response.headers.update(self._cors.actual(request.headers))
         self._metrics.requests.labels("http", signal.name, str(response.status)).inc()
         self._metrics.request_duration.labels("http", signal.name).observe(
             time.perf_counter() - began)
@@ -138,76 +168,34 @@ class OtlpHttpReceiver:
         if media not in (PROTOBUF, JSON):
             return _status_response(415, f"unsupported content type {media!r}; send "
                                          f"{PROTOBUF} or {JSON}", JSON)
-        cap = self._config.max_body_size
-        reserve = min(request.content_length or cap, cap)
-        if not self._budget.take(reserve):
-            return _status_response(503, "too many bodies in flight; retry later", media,
-                                    headers={"Retry-After": self._retry_after})
+        reader = BodyReader(self._budget, self._limits)
         try:
-            found = await self._decode_and_ingest(request, signal, media, cap)
+            body = await reader.read(request)
+            found = await self._ingestor.export(
+                signal.name, body, "protobuf" if media == PROTOBUF else "json", "http")
+        except SlowBody as exc:
+            self._guard.count_cut("body_timeout")
+            response = _status_response(408, str(exc), media)
+            response.force_close()
+            return response
         except IngestError as exc:
             return self._error_response(exc, media)
         except StoreError as exc:
             return _status_response(503, f"store unavailable: {exc}", media,
                                     headers={"Retry-After": self._retry_after})
         finally:
-            self._budget.give(reserve)
+            reader.release()
         return _success(signal, found, media)
-
-    async def _decode_and_ingest(self, request: web.Request, signal: Signal, media: str,
-                                 cap: int) -> Extracted:
-        body = await _read_body(request, cap)
-        return await self._ingestor.export(
-            signal.name, body, "protobuf" if media == PROTOBUF else "json", "http")
 
     def _error_response(self, exc: IngestError, media: str) -> web.Response:
         if isinstance(exc, Overloaded):
             return _status_response(503, str(exc), media,
                                     headers={"Retry-After": str(max(1, round(exc.retry_after_s)))})
         if isinstance(exc, TooLarge):
-            return _status_response(413, str(exc), media)
+            response = _status_response(413, str(exc), media)
+            response.force_close()  # rather than read the rest of what is too large
+            return response
         return _status_response(400, str(exc), media)
-
-
-async def _read_body(request: web.Request, cap: int) -> bytes:
-    """The body, decompressed, never more than `cap` bytes on either side of decompression."""
-    if request.content_length is not None and request.content_length > cap:
-        raise TooLarge(f"body of {request.content_length} bytes is over the {cap}-byte cap")
-    chunks, size = [], 0
-    # Chunks as the socket delivered them, joined once: no re-chunking, no growing buffer.
-    async for chunk in request.content.iter_any():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > cap:
-            raise TooLarge(f"body is over the {cap}-byte cap")
-    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding in ("", "identity"):
-        return raw
-    if encoding in ("gzip", "x-gzip"):
-        return await asyncio.to_thread(_inflate, raw, zlib.MAX_WBITS | 16, cap)
-    if encoding == "deflate":
-        # "deflate" is zlib-wrapped by the spec (and the Python exporter) but raw in the wild.
-        wbits = zlib.MAX_WBITS if raw[:1] == b"\x78" else -zlib.MAX_WBITS
-        return await asyncio.to_thread(_inflate, raw, wbits, cap)
-    raise BadRequest(f"unsupported Content-Encoding {encoding!r}; send gzip, deflate or none")
-
-
-def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
-    """Decompress at most cap + 1 bytes: a bomb is refused after inflating just past the cap."""
-    inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(data, cap + 1)
-        if len(out) > cap or inflater.unconsumed_tail:
-            raise TooLarge(f"body inflates past the {cap}-byte cap")
-        out += inflater.flush()
-    except zlib.error as exc:
-        raise BadRequest(f"body is not valid compressed data: {exc}") from None
-    if not inflater.eof:
-        raise BadRequest("compressed body is truncated")
-    if len(out) > cap:
-        raise TooLarge(f"body inflates past the {cap}-byte cap")
-    return out
 
 
 def _encode(message: Message, media: str) -> bytes:
@@ -225,6 +213,7 @@ def _success(signal: Signal, found: Extracted, media: str) -> web.Response:
 
 _HTTP_TO_RPC = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED,
                 404: code_pb2.NOT_FOUND, 405: code_pb2.UNIMPLEMENTED,
+                408: code_pb2.DEADLINE_EXCEEDED,
                 413: code_pb2.RESOURCE_EXHAUSTED, 415: code_pb2.INVALID_ARGUMENT,
                 503: code_pb2.UNAVAILABLE}
 

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any, TextIO
 
+from collectors.bounds import CallBounds
 from collectors.ingest import Ingestor
 from collectors.otlp_grpc import OtlpGrpcReceiver
 from collectors.otlp_http import OtlpHttpReceiver
@@ -67,7 +68,8 @@ class Daemon:
                                               self.metrics.registry)
         sink = MeteredSink(self.writer, GenAiMetrics(self.metrics.registry, self.label_limits))
         ingestor = Ingestor(sink, self.metrics, self._extract_pool,
-                            max_chars=ingest.max_attribute_chars)
+                            max_chars=ingest.max_attribute_chars,
+                            bounds=CallBounds(max_start_ahead_s=ingest.max_start_ahead))
         receivers = config.receivers
         self.receivers: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []
         if receivers.otlp_grpc.enabled:

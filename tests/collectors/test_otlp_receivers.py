@@ -243,3 +243,28 @@ def test_grpc_garbage_body_is_invalid_argument(daemon: Daemon) -> None:
     finally:
         channel.close()
     assert daemon.alive()
+
+
+def nested_value(levels: int) -> str:
+    """An OTLP/JSON AnyValue `levels` arrays deep, as text (json.dumps itself would recurse)."""
+    value = '{"stringValue": "bottom"}'
+    for _ in range(levels):
+        value = '{"arrayValue": {"values": [' + value + "]}}"
+    return value
+
+
+def test_json_nested_600_levels_is_a_400_with_a_message_not_a_500(daemon: Daemon) -> None:
+    # It was a RecursionError in the decoder: 500, which exporters retry.
+    span = json.dumps(chat_span(SPAN_IDS[0], "deep")).replace(
+        '"attributes": [', '"attributes": [{"key": "deep", "value": ' + nested_value(600) + "}, ",
+        1)
+    body = json_traces([]).replace(b'"spans": []', b'"spans": [' + span.encode() + b"]")
+
+    status, _, data = post_traces(daemon, body)
+
+    assert status == 400
+    assert "nested deeper than" in json.loads(data)["message"]
+    assert daemon.metric("driftwatch_receiver_requests_total", transport="http",
+                         code="400") == 1
+    assert post_traces(daemon, json_traces([chat_span(SPAN_IDS[1], "shallow")]))[0] == 200
+    assert [c["prompt"] for c in daemon.calls()] == ["shallow"]

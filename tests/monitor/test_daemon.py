@@ -286,6 +286,7 @@ def test_retention_job_runs_on_request(daemon: Daemon) -> None:
     old = span_request(os.urandom(16), os.urandom(8), attributes=CHAT_NO_CONTENT)
     span = old.resource_spans[0].scope_spans[0].spans[0]
     span.start_time_unix_nano -= 8 * 86400 * 10**9  # older than the 7-day default
+    span.end_time_unix_nano -= 8 * 86400 * 10**9  # an old call, not one 8 days long
     assert post(daemon, "traces", old) == 200
     assert post(daemon, "traces", span_request(os.urandom(16), os.urandom(8),
                                                attributes=CHAT_NO_CONTENT)) == 200
