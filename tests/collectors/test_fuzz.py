@@ -5,8 +5,8 @@ Seeds are valid export requests of both signals (traces and logs) in both encodi
 (protobuf and JSON), sent over OTLP/HTTP and, for protobuf, over gRPC. Hypothesis mutates
 them the way a broken or hostile client would: flipped, dropped, inserted and repeated
 bytes, truncations, splices of two bodies, and for JSON, values replaced by others of any
-type (huge and negative numbers, deep nesting, wrong kinds). Derandomized, so a failure
-reproduces; the failing body is printed by Hypothesis.
+type (huge and negative numbers, wrong kinds), or nested thousands of levels deep.
+Derandomized, so a failure reproduces; Hypothesis prints the failing body.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def mutated(draw: st.DrawFn, seed: bytes, *, as_json_tree: bool) -> bytes:
     body = bytearray(seed)
     for _ in range(draw(st.integers(1, 3))):
         op = draw(st.sampled_from(["flip", "drop", "insert", "repeat", "truncate", "splice",
-                                   *(["value"] * 3 if as_json_tree else [])]))
+                                   *(["value"] * 3 + ["nest"] if as_json_tree else [])]))
         at = draw(st.integers(0, max(len(body) - 1, 0)))
         if op == "flip" and body:
             body[at] ^= draw(st.integers(1, 255))
@@ -129,10 +129,16 @@ def mutated(draw: st.DrawFn, seed: bytes, *, as_json_tree: bool) -> bytes:
             body = body[:at] + other[draw(st.integers(0, len(other) - 1)):]
         elif op == "value":
             body = bytearray(_replace_a_value(bytes(body), draw))
+        elif op == "nest":  # a value nested deeper than any recursive parser allows
+            depth = draw(st.integers(200, 2_000))
+            nested = b"[" * depth + b"1" + b"]" * depth
+            body = bytearray(_replace_a_value(bytes(body), draw, '"__nest__"').replace(
+                b'"__nest__"', nested, 1))
     return bytes(body)
 
 
-def _replace_a_value(body: bytes, draw: st.DrawFn) -> bytes:
+def _replace_a_value(body: bytes, draw: st.DrawFn, value: Any = None) -> bytes:
+    """The body with one JSON value replaced by `value`, or else by a drawn one."""
     try:
         tree = json.loads(body)
     except ValueError:
@@ -150,7 +156,7 @@ def _replace_a_value(body: bytes, draw: st.DrawFn) -> bytes:
     if not nodes:
         return body
     parent, key = draw(st.sampled_from(nodes))
-    parent[key] = draw(JSON_VALUES)
+    parent[key] = draw(JSON_VALUES) if value is None else json.loads(value)
     return json.dumps(tree).encode()
 
 
