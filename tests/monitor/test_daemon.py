@@ -290,8 +290,10 @@ def test_retention_job_runs_on_request(daemon: Daemon) -> None:
     assert post(daemon, "traces", span_request(os.urandom(16), os.urandom(8),
                                                attributes=CHAT_NO_CONTENT)) == 200
 
-    status, body = raw_request("POST", daemon.ops + "/api/v1/jobs/retention/run")[::2]
+    as_json = {"Content-Type": "application/json"}
+    status, body = raw_request("POST", daemon.ops + "/api/v1/jobs/retention/run", b"{}",
+                               as_json)[::2]
     assert status == 200
     assert json.loads(body)["result"]["deleted_calls"] == 1
     assert len(daemon.calls()) == 1
-    assert raw_request("POST", daemon.ops + "/api/v1/jobs/nope/run")[0] == 404
+    assert raw_request("POST", daemon.ops + "/api/v1/jobs/nope/run", b"{}", as_json)[0] == 404
