@@ -101,7 +101,7 @@ def check_token(token: str) -> str:
         raise ValueError("a token is required; an empty one would turn auth off, got: nothing")
     if len(token) < MIN_TOKEN_CHARS:
         raise ValueError(f"a token needs at least {MIN_TOKEN_CHARS} characters, got: "
-                         f"{len(token)} characters")  # its length only: never echo a secret
+                         f"{len(token)}")  # its length only: never echo a secret
     if not all("!" <= c <= "~" for c in token):
         raise ValueError("a token is one word of visible ASCII characters, got: spaces, "
                          "control or non-ASCII characters")

@@ -23,6 +23,7 @@ from enum import IntEnum
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter
 
 from monitor.core.auth import bearer_matches
 from monitor.core.tokens import TokenSource
@@ -54,7 +55,11 @@ def needed_scope(request: web.Request) -> Scope:
 class OpsAccess:
     """The three checks as one aiohttp middleware (`middleware`)."""
 
-    def __init__(self, config: OpsConfig) -> None:
+    def __init__(self, config: OpsConfig, registry: CollectorRegistry) -> None:
+        self._refused = Counter(
+            "driftwatch_ops_requests_refused_total", "Ops API requests refused before any "
+            "handler ran, by reason: host, cross_origin, content_type, token, scope",
+            ["reason"], registry=registry)
         self._hosts = config.hosts()
         self._any_host = "*" in self._hosts
         self._allowed = {split_host(h) for h in self._hosts if h != "*"}
@@ -95,8 +100,8 @@ class OpsAccess:
             host, port = "", None
         if (host, None) in self._allowed or (host, port) in self._allowed:
             return None
-        return refuse(421, f"this server does not answer to Host {given!r}; the names it "
-                           "answers to are set by ops.allowed_hosts")
+        return self._refuse("host", 421, f"this server does not answer to Host {given!r}; "
+                            "the names it answers to are set by ops.allowed_hosts")
 
     def _browser_refusal(self, request: web.Request) -> web.Response | None:
         if request.method in SAFE_METHODS:
@@ -104,12 +109,15 @@ class OpsAccess:
         site = request.headers.get("Sec-Fetch-Site")
         origin = request.headers.get("Origin")
         if site is not None and site not in ("same-origin", "none"):
-            return refuse(403, f"a {site} request may not change state here")
+            return self._refuse("cross_origin", 403,
+                                f"a {site} request may not change state here")
         if origin is not None and not _same_origin(origin, request):
-            return refuse(403, f"a request from origin {origin!r} may not change state here")
+            return self._refuse("cross_origin", 403,
+                                f"a request from origin {origin!r} may not change state here")
         if request.content_type != JSON:
-            return refuse(415, f"expected Content-Type: {JSON}, got: "
-                               f"{request.headers.get('Content-Type', 'none')!r}")
+            given = request.headers.get("Content-Type", "none")
+            return self._refuse("content_type", 415,
+                                f"expected Content-Type: {JSON}, got: {given!r}")
         return None
 
     def _token_refusal(self, request: web.Request) -> web.Response | None:
@@ -119,19 +127,20 @@ class OpsAccess:
         scope = next((scope for source, scope in self._tokens
                       if bearer_matches(given, source.current())), None)
         if scope is None:
-            return refuse(401, "missing or wrong bearer token",
-                          headers={"WWW-Authenticate": "Bearer"})
+            return self._refuse("token", 401, "missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
         needed = needed_scope(request)
         if scope < needed:
-            return refuse(403, f"this token's scope is {scope.name.lower()}; "
-                               f"{request.method} {request.path} needs {needed.name.lower()}")
+            return self._refuse("scope", 403, f"this token's scope is {scope.name.lower()}; "
+                                f"{request.method} {request.path} needs {needed.name.lower()}")
         return None
+
+    def _refuse(self, reason: str, status: int, message: str,
+                headers: dict[str, str] | None = None) -> web.Response:
+        self._refused.labels(reason).inc()
+        return web.json_response({"error": message}, status=status, headers=headers)
 
 
 def _same_origin(origin: str, request: web.Request) -> bool:
     parts = urlsplit(origin)
     return parts.scheme == request.scheme and parts.netloc.lower() == request.host.lower()
-
-
-def refuse(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": message}, status=status, headers=headers)

@@ -51,7 +51,8 @@ class OpsServer:
     def __init__(self, config: OpsConfig, deps: OpsDeps) -> None:
         self._config = config
         self._deps = deps
-        self.access = OpsAccess(config)  # reads the tokens: a bad one fails the start
+        # reads the tokens now: one that is unusable fails the start
+        self.access = OpsAccess(config, deps.metrics.registry)
         self.listener = Listener("ops", config.endpoint)
         self._runner: web.AppRunner | None = None
 
