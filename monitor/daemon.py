@@ -223,6 +223,10 @@ def _open_store(config: Config) -> tuple[StoreLock, SqliteStore]:
     lock = StoreLock(config.store.path)
     try:
         store = SqliteStore(config.store.path, min_free_bytes=config.store.min_free_bytes)
+        mode = config.store.path.stat().st_mode & 0o777
+        if mode & 0o077:
+            log.warning("store %s can be read by other users (mode %o); chmod 600 it and its "
+                        "-wal and -shm files: it holds every prompt", config.store.path, mode)
         try:
             store.quick_check()
         except StoreError:

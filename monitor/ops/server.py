@@ -55,6 +55,7 @@ class OpsServer:
         self.access = OpsAccess(config, deps.metrics.registry)
         self.listener = Listener("ops", config.endpoint)
         self._runner: web.AppRunner | None = None
+        self._not_ready: list[str] = []
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self.access.middleware, self._store_errors])
@@ -92,7 +93,8 @@ class OpsServer:
         try:
             return await handler(request)
         except StoreError as exc:  # any endpoint that reads or writes the store
-            log.warning("%s %s: %s", request.method, request.path, exc)
+            log.warning("%s %s: store %s: %s", request.method, request.path,
+                        self._deps.history.path, exc)
             return _error(503, f"store unavailable: {exc}")
 
     async def _healthz(self, request: web.Request) -> web.Response:
@@ -104,6 +106,13 @@ class OpsServer:
             await asyncio.to_thread(self._deps.store.check_writable)
         except StoreError as exc:
             problems.append(f"store not writable: {exc}")
+        if problems != self._not_ready:  # said once per change, not once per probe
+            if problems:
+                log.warning("not ready: %s (store %s)", "; ".join(problems),
+                            self._deps.history.path)
+            else:
+                log.info("ready")
+            self._not_ready = problems
         if problems:
             return web.json_response({"status": "not ready", "problems": problems}, status=503)
         return web.json_response({"status": "ready"})
