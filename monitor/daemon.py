@@ -25,7 +25,6 @@ from monitor.alerting.engine import AlertEngine, JobStatus, Sources, rules_from_
 from monitor.alerting.notifiers import Dispatcher, build_notifiers
 from monitor.config import Config
 from monitor.core.components import Component, Store
-from monitor.core.errors import StoreError
 from monitor.core.metrics import SelfMetrics
 from monitor.jobs.drift import DriftJob
 from monitor.jobs.embeddings import build_embedder, limit_threads
@@ -220,21 +219,26 @@ def _open_store(config: Config) -> tuple[StoreLock, SqliteStore]:
 
     :raises StoreError: another daemon holds it, or it cannot be opened, or it is corrupt.
     """
-    lock = StoreLock(config.store.path)
+    path = config.store.path
+    lock = StoreLock(path)
     try:
-        store = SqliteStore(config.store.path, min_free_bytes=config.store.min_free_bytes)
-        mode = config.store.path.stat().st_mode & 0o777
-        if mode & 0o077:
-            log.warning("store %s can be read by other users (mode %o); chmod 600 it and its "
-                        "-wal and -shm files: it holds every prompt", config.store.path, mode)
-        try:
-            store.quick_check()
-        except StoreError:
-            store.close()
-            raise
+        store = SqliteStore(path, min_free_bytes=config.store.min_free_bytes)
     except BaseException:
         lock.release()
         raise
+    try:
+        if config.store.check_on_start:
+            began = time.perf_counter()
+            store.quick_check()
+            log.info("store %s checked whole in %.1fs", path, time.perf_counter() - began)
+    except BaseException:
+        store.close()
+        lock.release()
+        raise
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        log.warning("store %s can be read by other users (mode %o); chmod 600 it and its "
+                    "-wal and -shm files: it holds every prompt", path, mode)
     return lock, store
 
 

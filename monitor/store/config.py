@@ -23,3 +23,5 @@ class StoreConfig(Section):
     retention_batch: int = Field(default=2_000, ge=1)
     # /readyz fails with less free space than this on the store's filesystem (0: never)
     min_free_bytes: Annotated[int, BeforeValidator(parse_size), Field(ge=0)] = 32 << 20
+    # read every page at start (PRAGMA quick_check) and refuse a corrupt file before listening
+    check_on_start: bool = True
