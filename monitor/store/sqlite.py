@@ -152,6 +152,7 @@ class SqliteStore(Store):
         self._synchronous = synchronous.upper()
         self._busy_timeout_s = busy_timeout_s
         self._min_free_bytes = min_free_bytes
+        self._corrupt: str | None = None  # what SQLite said when it found the file corrupt
         self._write_lock = threading.Lock()
         self._readers_lock = threading.Lock()
         self._readers: list[sqlite3.Connection] = []
@@ -222,8 +223,17 @@ class SqliteStore(Store):
                 with suppress(sqlite3.Error):
                     conn.rollback()
             if isinstance(exc, _DB_ERRORS):
+                self._note_corruption(exc)
                 raise StoreError(f"cannot {what} in the store: {exc}") from exc
             raise
+
+    def _note_corruption(self, exc: BaseException) -> None:
+        """Remember that SQLite found the file corrupt: it does not heal, so readiness
+        fails from then on, whichever page the heartbeat happens to touch."""
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) and self._corrupt is None:
+            self._corrupt = str(exc)
+            log.error("store %s is corrupt: %s", self.path, exc)
 
     def write(self, batch: WriteBatch) -> WriteResult:
         received_ns = time.time_ns()
@@ -295,6 +305,9 @@ class SqliteStore(Store):
             raise StoreError(f"the store is busy: the writer held it for over "
                              f"{self._busy_timeout_s:g} s")
         try:
+            if self._corrupt is not None:
+                raise StoreError(f"the store is corrupt ({self._corrupt}); restore it from a "
+                                 "backup, or move it aside and restart")
             self._identity.check()
             with self._transaction("write the heartbeat") as cur:
                 cur.execute("UPDATE heartbeat SET written_ns = ?", (time.time_ns(),))
@@ -346,6 +359,7 @@ class SqliteStore(Store):
         try:
             return self._reader().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
+            self._note_corruption(exc)
             raise StoreError(f"cannot read the store: {exc}") from exc
 
     def calls(self, query: CallQuery) -> list[LLMCall]:

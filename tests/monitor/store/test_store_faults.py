@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.core.components import WriteBatch
+from monitor.core.components import CallQuery, WriteBatch
+from monitor.core.errors import StoreError
 from monitor.store.sqlite import SqliteStore
 from tests.harness import Daemon, cli, get, raw_request, write_config
 from tests.monitor.store.test_sqlite import call
@@ -103,15 +104,20 @@ def test_a_full_filesystem_makes_the_daemon_not_ready(
         daemon.stop()
 
 
-def test_a_store_corrupted_while_stopped_is_refused_before_listening(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-    store = SqliteStore(tmp_path / "driftwatch.db")
+def corrupted_store(path: Path) -> None:
+    """A store of 300 calls whose data pages 20-29 were overwritten while it was closed."""
+    store = SqliteStore(path)
     store.write(WriteBatch(calls=[call(prompt="x" * 2000) for _ in range(300)]))
     store.close()
     page = 8192
-    with (tmp_path / "driftwatch.db").open("r+b") as db:
+    with path.open("r+b") as db:
         db.seek(20 * page)
         db.write(os.urandom(10 * page))
+
+
+def test_a_store_corrupted_while_stopped_is_refused_before_listening(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    corrupted_store(tmp_path / "driftwatch.db")
 
     done = cli("run", "--config", str(config), check=False, timeout=120)
 
@@ -120,6 +126,22 @@ def test_a_store_corrupted_while_stopped_is_refused_before_listening(tmp_path: P
     assert f"driftwatch: store error: store {tmp_path / 'driftwatch.db'} is corrupt (" in (
         done.stderr)
     assert "restore it from a backup, or move it aside" in done.stderr
+
+
+def test_corruption_found_while_running_fails_readiness_from_then_on(tmp_path: Path) -> None:
+    corrupted_store(tmp_path / "driftwatch.db")
+    store = SqliteStore(tmp_path / "driftwatch.db")  # no check at open: the daemon's is apart
+    try:
+        store.check_writable()  # the heartbeat's page is intact
+
+        with pytest.raises(StoreError, match="malformed"):
+            store.calls(CallQuery())
+
+        with pytest.raises(StoreError, match=r"^the store is corrupt \(.*malformed.*\); "
+                                             "restore it from a backup"):
+            store.check_writable()
+    finally:
+        store.close()
 
 
 def test_a_second_daemon_on_the_same_store_is_refused(daemon: Daemon) -> None:
