@@ -17,7 +17,6 @@ Checked in that order, before any handler runs:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from urllib.parse import urlsplit
@@ -28,8 +27,6 @@ from prometheus_client import CollectorRegistry, Counter
 from monitor.core.auth import bearer_matches
 from monitor.core.tokens import TokenSource
 from monitor.ops.config import OpsConfig, split_host
-
-log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 SAFE_METHODS = frozenset({"GET", "HEAD"})

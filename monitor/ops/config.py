@@ -68,7 +68,7 @@ def split_host(text: str) -> tuple[str, int | None]:
     return host, int(port) if port else None
 
 
-_HOST = re.compile(r"\[[0-9a-f:.]+\]|[a-z0-9_.-]+")
+_HOST = re.compile(r"\[[0-9a-z:.%]+\]|[a-z0-9_.-]+")  # [v6%zone] or a name
 
 
 def _host_names(value: Any) -> Any:
