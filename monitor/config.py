@@ -1,6 +1,8 @@
 """The daemon's configuration: one YAML file into one tree of typed, frozen models.
 
-Unknown keys are errors, and every error names the path and the value. Any key can be
+Unknown keys are errors, and every error names the path and the value; so is a key given
+twice in one mapping (YAML would silently keep the last: a second `ops:` block would drop
+the first one's `auth`). Any key can be
 overridden by an environment variable `DRIFTWATCH_<SECTION>__<KEY>` (nested keys joined by
 `__`, values read as YAML scalars), e.g. `DRIFTWATCH_STORE__RETENTION=3d`.
 """
@@ -90,7 +92,9 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
         try:
-            loaded = yaml.safe_load(text)
+            loaded = yaml.load(text, Loader=UniqueKeyLoader)
+        except DuplicateKey as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if loaded is not None and not isinstance(loaded, dict):
@@ -102,6 +106,32 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         return Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_render(exc, path)) from None
+
+
+class DuplicateKey(yaml.YAMLError):
+    """A mapping names the same key twice."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, refusing a key that appears twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` merges by YAML's rules: later keys override
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                earlier = first.get(key)
+            except TypeError:  # unhashable; the SafeLoader's own error names it
+                break
+            if earlier is None:
+                first[key] = line
+            else:
+                raise DuplicateKey(f"line {line}: duplicate key {key!r} (first at line "
+                                   f"{earlier}); YAML would keep only the last")
+        return super().construct_mapping(node, deep=deep)
 
 
 def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:

@@ -40,6 +40,7 @@ from monitor.ops.genai_metrics import GenAiMetrics, MeteredSink
 from monitor.ops.metric_push import OtlpMetricPush
 from monitor.ops.server import OpsDeps, OpsServer
 from monitor.store.alert_state import SqliteAlertState
+from monitor.store.files import StoreLock
 from monitor.store.history import SqliteHistory
 from monitor.store.sqlite import SqliteStore
 from monitor.store.writer import CommitWriter
@@ -54,7 +55,7 @@ class Daemon:
         self.config = config
         self.metrics = SelfMetrics()
         self._pauses = CollectorPauses(self.metrics.registry)
-        sqlite = SqliteStore(config.store.path)
+        self._store_lock, sqlite = _open_store(config)
         self.store: Store = sqlite
         ingest = config.ingest
         self._extract_pool = ExtractionPool(
@@ -194,7 +195,7 @@ class Daemon:
                                   self.writer, *self.receivers, self.ops,
                                   *([self.dispatcher] if self.dispatcher else []), self.jobs]
         for component in order:
-            await component.start()
+            await _start(component)
             self._started.append(component)
 
     async def stop(self) -> None:
@@ -209,12 +210,64 @@ class Daemon:
             self.alert_state.close()
         self.history.close()
         self.store.close()
+        self._store_lock.release()
         self._pauses.remove()
 
     def banner(self) -> str:
         parts = [f"{r.listener.name}={r.address}" for r in self.receivers]
         parts.append(f"ops={self.ops.listener.url}")
         return f"driftwatch {__version__} listening: " + " ".join(parts)
+
+
+def _open_store(config: Config) -> tuple[StoreLock, SqliteStore]:
+    """The store, held by this daemon alone and checked whole before anything listens.
+
+    :raises StoreError: another daemon holds it, or it cannot be opened, or it is corrupt.
+    """
+    path = config.store.path
+    lock = StoreLock(path)
+    try:
+        store = SqliteStore(path, min_free_bytes=config.store.min_free_bytes)
+    except BaseException:
+        lock.release()
+        raise
+    try:
+        if config.store.check_on_start:
+            began = time.perf_counter()
+            store.quick_check()
+            log.info("store %s checked whole in %.1fs", path, time.perf_counter() - began)
+    except BaseException:
+        store.close()
+        lock.release()
+        raise
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        log.warning("store %s can be read by other users (mode %o); chmod 600 it and its "
+                    "-wal and -shm files: it holds every prompt", path, mode)
+    return lock, store
+
+
+async def _start(component: Component) -> None:
+    """Start one component; a gRPC port that cannot be bound is an OSError naming it, as
+    the HTTP listeners' are (grpcio raises a bare RuntimeError)."""
+    try:
+        await component.start()
+    except RuntimeError as exc:
+        if not isinstance(component, OtlpGrpcReceiver) or "bind" not in str(exc):
+            raise
+        raise OSError(f"cannot listen on {component.address}: address in use or not "
+                      "available") from None
+
+
+def _log_access(config: Config) -> None:
+    """Say at start which listeners require a token: auth that is off must not be silent."""
+    for name, receiver in (("otlp_grpc", config.receivers.otlp_grpc),
+                           ("otlp_http", config.receivers.otlp_http)):
+        if receiver.enabled:
+            log.info("%s: %s, %s", name,
+                     "bearer token required" if receiver.auth else "no token required "
+                     f"(receivers.{name}.auth unset)", "TLS" if receiver.tls else "plaintext")
+    # the ops server says the same for itself in its "listening" line
 
 
 def _scorer(config: Config, embedder: CachedEmbedder) -> tuple[Scorer, float]:
@@ -245,6 +298,7 @@ async def serve(config: Config, out: TextIO = sys.stdout) -> int:
     frozen = settle()
     log.info("garbage collector settled: %d start-up objects frozen", frozen)
     print(daemon.banner(), file=out, flush=True)
+    _log_access(config)
     log.info("store at %s (retention %gs)", config.store.path, config.store.retention)
     await stop.wait()
     log.info("shutting down: refusing new data, draining the queue")

@@ -9,7 +9,9 @@ sending `jobs run`, a 500 from a failed job) is repeated.
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 from monitor.config import Config
@@ -28,17 +30,22 @@ def ops_policy(timeout_s: float = 600.0) -> RetryPolicy:
 
 class OpsClient:
     def __init__(self, url: str, *, token: str | None = None, timeout_s: float = 600.0,
-                 retry: RetryPolicy | None = None, clock: Clock | None = None) -> None:
+                 retry: RetryPolicy | None = None, clock: Clock | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.url = url.rstrip("/")
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._http = HttpSender(retry or ops_policy(timeout_s), clock=clock, headers=headers)
+        self._http = HttpSender(retry or ops_policy(timeout_s), clock=clock, headers=headers,
+                                ssl_context=tls)
 
     @classmethod
     def from_config(cls, config: Config, url: str | None = None) -> OpsClient:
         token = config.ops.auth.token() if config.ops.auth else None
-        return cls(url or f"http://{config.ops.endpoint}", token=token)
+        tls = config.ops.tls
+        scheme = "https" if tls else "http"
+        return cls(url or f"{scheme}://{config.ops.endpoint}", token=token,
+                   tls=trusting(tls.cert_file) if tls else None)
 
     def get(self, path: str, **params: str | None) -> Any:
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
@@ -48,6 +55,8 @@ class OpsClient:
         return self._request("POST", path, body)
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
+        if method == "POST" and body is None:
+            body = {}  # the server takes state changes as JSON only
         try:
             if body is None:
                 return self._http.request(method, self.url + path).json()
@@ -69,3 +78,12 @@ class OpsClient:
             message = raw
         tries = f" (after {exc.attempts} attempts)" if exc.attempts > 1 else ""
         return OpsError(f"{self.url} answered {exc.status}: {message}{tries}")
+
+
+def trusting(cert_file: Path) -> ssl.SSLContext:
+    """A client context that trusts the system's roots and the daemon's own certificate (the
+    one its config names), so that a self-signed ops certificate works from the same host."""
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=str(cert_file))
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # the leaf itself as an anchor
+    return context

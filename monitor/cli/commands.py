@@ -224,10 +224,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     if args.json:
-        print(config.model_dump_json(indent=2, by_alias=True))
+        print(json.dumps(masked(config.model_dump(mode="json", by_alias=True)), indent=2))
     else:
         print(f"{args.file}: ok")
     return EXIT_OK
+
+
+# Config keys whose values are secrets; a *_file key beside them shows where the secret is.
+SECRET_KEYS = frozenset({"bearer_token", "routing_key", "api_key", "password", "secret"})
+MASK = "***"
+
+
+def masked(value: Any, key: str = "") -> Any:
+    """The effective config with every secret value replaced by "***": the token and key
+    fields, header values (authorization headers carry tokens) and Slack webhook URLs (the
+    URL is the credential)."""
+    if value is None:
+        return None
+    if key in SECRET_KEYS or (key == "headers" and isinstance(value, dict)):
+        return {k: MASK for k in value} if isinstance(value, dict) else MASK
+    if isinstance(value, dict):
+        return {k: masked(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        if key == "slack":
+            return [{**masked(v), "url": MASK} for v in value]
+        return [masked(v) for v in value]
+    return value
 
 
 def _cmd_calls(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ import email.utils
 import http.client
 import json
 import math
+import ssl
 import threading
 import time
 import urllib.error
@@ -168,10 +169,14 @@ class HttpSender:
     Thread-safe; `retries` counts the retries it made."""
 
     def __init__(self, policy: RetryPolicy | None = None, *, clock: Clock | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.policy = policy or RetryPolicy()
         self._clock = clock or SystemClock()
         self._headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        # https with a context of its own (a self-signed daemon), else the system's roots
+        self._opener = (_OPENER if ssl_context is None else urllib.request.build_opener(
+            _NoRedirects, urllib.request.HTTPSHandler(context=ssl_context)))
         self._lock = threading.Lock()
         self.retries = 0
 
@@ -234,7 +239,7 @@ class HttpSender:
               headers: Mapping[str, str]) -> HttpResponse:
         request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
         try:
-            with _OPENER.open(request, timeout=self.policy.timeout_s) as response:
+            with self._opener.open(request, timeout=self.policy.timeout_s) as response:
                 data = response.read()
                 return HttpResponse(url, response.status, _lower(response.headers), data)
         except urllib.error.HTTPError as exc:

@@ -18,12 +18,92 @@ from monitor.core.config import (
     Endpoint,
     ExistingFile,
     Section,
+    TlsConfig,
 )
 
 
+class OpsAuthConfig(AuthConfig):
+    """The ops API's tokens: this section's own may do everything (read every stored text,
+    pin baselines, run jobs); `read` adds a token that may only read (GET /metrics,
+    /api/v1/..., /reports/...), `metrics` one that may only scrape /metrics (Prometheus's).
+    """
+
+    read: AuthConfig | None = None
+    metrics: AuthConfig | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> OpsAuthConfig:
+        seen: dict[str, str] = {}
+        for name, section in (("the admin token", self), ("read", self.read),
+                              ("metrics", self.metrics)):
+            if section is None:
+                continue
+            token = section.token()
+            if token in seen:
+                raise ValueError(f"{name}: the same token as {seen[token]}; a request must "
+                                 "name one scope, got: one token for two scopes")
+            seen[token] = name
+        return self
+
+
+# What a bound address answers to by default, besides itself. A wildcard bind is reached by
+# names we cannot know (a Service, a container name), so it answers to any Host.
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+_WILDCARDS = ("0.0.0.0", "::", "[::]", "")
+
+
+def split_host(text: str) -> tuple[str, int | None]:
+    """("name", port or None) from a Host header or an allowed_hosts entry, lower-cased;
+    an IPv6 address keeps its brackets. ValueError if it is neither."""
+    text = text.strip().lower()
+    host, port = text, ""
+    if text.startswith("["):
+        end = text.find("]")
+        host, port = text[:end + 1], text[end + 1:].removeprefix(":")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    if not _HOST.fullmatch(host) or not (port == "" or (port.isdigit() and int(port) < 65536)):
+        raise ValueError(f"expected a host name, an IP address or [IPv6], with an optional "
+                         f":port, got: {text!r}")
+    return host, int(port) if port else None
+
+
+_HOST = re.compile(r"\[[0-9a-z:.%]+\]|[a-z0-9_.-]+")  # [v6%zone] or a name
+
+
+def _host_names(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        for item in value:
+            if str(item) != "*":
+                split_host(str(item))
+        return tuple(str(item).strip().lower() for item in value)
+    return value
+
+
 class OpsConfig(Section):
+    """The ops server.
+
+    `allowed_hosts`: the Host names it answers to (others get 421, so a DNS-rebound name
+    cannot reach it from a browser); a name without a port matches any port (SSH and
+    kubectl port forwards change it). Default: the endpoint's host plus localhost, 127.0.0.1
+    and [::1]; for a wildcard endpoint (0.0.0.0, [::]) any host ("*"). The probes
+    /healthz and /readyz answer any Host.
+    """
+
     endpoint: Endpoint = "127.0.0.1:9464"
-    auth: AuthConfig | None = None
+    auth: OpsAuthConfig | None = None
+    tls: TlsConfig | None = None
+    allowed_hosts: Annotated[tuple[str, ...] | None, BeforeValidator(_host_names)] = None
+
+    def hosts(self) -> tuple[str, ...]:
+        """The Host names answered: `allowed_hosts`, or the default for the endpoint."""
+        if self.allowed_hosts is not None:
+            return self.allowed_hosts
+        host = self.endpoint.rpartition(":")[0].lower()
+        if host in _WILDCARDS:
+            return ("*",)
+        shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        return tuple(dict.fromkeys((shown, *_LOOPBACK_NAMES)))
 
 
 def _collector_url(value: Any) -> str | None:

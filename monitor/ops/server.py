@@ -1,7 +1,9 @@
 """The ops HTTP server: probes, Prometheus metrics and the JSON API the CLI talks to.
 
-/healthz and /readyz stay open for orchestrators; with a bearer token configured, /metrics
-and /api/v1/... require it. Bad query parameters get 400 with a message naming the parameter.
+/healthz and /readyz stay open for orchestrators; who may ask for the rest (the Host it is
+addressed by, requests a browser was made to send, the token's scope) is `monitor.ops.access`.
+Bad query parameters get 400 with a message naming the parameter; a store that fails gets
+503 without its path (the log has it).
 """
 
 from __future__ import annotations
@@ -18,22 +20,21 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.alerting.engine import AlertEngine
-from monitor.core.auth import bearer_matches
 from monitor.core.components import CallQuery, Store
-from monitor.core.endpoints import Listener, bind_socket
+from monitor.core.endpoints import Listener, bind_socket, server_ssl_context
 from monitor.core.errors import StoreError
 from monitor.core.metrics import SelfMetrics
 from monitor.core.records import DetectorResult, Direction
 from monitor.core.timeparse import TimeParseError, parse_time
 from monitor.jobs.scheduler import JobScheduler, UnknownJob
 from monitor.ops import reports
+from monitor.ops.access import OpsAccess
 from monitor.ops.config import OpsConfig
 from monitor.store.history import Baseline, SqliteHistory
 
 log = logging.getLogger(__name__)
 
 MAX_CALLS_PER_PAGE = 10_000
-_OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +51,14 @@ class OpsServer:
     def __init__(self, config: OpsConfig, deps: OpsDeps) -> None:
         self._config = config
         self._deps = deps
-        token = config.auth.token() if config.auth else None
-        self._token = token
+        # reads the tokens now: one that is unusable fails the start
+        self.access = OpsAccess(config, deps.metrics.registry)
         self.listener = Listener("ops", config.endpoint)
         self._runner: web.AppRunner | None = None
+        self._not_ready: list[str] = []
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._auth_middleware])
+        app = web.Application(middlewares=[self.access.middleware, self._store_errors])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
@@ -74,9 +76,10 @@ class OpsServer:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         sock = bind_socket(self._config.endpoint)
-        await web.SockSite(self._runner, sock, shutdown_timeout=2).start()
-        self.listener.bound(sock)
-        log.info("ops server listening on %s", self.listener.url)
+        tls = server_ssl_context(self._config.tls) if self._config.tls else None
+        await web.SockSite(self._runner, sock, shutdown_timeout=2, ssl_context=tls).start()
+        self.listener.bound(sock, tls=tls is not None)
+        log.info("ops server listening on %s: %s", self.listener.url, self.access.describe())
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -84,18 +87,14 @@ class OpsServer:
             self._runner = None
 
     @web.middleware
-    async def _auth_middleware(
+    async def _store_errors(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        given = request.headers.getall("Authorization", [])
-        if (self._token and request.path not in _OPEN_PATHS
-                and not bearer_matches(given, self._token)):
-            return _error(401, "missing or wrong bearer token",
-                          headers={"WWW-Authenticate": "Bearer"})
         try:
             return await handler(request)
         except StoreError as exc:  # any endpoint that reads or writes the store
-            log.warning("%s %s: %s", request.method, request.path, exc)
+            log.warning("%s %s: store %s: %s", request.method, request.path,
+                        self._deps.history.path, exc)
             return _error(503, f"store unavailable: {exc}")
 
     async def _healthz(self, request: web.Request) -> web.Response:
@@ -107,6 +106,13 @@ class OpsServer:
             await asyncio.to_thread(self._deps.store.check_writable)
         except StoreError as exc:
             problems.append(f"store not writable: {exc}")
+        if problems != self._not_ready:  # said once per change, not once per probe
+            if problems:
+                log.warning("not ready: %s (store %s)", "; ".join(problems),
+                            self._deps.history.path)
+            else:
+                log.info("ready")
+            self._not_ready = problems
         if problems:
             return web.json_response({"status": "not ready", "problems": problems}, status=503)
         return web.json_response({"status": "ready"})

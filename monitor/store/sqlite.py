@@ -41,6 +41,7 @@ from monitor.core.records import (
     LLMCall,
     merge_content,
 )
+from monitor.store.files import FileIdentity, create_owner_only
 from monitor.store.schema import SCHEMA_VERSION, check_not_newer, migrate, schema_version
 
 log = logging.getLogger(__name__)
@@ -131,15 +132,18 @@ _DELETE_PENDING = (
 class SqliteStore(Store):
     """Calls in one SQLite file; see `Store` for the contract.
 
-    :param path: the database file; its directory is created if missing.
+    :param path: the database file; it and its directories are created owner-only if missing.
     :param synchronous: "FULL" (default) makes every commit survive power loss, which an
         exporter's OK promises; "NORMAL" survives a crash of the process only.
     :param busy_timeout_s: how long a statement waits for another process's lock.
+    :param min_free_bytes: `check_writable` fails below this much free space on the
+        store's filesystem (0: only when a write itself fails).
     :raises StoreError: the file cannot be opened or migrated, or its schema is newer.
     """
 
     def __init__(
         self, path: Path, *, synchronous: str = "FULL", busy_timeout_s: float = 5.0,
+        min_free_bytes: int = 0,
     ) -> None:
         if synchronous.upper() not in SYNCHRONOUS_MODES:
             raise ValueError(
@@ -147,6 +151,8 @@ class SqliteStore(Store):
         self.path = Path(path)
         self._synchronous = synchronous.upper()
         self._busy_timeout_s = busy_timeout_s
+        self._min_free_bytes = min_free_bytes
+        self._corrupt: str | None = None  # what SQLite said when it found the file corrupt
         self._write_lock = threading.Lock()
         self._readers_lock = threading.Lock()
         self._readers: list[sqlite3.Connection] = []
@@ -155,8 +161,9 @@ class SqliteStore(Store):
         self._rows: int | None = None  # counted on first stats(), then kept by the writer
         self._wrapped = 0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_owner_only(self.path)
             self._writer = self._connect()
+            self._identity = FileIdentity(self.path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
         try:
@@ -204,7 +211,7 @@ class SqliteStore(Store):
         StoreError; anything else rolls back and propagates unchanged.
         """
         if self._closed:
-            raise StoreError(f"cannot {what}: store {self.path} is closed")
+            raise StoreError(f"cannot {what}: the store is closed")
         conn = self._writer
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -216,12 +223,22 @@ class SqliteStore(Store):
                 with suppress(sqlite3.Error):
                     conn.rollback()
             if isinstance(exc, _DB_ERRORS):
-                raise StoreError(f"cannot {what} in store {self.path}: {exc}") from exc
+                self._note_corruption(exc)
+                raise StoreError(f"cannot {what} in the store: {exc}") from exc
             raise
+
+    def _note_corruption(self, exc: BaseException) -> None:
+        """Remember that SQLite found the file corrupt: it does not heal, so readiness
+        fails from then on, whichever page the heartbeat happens to touch."""
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) and self._corrupt is None:
+            self._corrupt = str(exc)
+            log.error("store %s is corrupt: %s", self.path, exc)
 
     def write(self, batch: WriteBatch) -> WriteResult:
         received_ns = time.time_ns()
         with self._write_lock:
+            self._identity.check()
             self._checkpointer.settle()
             with self._transaction("write a batch") as cur:
                 lo = cur.execute("SELECT coalesce(max(rowid), 0) FROM calls").fetchone()[0]
@@ -285,13 +302,42 @@ class SqliteStore(Store):
 
     def check_writable(self) -> None:
         if not self._write_lock.acquire(timeout=self._busy_timeout_s):
-            raise StoreError(f"store {self.path} busy: the writer held it for over "
+            raise StoreError(f"the store is busy: the writer held it for over "
                              f"{self._busy_timeout_s:g} s")
         try:
+            if self._corrupt is not None:
+                raise StoreError(f"the store is corrupt ({self._corrupt}); restore it from a "
+                                 "backup, or move it aside and restart")
+            self._identity.check()
             with self._transaction("write the heartbeat") as cur:
                 cur.execute("UPDATE heartbeat SET written_ns = ?", (time.time_ns(),))
         finally:
             self._write_lock.release()
+        # A heartbeat fits in pages the WAL already has, so it succeeds on a full disk.
+        if not self._min_free_bytes:
+            return
+        try:
+            free = self.free_disk_bytes()
+        except OSError as exc:
+            raise StoreError(f"cannot read the store's free space: {exc.strerror}") from None
+        if free < self._min_free_bytes:
+            raise StoreError(f"the store's filesystem has {free} bytes free, under "
+                             f"store.min_free_bytes ({self._min_free_bytes})")
+
+    def quick_check(self) -> None:
+        """Read every page once (SQLite's `PRAGMA quick_check`), so that a corrupted file is
+        refused at start instead of failing every request later.
+
+        :raises StoreError: naming the first problem found.
+        """
+        with self._write_lock:
+            try:
+                found = [row[0] for row in self._writer.execute("PRAGMA quick_check(5)")]
+            except sqlite3.Error as exc:
+                found = [str(exc)]
+        if found != ["ok"]:
+            raise StoreError(f"store {self.path} is corrupt ({'; '.join(found)}); restore it "
+                             "from a backup, or move it aside to start with an empty one")
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -300,7 +346,7 @@ class SqliteStore(Store):
         if conn is None:
             with self._readers_lock:
                 if self._closed:
-                    raise StoreError(f"cannot read: store {self.path} is closed")
+                    raise StoreError("cannot read: the store is closed")
                 conn = self._connect()
                 conn.execute("PRAGMA query_only = 1")
                 self._readers.append(conn)
@@ -309,11 +355,12 @@ class SqliteStore(Store):
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         if self._closed:
-            raise StoreError(f"cannot read: store {self.path} is closed")
+            raise StoreError("cannot read: the store is closed")
         try:
             return self._reader().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot read store {self.path}: {exc}") from exc
+            self._note_corruption(exc)
+            raise StoreError(f"cannot read the store: {exc}") from exc
 
     def calls(self, query: CallQuery) -> list[LLMCall]:
         return [_call_from_row(row) for row in self._read(*_select(_ROW, query))]
@@ -378,12 +425,12 @@ class SqliteStore(Store):
             if self._rows is not None:
                 return
             if self._closed:
-                raise StoreError(f"cannot read: store {self.path} is closed")
+                raise StoreError("cannot read: the store is closed")
             try:
                 rows, wrapped = self._writer.execute(
                     "SELECT count(*), coalesce(sum(wrapped), 0) FROM calls").fetchone()
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot count calls in store {self.path}: {exc}") from exc
+                raise StoreError(f"cannot count calls in the store: {exc}") from exc
             self._rows, self._wrapped = rows, wrapped
 
     def close(self) -> None:

@@ -42,7 +42,7 @@ class SqliteFile:
 
     def _conn(self) -> sqlite3.Connection:
         if self._closed:
-            raise StoreError(f"{self.what} in {self.path} is closed")
+            raise StoreError(f"cannot use {self.what} in the store: closed")
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
@@ -50,7 +50,7 @@ class SqliteFile:
                                        isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA synchronous = NORMAL")
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot open {self.what} in {self.path}: {exc}") from exc
+                raise StoreError(f"cannot open {self.what} in the store: {exc}") from exc
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)
@@ -60,7 +60,7 @@ class SqliteFile:
         try:
             return self._conn().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot read {self.what} in {self.path}: {exc}") from exc
+            raise StoreError(f"cannot read {self.what} in the store: {exc}") from exc
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
@@ -74,7 +74,7 @@ class SqliteFile:
                 if conn.in_transaction:
                     conn.rollback()
                 if isinstance(exc, _DB_ERRORS):
-                    raise StoreError(f"cannot {what} in {self.path}: {exc}") from exc
+                    raise StoreError(f"cannot {what} in the store: {exc}") from exc
                 raise
 
     def close(self) -> None:

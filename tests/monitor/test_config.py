@@ -93,3 +93,36 @@ def test_validate_command_accepts_a_good_file_and_refuses_a_bad_one() -> None:
     bad = cli("validate", str(TESTDATA / "typo.yaml"), check=False)
     assert bad.returncode == 2
     assert "receivers.otlp_htttp: unknown key" in bad.stderr
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        "ops:\n"
+        "  endpoint: 127.0.0.1:9464\n"
+        "  auth: {bearer_token_file: /run/secrets/ops}\n"
+        "store:\n"
+        "  path: ./data/driftwatch.db\n"
+        "ops:\n"  # would silently replace the first block, auth and all
+        "  endpoint: 127.0.0.1:9465\n")
+
+    done = cli("validate", str(path), check=False)
+
+    assert done.returncode == 2
+    assert "line 6: duplicate key 'ops' (first at line 1)" in done.stderr
+
+
+def test_a_key_given_twice_deep_inside_a_section_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text("receivers:\n  otlp_http:\n    enabled: true\n    enabled: false\n")
+    with pytest.raises(ConfigError, match=r"line 4: duplicate key 'enabled' \(first at line 3\)"):
+        load_config(path, environ={})
+
+
+def test_yaml_merge_keys_still_override_as_yaml_says(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text("receivers:\n"
+                    "  otlp_grpc: &loopback {endpoint: '127.0.0.1:5317', enabled: true}\n"
+                    "  otlp_http:\n    <<: *loopback\n    endpoint: '127.0.0.1:5318'\n")
+    config = load_config(path, environ={})
+    assert config.receivers.otlp_http.endpoint == "127.0.0.1:5318"

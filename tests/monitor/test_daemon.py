@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.apps import LLMApp, otlp_exporter
-from tests.harness import Daemon, get, raw_request, wait_for
+from tests.harness import Daemon, cli, get, raw_request, wait_for, write_config
 from tests.texts import banking_prompts, long_pairs
 
 
@@ -291,8 +292,27 @@ def test_retention_job_runs_on_request(daemon: Daemon) -> None:
     assert post(daemon, "traces", span_request(os.urandom(16), os.urandom(8),
                                                attributes=CHAT_NO_CONTENT)) == 200
 
-    status, body = raw_request("POST", daemon.ops + "/api/v1/jobs/retention/run")[::2]
+    as_json = {"Content-Type": "application/json"}
+    status, body = raw_request("POST", daemon.ops + "/api/v1/jobs/retention/run", b"{}",
+                               as_json)[::2]
     assert status == 200
     assert json.loads(body)["result"]["deleted_calls"] == 1
     assert len(daemon.calls()) == 1
-    assert raw_request("POST", daemon.ops + "/api/v1/jobs/nope/run")[0] == 404
+    assert raw_request("POST", daemon.ops + "/api/v1/jobs/nope/run", b"{}", as_json)[0] == 404
+
+
+@pytest.mark.parametrize("listener", ["otlp_grpc", "otlp_http", "ops"])
+def test_a_busy_port_is_one_line_naming_it_for_every_listener(
+        tmp_path: Path, listener: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        endpoint = f"127.0.0.1:{taken.getsockname()[1]}"
+        where = ({"ops": {"endpoint": endpoint}} if listener == "ops"
+                 else {"receivers": {listener: {"endpoint": endpoint}}})
+        done = cli("run", "--config", str(write_config(tmp_path, **where)), check=False,
+                   timeout=120)
+
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].startswith(f"driftwatch: cannot listen on {endpoint}: ")
+    assert "Traceback" not in done.stderr

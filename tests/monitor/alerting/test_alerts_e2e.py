@@ -98,7 +98,8 @@ def _key(labels: dict[str, str]) -> str:
 def run_jobs(daemon: Daemon, *names: str) -> None:
     """What `driftwatch jobs run NAME` does, without a process per job."""
     for name in names:
-        post = urllib.request.Request(f"{daemon.ops}/api/v1/jobs/{name}/run", method="POST")
+        post = urllib.request.Request(f"{daemon.ops}/api/v1/jobs/{name}/run", b"{}",
+                                      {"Content-Type": "application/json"}, method="POST")
         urllib.request.urlopen(post, timeout=300).close()
 
 
