@@ -21,6 +21,7 @@ import grpc
 from grpc import aio
 
 from monitor.core.auth import bearer_matches
+from monitor.core.tokens import TokenSource
 
 Deny = Callable[[str], None]  # told the method of every call refused
 
@@ -28,7 +29,7 @@ Deny = Callable[[str], None]  # told the method of every call refused
 class BearerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]  # untyped base
     """Ends every call whose `authorization` metadata does not carry the token."""
 
-    def __init__(self, token: str, on_denied: Deny) -> None:
+    def __init__(self, token: TokenSource, on_denied: Deny) -> None:
         self._token = token
         self._on_denied = on_denied
 
@@ -40,7 +41,7 @@ class BearerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]  # untyped
         metadata: Any = details.invocation_metadata or ()
         given = [value for key, value in metadata
                  if key == "authorization" and isinstance(value, str | bytes)]
-        if bearer_matches(given, self._token):
+        if bearer_matches(given, self._token.current()):
             return await continuation(details)
         self._on_denied(details.method)
         # A request-streaming handler: grpc calls it without reading the request first.

@@ -32,6 +32,7 @@ from collectors.ingest import Ingestor
 from monitor.core.endpoints import Listener, split_endpoint
 from monitor.core.errors import IngestError, Overloaded, StoreError
 from monitor.core.metrics import SelfMetrics
+from monitor.core.tokens import TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,8 @@ class OtlpGrpcReceiver:
         self._ingestor = ingestor
         self._metrics = metrics
         self._retry_after_s = retry_after_s
-        token = config.auth.token() if config.auth else None
-        self._token = token
+        # re-read when its file changes; a bad read keeps the last good token
+        self._token = TokenSource(config.auth, "receivers.otlp_grpc.auth") if config.auth else None
         self.listener = Listener("otlp_grpc", config.endpoint)
         self._server: aio.Server | None = None
 

@@ -38,6 +38,7 @@ from monitor.core.auth import bearer_matches
 from monitor.core.endpoints import Listener, bind_socket, server_ssl_context
 from monitor.core.errors import IngestError, Overloaded, StoreError, TooLarge
 from monitor.core.metrics import SelfMetrics
+from monitor.core.tokens import TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,8 @@ class OtlpHttpReceiver:
             idle_timeout_s=config.idle_timeout, retry_after=self._retry_after, metrics=metrics)
         self._cors = CorsPolicy(config.cors_allowed_origins, config.cors_allowed_headers,
                                 config.cors_max_age)
-        token = config.auth.token() if config.auth else None
-        self._token = token
+        # re-read when its file changes; a bad read keeps the last good token
+        self._token = TokenSource(config.auth, "receivers.otlp_http.auth") if config.auth else None
         self.listener = Listener("otlp_http", config.endpoint)
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
@@ -161,7 +162,7 @@ class OtlpHttpReceiver:
 
     async def _respond(self, request: web.Request, signal: Signal) -> web.StreamResponse:
         given = request.headers.getall("Authorization", [])
-        if self._token and not bearer_matches(given, self._token):
+        if self._token and not bearer_matches(given, self._token.current()):
             return _status_response(401, "missing or wrong bearer token", JSON,
                                     headers={"WWW-Authenticate": "Bearer"})
         media = request.content_type

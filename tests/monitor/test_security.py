@@ -141,6 +141,36 @@ def test_an_emptied_token_file_keeps_the_last_good_token_and_a_new_one_takes_ove
     assert "keeping the last good token" in daemon.log_path.read_text()
 
 
+def test_the_receivers_follow_their_token_file_and_an_emptied_one_never_turns_auth_off(
+        start_daemon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    token_file = tmp_path / "receiver-token"
+    token_file.write_text(TOKEN + "\n")
+    auth = {"auth": {"bearer_token_file": str(token_file)}}
+    daemon = start_daemon(receivers={"otlp_grpc": auth, "otlp_http": auth})
+
+    def exports(token: str | None) -> dict[str, int]:
+        """How many of one call per protocol failed to export with this token."""
+        header = {"authorization": f"Bearer {token}"} if token else None
+        failures = {}
+        for protocol, endpoint in (("grpc", daemon.grpc), ("http", daemon.http)):
+            app = LLMApp(otlp_exporter(protocol, endpoint, headers=header))
+            app.chat(f"sent over {protocol} with {token}", "ok")
+            app.flush()
+            app.shutdown()
+            failures[protocol] = app.exporter.failures
+        return failures
+
+    token_file.write_text("")  # a rotation caught half-way
+    assert exports(None) == {"grpc": 1, "http": 1}
+    assert exports(TOKEN) == {"grpc": 0, "http": 0}
+
+    rotated = "rotated-token-0123456789abcdef"
+    token_file.write_text(rotated)
+    assert exports(TOKEN) == {"grpc": 1, "http": 1}
+    assert exports(rotated) == {"grpc": 0, "http": 0}
+    assert len(daemon.calls()) == 4
+
+
 def test_the_daemon_says_at_start_which_listeners_require_a_token(
         start_daemon, secured: Daemon) -> None:  # type: ignore[no-untyped-def]
     daemon = start_daemon(home="open")
