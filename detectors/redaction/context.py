@@ -24,31 +24,38 @@ _LICENCE = re.compile(
     r"permiso\s+de\s+conducir|carnet\s+de\s+conducir|patente|rijbewijs|prawo\s+jazdy|cnh)\s*"
     + _ID_VALUE + r"(?P<v>(?=[A-Z0-9\-]*\d{4})[A-Z0-9][A-Z0-9\-]{4,17}[A-Z0-9])\b",
     re.IGNORECASE)
-_WORD = r"[A-ZÀ-ÖØ-ÞŁŚŻŹĆŃ][a-zà-öø-ÿłśżźćńęąó'\-]+"
+_WORD = r"[A-ZÀ-ÖØ-ÞŁŚŻŹĆŃ][^\W\d_]+(?:'[^\W\d_]+)?"
+# titles people put before their name: "my name is Dott. Irma Mazzini", "pani Róża Sajnóg"
+_TITLE = (r"(?:(?:Univ\.\s?)?Prof\.|Dr\.|Ing\.|Dott\.(?:ssa)?|Sig\.(?:ra)?|Srt?a\.|Sr\.|"
+          r"Mr\.?|Mrs\.?|Ms\.?|Herr|Frau|Mme\.?|[Pp]ani?|Dhr\.|Mevr\.)[ \t]+")
 _NAME = re.compile(
-    r"(?:\b(?i:my name is|my name's|name\s*:|i am called|je m'appelle|mon nom est|ich hei(?:ß|ss)e|"
+    r"(?:(?:^|(?<=[\n,;(]))\s*(?i:(?:full\s+)?name\s*:)\s*"
+    r"|\b(?i:my name is|my name's|i am called|je m'appelle|mon nom est|ich hei(?:ß|ss)e|"
     r"mein name ist|me llamo|mi nombre es|mi chiamo|il mio nome è|mijn naam is|ik heet|"
     r"nazywam się|mam na imię|meu nome é|me chamo)\s+"
-    r"|\b(?:Mr|Mrs|Ms|Miss|Dr|Herr|Frau|Mme|M|Sr|Sra|Sig|Sig\.ra|Dhr|Mevr|Pan|Pani)\.?\s+)"
-    rf"(?P<v>{_WORD}(?:[ \-](?:(?:van|von|de|der|den|da|di|del|dos|du|la|le)\s+)*{_WORD}){{0,3}})")
+    r"|\b(?:Mr|Mrs|Ms|Dr|Herr|Frau|Mme|Sra|Sig|Sig\.ra|Dhr|Mevr)\.?[ \t]+)"
+    rf"(?:{_TITLE})*(?P<v>{_WORD}"
+    rf"(?:[ \-](?:(?:van|von|de|der|den|da|di|del|dos|du|la|le)\s+)*{_WORD}){{0,3}})"
+    r"(?![\w\-])")
 _STREET_EN = (r"Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Boulevard|Blvd|Drive|Dr|Court|Ct|Way|"
               r"Place|Pl|Square|Sq|Terrace|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Crescent|Close|"
               r"Gardens|Grove|Row|Walk|Trail|Mews|Hill|Park|Plaza|Loop|Ridge|Crossing|Pike|"
               r"Heights|Village|Green|Route|Alley|Port|Station|Estates|Mission|Junction|Pines?")
 _ADDRESS = re.compile(
     # 12 Baker Street (Apt. 4), 0487 Smith Pines Suite 123
-    rf"\b\d{{1,5}}[A-Za-z]?\s+(?:{_WORD}\s+){{1,3}}(?:{_STREET_EN})s?\b\.?"
-    r"(?:,?\s+(?:Apt|Apartment|Suite|Unit|Flat)\.?\s+\d+[A-Za-z]?)?"
+    rf"\b\d{{1,5}}[A-Za-z]?[ \t]+(?:{_WORD}[ \t]+){{1,3}}(?:{_STREET_EN})s?\b\.?"
+    r"(?:,?[ \t]+(?:Apt|Apartment|Suite|Unit|Flat)\.?[ \t]+\d+[A-Za-z]?)?"
     # Hauptstraße 5, Keizersgracht 123, ul. Długa 7, Via Roma 12, Calle Mayor 3
-    r"|\b[A-ZÄÖÜ][\wäöüß\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|straat|"
-    r"laan|plein|gracht|kade|singel|steeg)\s+\d{1,4}[a-zA-Z]?\b"
+    r"|\b[A-ZÄÖÜ][\wäöüß\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|damm|straat|"
+    r"laan|plein|gracht|kade|singel|steeg)[ \t]+\d{1,4}[a-zA-Z]?\b"
     r"|\b(?:[Uu]l\.|[Uu]lica|[Aa]l\.|[Aa]leja|[Vv]ia|[Vv]iale|[Pp]iazza|[Cc]orso|[Cc]alle|"
     r"[Aa]venida|[Aa]vda\.|[Pp]laza|[Pp]aseo|[Cc]amino|[Rr]ua|[Tt]ravessa|[Rr]onda|[Cc]/)"
-    rf"\s+(?:(?:de|del|la|las|los|da|do|dos|das|di|della)\s+)*{_WORD}(?:\s+{_WORD}){{0,3}}"
-    r",?\s+(?:n[º°o]\.?\s*)?\d{1,4}[a-zA-Z]?\b"
+    rf"[ \t]+(?:(?:de|del|la|las|los|da|do|dos|das|di|della)[ \t]+)*{_WORD}(?:[ \t]+{_WORD}){{0,3}}"
+    r",?[ \t]+(?:n[º°o]\.?[ \t]*)?\d{1,4}[a-zA-Z]?\b"
     # 12 rue de la Paix, 5 avenue Foch
-    r"|\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|av\.|boulevard|bd|chemin|allée|place|"
-    rf"impasse|quai|route|cours)\s+(?:(?:de|du|des|la|le|l'|d')\s*)*{_WORD}(?:[ \-]{_WORD}){{0,3}}")
+    r"|\b\d{1,4}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?:rue|avenue|av\.|boulevard|bd|chemin|allée|place|"
+    rf"impasse|quai|route|cours)[ \t]+(?:(?:de|du|des|la|le|l'|d')[ \t]*)*"
+    rf"{_WORD}(?:[ \-]{_WORD}){{0,3}}")
 
 
 def find_documents(text: str) -> Iterator[Span]:

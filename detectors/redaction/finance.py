@@ -15,7 +15,7 @@ from stdnum import iban
 from detectors.redaction.spans import Kind, Span
 
 _CARD = re.compile(r"(?<![\d\-.,])\d(?:[ \-]?\d){11,18}(?![\d\-]|[.,]\d)")
-_MAESTRO_12 = ("5018", "5020", "5038", "6304", "6759", "6761", "6763")
+_MAESTRO_12 = ("5018", "5020", "5038", "56", "57", "58", "0604", "6304", "6390", "6759", "676")
 # two letters, two check digits, then 11-30 letters or digits, possibly grouped
 _IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]){11,30}\b")
 
@@ -23,8 +23,18 @@ _IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]){11,30}\b")
 def find_cards(text: str) -> Iterator[Span]:
     for m in _CARD.finditer(text):
         digits = "".join(c for c in m.group() if c.isdigit())
-        if luhn_valid(digits) and (len(digits) >= 13 or digits.startswith(_MAESTRO_12)):
+        if (luhn_valid(digits) and _card_groups(m.group())
+                and (len(digits) >= 13 or digits.startswith(_MAESTRO_12))
+                and not (len(digits) == 13 and digits.startswith(("978", "979")))):  # ISBN
             yield Span(m.start(), m.end(), Kind.CARD)
+
+
+def _card_groups(candidate: str) -> bool:
+    """Written in one run, or grouped as cards are printed: fours (4-6-5 or 4-6-4 for
+    American Express and Diners), not as ISBNs or phone numbers are."""
+    groups = [len(g) for g in re.split(r"[ \-]", candidate)]
+    return (len(groups) == 1 or groups[:3] in ([4, 6, 5], [4, 6, 4])
+            or (all(g == 4 for g in groups[:-1]) and 1 <= groups[-1] <= 4))
 
 
 def find_ibans(text: str) -> Iterator[Span]:

@@ -62,7 +62,8 @@ def _nino(number: str) -> bool:  # UK National Insurance: the prefixes never iss
 
 
 def _re(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    return re.compile(rf"(?<![\w\-./]){pattern}(?![\w]|[\-./]\d)", flags)
+    # not inside a longer run of numbers ("… 99 100 101 102 …" is a sequence, not an id)
+    return re.compile(rf"(?<![\w\-./])(?<!\d )(?:{pattern})(?![\w]|[\-./]\d| \d)", flags)
 
 
 def _words(pattern: str) -> re.Pattern[str]:

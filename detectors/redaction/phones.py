@@ -24,19 +24,26 @@ DEFAULT_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "PL", "BR", "CA", "
 
 _SHAPED = re.compile(
     r"(?<![\w+])(?:"
-    r"(?:\+|\b00)\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]?\d{2,4}){1,4}"
+    r"\(?(?:\+|\b00)\d{1,3}\)?[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]?\d{2,4}){1,4}"
     r"|\(\d{3}\)[ .\-]?\d{3}[ .\-]\d{4}"  # (555) 123-4567
     r"|\d{3}[.\-]\d{3}[.\-]\d{4}"  # 555-123-4567, 555.123.4567
     r"|0\d{2,4}[ \-/]\d{3,4}[ \-]?\d{3,4}"  # 020 7946 0958, 07700 900123, 030/123 4567
     r")(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?!\w)")
 _EXTENSION = re.compile(r"\s?(?:x|ext\.?)\s?\d{1,5}$")
-_LOOSE = re.compile(r"(?<![\w+@/.,\-])\(?\d[\d ().\-]{5,18}\d(?![\w@]|[.,\-/]\d)")
+_LOOSE = re.compile(r"(?<![\w+@/.,\-])(?<!\d )\(?\d[\d ().\-]{5,18}\d(?![\w@]|[.,\-/]\d| \d)")
 # a date, or a US social security number's shape (the SSN finder's, valid or not)
-_NOT_A_PHONE = re.compile(r"\d{1,4}[.\-/ ]\d{1,2}[.\-/ ]\d{1,4}|\d{3}-\d{2}-\d{4}")
+# and a decimal or an amount with thousands separators (0.227027, 1.000.000)
+_NOT_A_PHONE = re.compile(r"\d{1,4}[.\-/ ]\d{1,2}[.\-/ ]\d{1,4}|\d{3}-\d{2}-\d{4}"
+                          r"|\d+\.\d+|\d{1,3}(?:[.,]\d{3})+|(?:19|20)\d\d-(?:19|20)\d\d")
+_DATE_INSIDE = re.compile(r"\b(?:(?:19|20)\d\d(?P<a>[.\-/ ])[01]?\d(?P=a)[0-3]?\d"
+                          r"|[0-3]?\d(?P<b>[.\-/])[01]?\d(?P=b)(?:19|20)?\d\d)\b")
+# the word before says what the number is, and it is not a phone
+_OTHER_NUMBER = re.compile(r"\b(?:isbn|issn|order|invoice|ref|reference|tracking|account|acct|"
+                           r"id|ticket|case|serial|sku|item)\b[\W\d]{0,8}$", re.IGNORECASE)
 # digits that continue a code (an IBAN's "DE89 3704 …", a reference "A12 345 678")
 _CODE_BEFORE = re.compile(r"[A-Za-z]*\d\w*[ \-]$")
 _CONTEXT = re.compile(
-    r"\b(?:phone|tel|call|ring|text|sms|whats ?app|mobile|cell|fax|contact|reach|number|num|"
+    r"\b(?:phone|tel|call|ring|text\s+me|sms|whats ?app|mobile|cell|fax|contact|reach|number|"
     r"nummer|telefon|handy|t[ée]l[ée]phone|portable|num[ée]ro|appel|tel[ée]fono|m[óo]vil|"
     r"cellulare|chiama|telefoon|mobiel|bel|numer|kom[óo]rk|celular|ligar|n[úu]mero)\W{0,3}"
     r"(?:\w+\W{1,3}){0,3}$", re.IGNORECASE)
@@ -50,18 +57,22 @@ def find_phones(text: str, regions: tuple[str, ...] = DEFAULT_REGIONS) -> Iterat
                 and (not number.startswith("00") or _possible("+" + number[2:]))):
             yield Span(m.start(), m.end(), Kind.PHONE)
     for m in _LOOSE.finditer(text):
-        candidate = m.group().strip()
-        if (_NOT_A_PHONE.fullmatch(candidate)
-                or _CODE_BEFORE.search(text, max(0, m.start() - 12), m.start())
+        candidate, start = m.group().strip(), m.start()
+        if candidate.startswith("(") and ")" not in candidate:  # "(1977-08-25)"
+            candidate, start = candidate[1:], start + 1
+        if (_NOT_A_PHONE.fullmatch(candidate) or _DATE_INSIDE.search(candidate)
+                or "  " in candidate or ("." in candidate and " " in candidate)  # a table, sums
+                or _OTHER_NUMBER.search(text, max(0, start - 24), start)
+                or _CODE_BEFORE.search(text, max(0, start - 12), start)
                 or not 7 <= sum(c.isdigit() for c in candidate) <= 15):
             continue
         groups = len(re.findall(r"\d+", candidate))
         # one or two digit groups may as well be an amount, an order number or two years
         plain = groups == 1 or (groups == 2 and not candidate.startswith(("0", "(")))
-        if plain and not (candidate.startswith("0") or _context_before(text, m.start())):
+        if plain and not (candidate.startswith("0") or _context_before(text, start)):
             continue
         if _valid_in_a_region(candidate, regions):
-            yield Span(m.start(), m.start() + len(candidate), Kind.PHONE)
+            yield Span(start, start + len(candidate), Kind.PHONE)
 
 
 def _context_before(text: str, at: int) -> bool:
