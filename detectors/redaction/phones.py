@@ -33,7 +33,7 @@ _EXTENSION = re.compile(r"\s?(?:x|ext\.?)\s?\d{1,5}$")
 _LOOSE = re.compile(r"(?<![\w+@/.,\-])(?<!\d )\(?\d[\d ().\-]{5,18}\d(?![\w@]|[.,\-/]\d| \d)")
 # a date, or a US social security number's shape (the SSN finder's, valid or not)
 # and a decimal or an amount with thousands separators (0.227027, 1.000.000)
-_NOT_A_PHONE = re.compile(r"\d{1,4}[.\-/ ]\d{1,2}[.\-/ ]\d{1,4}|\d{3}-\d{2}-\d{4}"
+_NOT_A_PHONE = re.compile(r"\d{1,4}([.\-/])\d{1,2}\1\d{1,4}|\d{3}-\d{2}-\d{4}"
                           r"|\d+\.\d+|\d{1,3}(?:[.,]\d{3})+|(?:19|20)\d\d-(?:19|20)\d\d")
 _DATE_INSIDE = re.compile(r"\b(?:(?:19|20)\d\d(?P<a>[.\-/ ])[01]?\d(?P=a)[0-3]?\d"
                           r"|[0-3]?\d(?P<b>[.\-/])[01]?\d(?P=b)(?:19|20)?\d\d)\b")

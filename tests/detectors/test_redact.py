@@ -3,6 +3,8 @@ each other, and ordinary numbers (orders, dates, amounts, versions) survive."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -10,6 +12,8 @@ from detectors.redact import redact
 from detectors.redaction.config import RedactionConfig
 from detectors.redaction.redactor import Redactor
 from detectors.redaction.spans import Kind
+from monitor.config import load_config
+from monitor.core.errors import ConfigError
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -119,3 +123,10 @@ def test_phone_regions_decide_which_national_formats_are_known() -> None:
     text = "chiamami al cellulare 3420837783"
     assert us_only.redact(text) == text
     assert redact(text) == "chiamami al cellulare [PHONE]"
+
+
+def test_a_bad_pattern_in_the_config_file_names_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "driftwatch.yaml"
+    path.write_text("redaction:\n  patterns:\n    - {name: broken, regex: 'EMP-(\\d'}\n")
+    with pytest.raises(ConfigError, match=r"redaction\.patterns\.0: pattern 'broken': regex"):
+        load_config(path)
