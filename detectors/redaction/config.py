@@ -21,9 +21,9 @@ from detectors.redaction.phones import DEFAULT_REGIONS
 from detectors.redaction.spans import Kind
 from monitor.core.config import Section
 
-# names and addresses are found only where the text announces them, and the recognisers hide
-# some ordinary text too (NOTES.md has the measurement): on, but a deployment may turn them off
-DEFAULT_KINDS = tuple(Kind)
+# every kind; names and addresses are found only where the text announces them (NOTES.md has
+# the measurement), but they are cheap and rarely wrong. Names, so the default reads as YAML.
+DEFAULT_KINDS = tuple(k.value for k in Kind)
 
 
 class RedactionPattern(Section):
@@ -47,9 +47,17 @@ class RedactionPattern(Section):
 
 
 class RedactionConfig(Section):
-    kinds: tuple[Kind, ...] = DEFAULT_KINDS
+    kinds: tuple[Kind, ...] = Field(default=DEFAULT_KINDS, validate_default=True)
     patterns: tuple[RedactionPattern, ...] = ()
     phone_regions: tuple[str, ...] = DEFAULT_REGIONS
+
+    @field_validator("phone_regions", mode="before")
+    @classmethod
+    def _norway(cls, value: object) -> object:
+        # YAML 1.1 reads a bare NO as false: [US, NO] means Norway, not a boolean
+        if isinstance(value, list | tuple):
+            return tuple("NO" if v is False else v for v in value)
+        return value
 
     @field_validator("phone_regions")
     @classmethod

@@ -98,7 +98,13 @@ _IDS = (
     _Id(_re(r"\d{9}"), sin.is_valid, context=_ID_WORDS),
 )
 
+# every id above has six digits at least, apart by one separator or letter at most
+_GATE = re.compile(r"\d(?:[ .\-/+A-Za-z]?\d){5}")
+
+
 def find_national_ids(text: str) -> Iterator[Span]:
+    if not _GATE.search(text):
+        return
     for spec in _IDS:
         for m in spec.shape.finditer(text):
             if spec.context and not spec.context.search(text[max(0, m.start() - 50):m.start()]):

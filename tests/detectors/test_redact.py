@@ -125,6 +125,12 @@ def test_phone_regions_decide_which_national_formats_are_known() -> None:
     assert redact(text) == "chiamami al cellulare [PHONE]"
 
 
+def test_norway_in_the_phone_regions_is_not_a_boolean(tmp_path: Path) -> None:
+    path = tmp_path / "driftwatch.yaml"
+    path.write_text("redaction: {phone_regions: [US, NO]}\n")
+    assert load_config(path).redaction.phone_regions == ("US", "NO")
+
+
 def test_a_bad_pattern_in_the_config_file_names_its_path(tmp_path: Path) -> None:
     path = tmp_path / "driftwatch.yaml"
     path.write_text("redaction:\n  patterns:\n    - {name: broken, regex: 'EMP-(\\d'}\n")
