@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from collectors.config import IngestConfig, ReceiversConfig
+from detectors.redaction.config import RedactionConfig
 from monitor.alerting.config import AlertsConfig
 from monitor.core.config import Section
 from monitor.core.errors import ConfigError
@@ -62,6 +63,7 @@ class Config(Section):
     toxicity: ToxicityConfig = ToxicityConfig()
     latency: LatencyConfig = LatencyConfig()
     alerts: AlertsConfig = AlertsConfig()
+    redaction: RedactionConfig = RedactionConfig()
     metrics: MetricsConfig = MetricsConfig()
     log: LogConfig = LogConfig()
 

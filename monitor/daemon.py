@@ -20,6 +20,7 @@ from collectors.otlp_grpc import OtlpGrpcReceiver
 from collectors.otlp_http import OtlpHttpReceiver
 from collectors.workers import ExtractionPool, auto_workers
 from detectors.embedder import CachedEmbedder, Embedder
+from detectors.redaction.redactor import Redactor
 from detectors.toxicity import HuggingFaceScorer, LogisticHeadScorer, Scorer, ToxicityHead
 from monitor import __version__
 from monitor.alerting.engine import AlertEngine, JobStatus, Sources, rules_from_config
@@ -53,6 +54,8 @@ STOP_TIMEOUT_S = 8.0
 class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
+        # the one redaction path for what leaves the daemon (examples, alerts, reports)
+        self.redactor = Redactor.from_config(config.redaction)
         self.metrics = SelfMetrics()
         self._pauses = CollectorPauses(self.metrics.registry)
         self._store_lock, sqlite = _open_store(config)

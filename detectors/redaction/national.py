@@ -1,0 +1,113 @@
+"""US social security numbers and the national identity numbers of other countries, each
+validated by its own checksum or structure (python-stdnum where it has the number).
+
+A shape alone decides only where the shape is distinctive (123-45-6789, AB 12 34 56 C). Bare
+runs of nine digits pass the Dutch and Canadian checksums one time in ten or eleven, so they
+are taken only after a word that names an identity number ("SSN", "BSN", "SIN", "ID"...);
+longer runs carry a check digit and a date, which random order numbers rarely satisfy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from stdnum.br import cpf
+from stdnum.ca import sin
+from stdnum.de import idnr
+from stdnum.dk import cpr
+from stdnum.es import dni, nie
+from stdnum.fi import hetu
+from stdnum.fr import nir
+from stdnum.it import codicefiscale
+from stdnum.nl import bsn
+from stdnum.no import fodselsnummer
+from stdnum.pl import pesel
+from stdnum.se import personnummer
+
+from detectors.redaction.spans import Kind, Span
+
+
+@dataclass(frozen=True, slots=True)
+class _Id:
+    shape: re.Pattern[str]
+    valid: Callable[[str], bool]
+    kind: Kind = Kind.NATIONAL_ID
+    context: re.Pattern[str] | None = None  # a word that must come just before
+
+
+def _ssn(number: str) -> bool:
+    digits = re.sub(r"\D", "", number)
+    return (digits[:3] not in ("000", "666") and digits[3:5] != "00"
+            and digits[5:] != "0000")
+
+
+def _nuss(number: str) -> bool:  # Spain's social security number: mod 97 of the first ten
+    digits = re.sub(r"\D", "", number)
+    return int(digits[:10]) % 97 == int(digits[10:])
+
+
+def _rvnr(number: str) -> bool:  # Germany's pension insurance number
+    number = number.upper()
+    digits = number[:8] + f"{ord(number[8]) - 64:02d}" + number[9:11]
+    factors = (2, 1, 2, 5, 7, 1, 2, 1, 2, 1, 2, 1)
+    total = sum(sum(divmod(int(d) * f, 10)) for d, f in zip(digits, factors, strict=True))
+    return total % 10 == int(number[11])
+
+
+def _nino(number: str) -> bool:  # UK National Insurance: the prefixes never issued
+    prefix = number[:2].upper()
+    return prefix not in ("BG", "GB", "NK", "KN", "TN", "NT") and prefix[1] != "O"
+
+
+def _re(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    # not inside a longer run of numbers ("… 99 100 101 102 …" is a sequence, not an id)
+    return re.compile(rf"(?<![\w\-./])(?<!\d )(?:{pattern})(?![\w]|[\-./]\d| \d)", flags)
+
+
+def _words(pattern: str) -> re.Pattern[str]:
+    return re.compile(rf"\b(?:{pattern})\b\W{{0,3}}(?:\w+\W{{1,3}}){{0,2}}$", re.IGNORECASE)
+
+
+_SSN_WORDS = _words(r"ssn|ssns|social\s+security(?:\s+number)?|itin|taxpayer")
+_ID_WORDS = _words(r"bsn|burgerservicenummer|sofi(?:nummer)?|sin|social|insurance|id|ids|"
+                   r"identity|identification|national|citizen|personal|tax|number|no|nr|num|#")
+
+_IDS = (
+    _Id(_re(r"\d{3}(?P<s>[\- ])\d{2}(?P=s)\d{4}"), _ssn, Kind.SSN),
+    _Id(_re(r"\d{9}"), _ssn, Kind.SSN, _SSN_WORDS),
+    _Id(_re(r"[A-CEGHJ-PR-TW-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]"), _nino),
+    _Id(_re(r"[1-9]\d(?: ?\d{3}){3}"), idnr.is_valid),  # DE Steuer-ID
+    _Id(_re(r"\d{2}[0-3]\d[01]\d{3}[A-Z]\d{3}", re.I), _rvnr),
+    _Id(_re(r"[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}", re.I), nir.is_valid),
+    _Id(_re(r"\d{8}[ \-]?[A-Z]", re.I), dni.is_valid),
+    _Id(_re(r"[XYZ][ \-]?\d{7}[ \-]?[A-Z]", re.I), nie.is_valid),
+    _Id(_re(r"\d{2}[ /\-]?\d{8}[ /\-]?\d{2}"), _nuss),
+    _Id(_re(r"[A-Z]{6}[\dLMNPQRSTUV]{2}[A-Z][\dLMNPQRSTUV]{2}[A-Z][\dLMNPQRSTUV]{3}[A-Z]",
+            re.I), codicefiscale.is_valid),
+    _Id(_re(r"\d{4}\.\d{2}\.\d{3}"), bsn.is_valid),
+    _Id(_re(r"\d{9}"), bsn.is_valid, context=_ID_WORDS),
+    _Id(_re(r"\d{11}"), pesel.is_valid),
+    _Id(_re(r"\d{3}\.\d{3}\.\d{3}-\d{2}|\d{11}"), cpf.is_valid),
+    _Id(_re(r"(?:\d{2})?\d{6}[\-+]\d{4}"), personnummer.is_valid),
+    _Id(_re(r"\d{6}[\-+A-FU-Y]\d{3}[\dA-Y]", re.I), hetu.is_valid),
+    _Id(_re(r"\d{6} ?\d{5}"), fodselsnummer.is_valid),
+    _Id(_re(r"\d{6}-\d{4}"), cpr.is_valid),
+    _Id(_re(r"\d{3}[ \-]\d{3}[ \-]\d{3}"), sin.is_valid),
+    _Id(_re(r"\d{9}"), sin.is_valid, context=_ID_WORDS),
+)
+
+# every id above has six digits at least, apart by one separator or letter at most
+_GATE = re.compile(r"\d(?:[ .\-/+A-Za-z]?\d){5}")
+
+
+def find_national_ids(text: str) -> Iterator[Span]:
+    if not _GATE.search(text):
+        return
+    for spec in _IDS:
+        for m in spec.shape.finditer(text):
+            if spec.context and not spec.context.search(text[max(0, m.start() - 50):m.start()]):
+                continue
+            if spec.valid(m.group()):
+                yield Span(m.start(), m.end(), spec.kind)
