@@ -5,14 +5,14 @@ GenAI operation name (OpenLIT's values too), OpenInference's span kind, OpenLLMe
 type or Traceloop kind, the span name (GenAI's "{operation} {model}", OpenLLMetry's
 "{vendor}.{operation}"), and last v1.26's bare model.
 
-The reader is the first convention whose marks the span bears: OpenLIT, OpenInference,
-OpenLLMetry. Each reads GenAI's names first (every convention writes them, and the research
-table ranks them first), then its own, then the other conventions' as a last resort, since
-instrumentations layer and borrow: nothing a span says is left unread, and the span's own
-convention wins only where two of them give one field different values. Texts come from
-every source in `ContentSource` order. A span no convention marked (OTel GenAI's of any
-version, or an unknown one) is read in the research table's order, and put down to the
-convention whose source gave its texts.
+The reader is the first convention whose marks the span bears (OpenLIT, OpenInference,
+OpenLLMetry), else GenAI's, which reads OTel spans of any version and spans no convention
+marked. Every reader reads every convention's names, in the research table's order (GenAI,
+OpenLLMetry, OpenInference, OpenLIT: first match wins) and every text source in
+`ContentSource` order, since instrumentations layer and borrow: OpenLLMetry 0.55 writes GenAI's
+messages, a framework span may carry another library's tokens. What the marks decide is the
+convention a call is put down to (GenAI's reader: the one whose source gave its texts) and,
+for OpenLIT, that the v1.26 span events hold its plain text, not GenAI's JSON.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ GENAI, OPENLLMETRY, OPENINFERENCE = (
 OPENLIT = openlit.UNMARKED  # what it says on spans it did not mark: plain text on the events
 
 MARKED: tuple[SpanReader, ...] = (
-    AttributeReader.of(openlit.BASE, openlit.VOCABULARY, OPENLLMETRY, OPENINFERENCE,
+    AttributeReader.of(openlit.BASE, OPENLLMETRY, OPENINFERENCE, openlit.VOCABULARY,
                        name="openlit", marks=openlit.marks),
-    AttributeReader.of(GENAI, OPENINFERENCE, OPENLLMETRY, OPENLIT,
+    AttributeReader.of(GENAI, OPENLLMETRY, OPENINFERENCE, OPENLIT,
                        name="openinference", marks=openinference.marks),
     AttributeReader.of(GENAI, OPENLLMETRY, OPENINFERENCE, OPENLIT,
                        name="openllmetry", marks=openllmetry.marks),
@@ -55,7 +55,7 @@ def classify(attrs: Attributes, name: str) -> SpanKind:
 
 
 def reader_for(attrs: Attributes) -> SpanReader:
-    """The reader of the first convention whose marks the span bears, else the fallback."""
+    """The reader of the first convention whose marks the span bears, else GenAI's."""
     for reader in MARKED:
         if reader.marks(attrs):
             return reader
