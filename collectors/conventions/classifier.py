@@ -28,14 +28,15 @@ OPENLIT = openlit.UNMARKED  # what it says on spans it did not mark: plain text 
 
 MARKED: tuple[SpanReader, ...] = (
     AttributeReader.of(openlit.BASE, OPENLLMETRY, OPENINFERENCE, openlit.VOCABULARY,
-                       name="openlit", marks=openlit.marks),
+                       name="openlit", marks=openlit.MARKS),
     AttributeReader.of(GENAI, OPENLLMETRY, OPENINFERENCE, OPENLIT,
-                       name="openinference", marks=openinference.marks),
+                       name="openinference", marks=openinference.MARKS),
     AttributeReader.of(GENAI, OPENLLMETRY, OPENINFERENCE, OPENLIT,
-                       name="openllmetry", marks=openllmetry.marks),
+                       name="openllmetry", marks=openllmetry.MARKS),
 )
 FALLBACK: SpanReader = AttributeReader.of(
     GENAI, OPENLLMETRY, OPENINFERENCE, OPENLIT, name="otel", by_source=True)
+MARK_KEYS = frozenset().union(*(reader.mark_keys for reader in MARKED))
 
 
 def classify(attrs: Attributes, name: str) -> SpanKind:
@@ -56,6 +57,8 @@ def classify(attrs: Attributes, name: str) -> SpanKind:
 
 def reader_for(attrs: Attributes) -> SpanReader:
     """The reader of the first convention whose marks the span bears, else GenAI's."""
+    if attrs.keys().isdisjoint(MARK_KEYS):  # most spans, in one look
+        return FALLBACK
     for reader in MARKED:
         if reader.marks(attrs):
             return reader

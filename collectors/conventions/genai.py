@@ -100,7 +100,11 @@ def json_shaped(value: Any) -> Any:
 
 
 def _attribute_texts(attrs: Attributes, events: SpanEvents) -> Texts | None:
-    return None if attrs.keys().isdisjoint(MESSAGE_ATTRIBUTES) else message_texts(attrs)
+    if attrs.keys().isdisjoint(MESSAGE_ATTRIBUTES):
+        return None
+    return from_messages(  # message_texts, inline: every v1.37 span with content comes here
+        attrs.get(INPUT_MESSAGES), attrs.get(OUTPUT_MESSAGES), attrs.get(SYSTEM_INSTRUCTIONS)
+    )
 
 
 def _span_event_texts(attrs: Attributes, events: SpanEvents) -> Texts | None:

@@ -42,11 +42,6 @@ def span_kind(attrs: Attributes) -> SpanKind | None:
     return None
 
 
-def marks(attrs: Attributes) -> bool:
-    """Whether a span bears this convention's marks."""
-    return not attrs.keys().isdisjoint(MARKS)
-
-
 def _flattened_texts(attrs: Attributes, events: SpanEvents) -> Texts | None:
     """`llm.input_messages.N.message.*`, `llm.output_messages.N.*`, `llm.prompts`, `llm.choices`."""
     inputs = [_message(m) for m in indexed(attrs, "llm.input_messages.")]

@@ -27,6 +27,7 @@ from collectors.conventions.reader import (
 from collectors.messages import Texts, from_messages
 from monitor.core.records import ContentSource
 
+MARKS = {"telemetry.sdk.name": "openlit"}
 # Its own gen_ai.operation.name values, beside OTel's.
 OPERATION_KINDS = {
     "completion": LLM, "embedding": EMBEDDINGS,
@@ -34,11 +35,6 @@ OPERATION_KINDS = {
     "vectordb": RETRIEVAL, "image": OTHER, "audio": OTHER, "fine_tuning": OTHER,
 }
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-
-
-def marks(attrs: Attributes) -> bool:
-    """Whether a span bears this convention's marks."""
-    return attrs.get("telemetry.sdk.name") == "openlit"
 
 
 def _texts(attrs: Attributes, events: SpanEvents) -> Texts | None:

@@ -70,11 +70,6 @@ def name_kind(head: str) -> SpanKind | None:
     return None
 
 
-def marks(attrs: Attributes) -> bool:
-    """Whether a span bears this convention's marks."""
-    return not attrs.keys().isdisjoint(MARKS)
-
-
 def _flattened_texts(attrs: Attributes, events: SpanEvents) -> Texts | None:
     inputs = [_message(m) for m in indexed(attrs, "gen_ai.prompt.")]
     outputs = [_message(m) for m in indexed(attrs, "gen_ai.completion.")]

@@ -80,7 +80,7 @@ class Vocabulary(NamedTuple):
     first_token_events: frozenset[str] = frozenset()
     finish_reasons: tuple[str, ...] = ()  # string lists
     finish_reason: tuple[str, ...] = ()  # one string, read when no list or message has any
-    content_events: tuple[tuple[str, str], ...] = ()  # (prompt, completion) (event, attribute)
+    content_events: tuple[tuple[str, str], ...] = ()  # (event, attribute): prompt, completion
     sources: tuple[TextSource, ...] = ()
 
 
@@ -89,6 +89,11 @@ class SpanReader(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def mark_keys(self) -> frozenset[str]:
+        """The attributes without one of which `marks` is False."""
+        ...
 
     def marks(self, attrs: Attributes) -> bool:
         """Whether the span bears this convention's marks (the classifier asks)."""
@@ -128,7 +133,8 @@ class AttributeReader:
     """A `SpanReader` made of vocabularies: names per field, first match wins."""
 
     name: str
-    marks: Callable[[Attributes], bool]
+    mark_any: frozenset[str]  # any of them present marks the span
+    mark_values: Mapping[str, str]  # or any of them holding its value
     provider_keys: tuple[str, ...]
     request_model_keys: tuple[str, ...]
     response_model_keys: tuple[str, ...]
@@ -152,14 +158,16 @@ class AttributeReader:
         cls,
         *vocabularies: Vocabulary,
         name: str,
-        marks: Callable[[Attributes], bool] = lambda attrs: False,
+        marks: frozenset[str] | Mapping[str, str] = frozenset(),
         by_source: bool = False,
     ) -> AttributeReader:
         """One reader of several vocabularies, each field's names in their order.
 
-        `marks` is the classifier's test for the convention's spans. With `by_source`, a call
-        is put down to the convention whose source gave its texts (`name` when none did).
+        `marks` tells the convention's spans: attribute names any of which marks one, or
+        names and the values that do. With `by_source`, a call is put down to the convention
+        whose source gave its texts (`name` when none did).
         """
+        values = marks if isinstance(marks, Mapping) else {}
 
         def names(pick: Callable[[Vocabulary], tuple[str, ...]]) -> tuple[str, ...]:
             return tuple(dict.fromkeys(n for v in vocabularies for n in pick(v)))
@@ -171,7 +179,7 @@ class AttributeReader:
             for which, (event, key) in enumerate(v.content_events):
                 events.setdefault(event, (which, key))
         return cls(
-            name=name, marks=marks,
+            name=name, mark_any=frozenset() if values else frozenset(marks), mark_values=values,
             provider_keys=names(lambda v: v.provider),
             request_model_keys=names(lambda v: v.request_model),
             response_model_keys=names(lambda v: v.response_model),
@@ -190,6 +198,18 @@ class AttributeReader:
             flattened_prefixes=tuple(dict.fromkeys(p for s in sources for p in s.prefixes)),
             labels={s.source: s.convention for s in sources} if by_source else {},
         )
+
+    @property
+    def mark_keys(self) -> frozenset[str]:
+        return self.mark_any.union(self.mark_values)
+
+    def marks(self, attrs: Attributes) -> bool:
+        if not attrs.keys().isdisjoint(self.mark_any):
+            return True
+        for key, value in self.mark_values.items():  # noqa: SIM110 (any() adds two calls)
+            if attrs.get(key) == value:
+                return True
+        return False
 
     def events(self, span: trace_pb2.Span) -> SpanEvents:
         if not span.events:
@@ -268,7 +288,11 @@ class AttributeReader:
         return best, source
 
     def finish_reasons(self, attrs: Attributes, texts: Texts) -> tuple[str, ...]:
-        reasons = first(attrs, self.finish_reasons_keys, _present)
+        reasons = None
+        for key in self.finish_reasons_keys:
+            reasons = attrs.get(key)
+            if reasons is not None:
+                break
         if isinstance(reasons, str):
             reasons = [reasons]
         found = _labels(reasons) if isinstance(reasons, list) else ()
@@ -283,10 +307,6 @@ class AttributeReader:
 
 def _event_attribute(event: trace_pb2.Span.Event, key: str) -> Any:
     return attributes_dict(event.attributes).get(key)
-
-
-def _present(value: Any) -> Any:
-    return value
 
 
 def _labels(values: Iterable[Any]) -> tuple[str, ...]:
