@@ -36,7 +36,9 @@ MARKED: tuple[SpanReader, ...] = (
 )
 FALLBACK: SpanReader = AttributeReader.of(
     GENAI, OPENLLMETRY, OPENINFERENCE, OPENLIT, name="otel", by_source=True)
-MARK_KEYS = frozenset().union(*(reader.mark_keys for reader in MARKED))
+# Every mark's attribute name, and each reader's marks unpacked: this runs for every LLM span.
+MARK_NAMES = frozenset(n for r in MARKED for n in (*r.marks.names, *dict(r.marks.values)))
+_MARKS = tuple((reader.marks.names, reader.marks.values, reader) for reader in MARKED)
 
 
 def classify(attrs: Attributes, name: str) -> SpanKind:
@@ -57,9 +59,13 @@ def classify(attrs: Attributes, name: str) -> SpanKind:
 
 def reader_for(attrs: Attributes) -> SpanReader:
     """The reader of the first convention whose marks the span bears, else GenAI's."""
-    if attrs.keys().isdisjoint(MARK_KEYS):  # most spans, in one look
+    keys = attrs.keys()
+    if keys.isdisjoint(MARK_NAMES):  # most spans, in one look
         return FALLBACK
-    for reader in MARKED:
-        if reader.marks(attrs):
+    for names, values, reader in _MARKS:
+        if not keys.isdisjoint(names):
             return reader
+        for name, value in values:
+            if attrs.get(name) == value:
+                return reader
     return FALLBACK

@@ -19,6 +19,7 @@ from collectors.conventions.reader import (
     RETRIEVAL,
     TOOL,
     Attributes,
+    Marks,
     SpanEvents,
     SpanKind,
     TextSource,
@@ -27,7 +28,7 @@ from collectors.conventions.reader import (
 from collectors.messages import Texts, as_list, from_messages, indexed, parse_json
 from monitor.core.records import ContentSource
 
-MARKS = frozenset({"openinference.span.kind", "llm.model_name", "llm.token_count.prompt"})
+MARKS = Marks(frozenset({"openinference.span.kind", "llm.model_name", "llm.token_count.prompt"}))
 SPAN_KINDS = {
     "LLM": LLM, "EMBEDDING": EMBEDDINGS, "TOOL": TOOL, "AGENT": AGENT, "CHAIN": AGENT,
     "RETRIEVER": RETRIEVAL, "RERANKER": RETRIEVAL,

@@ -20,6 +20,7 @@ from collectors.conventions.reader import (
     OTHER,
     RETRIEVAL,
     Attributes,
+    Marks,
     SpanEvents,
     TextSource,
     Vocabulary,
@@ -27,7 +28,7 @@ from collectors.conventions.reader import (
 from collectors.messages import Texts, from_messages
 from monitor.core.records import ContentSource
 
-MARKS = {"telemetry.sdk.name": "openlit"}
+MARKS = Marks(values=(("telemetry.sdk.name", "openlit"),))
 # Its own gen_ai.operation.name values, beside OTel's.
 OPERATION_KINDS = {
     "completion": LLM, "embedding": EMBEDDINGS,

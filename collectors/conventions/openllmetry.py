@@ -21,6 +21,7 @@ from collectors.conventions.reader import (
     RETRIEVAL,
     TOOL,
     Attributes,
+    Marks,
     SpanEvents,
     SpanKind,
     TextSource,
@@ -29,10 +30,10 @@ from collectors.conventions.reader import (
 from collectors.messages import Texts, from_messages, indexed, parse_json
 from monitor.core.records import ContentSource
 
-MARKS = frozenset({
+MARKS = Marks(frozenset({
     "llm.request.type", "traceloop.span.kind", "llm.usage.total_tokens", "llm.is_streaming",
     "gen_ai.prompt.0.role", "gen_ai.prompt.0.user",
-})
+}))
 # llm.request.type -> (kind, OTel operation name).
 REQUEST_TYPES = {
     "chat": (LLM, "chat"), "completion": (LLM, "text_completion"),

@@ -65,6 +65,16 @@ class TextSource(NamedTuple):
     on_events: bool = False
 
 
+class Marks(NamedTuple):
+    """What tells a convention's spans: any of `names` present, or a (name, value) of `values`."""
+
+    names: frozenset[str] = frozenset()
+    values: tuple[tuple[str, str], ...] = ()
+
+
+NO_MARKS = Marks()
+
+
 class Vocabulary(NamedTuple):
     """The attribute names one convention writes each field under, in its priority order."""
 
@@ -91,12 +101,8 @@ class SpanReader(Protocol):
     def name(self) -> str: ...
 
     @property
-    def mark_keys(self) -> frozenset[str]:
-        """The attributes without one of which `marks` is False."""
-        ...
-
-    def marks(self, attrs: Attributes) -> bool:
-        """Whether the span bears this convention's marks (the classifier asks)."""
+    def marks(self) -> Marks:
+        """What tells this convention's spans (the classifier looks)."""
         ...
 
     def events(self, span: trace_pb2.Span) -> SpanEvents: ...
@@ -133,8 +139,7 @@ class AttributeReader:
     """A `SpanReader` made of vocabularies: names per field, first match wins."""
 
     name: str
-    mark_any: frozenset[str]  # any of them present marks the span
-    mark_values: Mapping[str, str]  # or any of them holding its value
+    marks: Marks
     provider_keys: tuple[str, ...]
     request_model_keys: tuple[str, ...]
     response_model_keys: tuple[str, ...]
@@ -158,16 +163,14 @@ class AttributeReader:
         cls,
         *vocabularies: Vocabulary,
         name: str,
-        marks: frozenset[str] | Mapping[str, str] = frozenset(),
+        marks: Marks = NO_MARKS,
         by_source: bool = False,
     ) -> AttributeReader:
         """One reader of several vocabularies, each field's names in their order.
 
-        `marks` tells the convention's spans: attribute names any of which marks one, or
-        names and the values that do. With `by_source`, a call is put down to the convention
-        whose source gave its texts (`name` when none did).
+        With `by_source`, a call is put down to the convention whose source gave its texts
+        (`name` when none did).
         """
-        values = marks if isinstance(marks, Mapping) else {}
 
         def names(pick: Callable[[Vocabulary], tuple[str, ...]]) -> tuple[str, ...]:
             return tuple(dict.fromkeys(n for v in vocabularies for n in pick(v)))
@@ -179,7 +182,7 @@ class AttributeReader:
             for which, (event, key) in enumerate(v.content_events):
                 events.setdefault(event, (which, key))
         return cls(
-            name=name, mark_any=frozenset() if values else frozenset(marks), mark_values=values,
+            name=name, marks=marks,
             provider_keys=names(lambda v: v.provider),
             request_model_keys=names(lambda v: v.request_model),
             response_model_keys=names(lambda v: v.response_model),
@@ -198,18 +201,6 @@ class AttributeReader:
             flattened_prefixes=tuple(dict.fromkeys(p for s in sources for p in s.prefixes)),
             labels={s.source: s.convention for s in sources} if by_source else {},
         )
-
-    @property
-    def mark_keys(self) -> frozenset[str]:
-        return self.mark_any.union(self.mark_values)
-
-    def marks(self, attrs: Attributes) -> bool:
-        if not attrs.keys().isdisjoint(self.mark_any):
-            return True
-        for key, value in self.mark_values.items():  # noqa: SIM110 (any() adds two calls)
-            if attrs.get(key) == value:
-                return True
-        return False
 
     def events(self, span: trace_pb2.Span) -> SpanEvents:
         if not span.events:
