@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from collectors.conventions import genai
-from collectors.conventions.genai import COMPLETION, PROMPT, json_shaped
 from collectors.conventions.reader import (
     AGENT,
     EMBEDDINGS,
@@ -40,17 +39,17 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "functio
 
 def _texts(attrs: Attributes, events: SpanEvents) -> Texts | None:
     """On its own spans: the span attributes, else the span events, whatever they hold."""
-    prompt, completion = attrs.get(PROMPT), attrs.get(COMPLETION)
+    prompt, completion = attrs.get(genai.PROMPT), attrs.get(genai.COMPLETION)
     return from_text(events.prompt if prompt is None else prompt,
                      events.completion if completion is None else completion)
 
 
 def _plain_event_texts(attrs: Attributes, events: SpanEvents) -> Texts | None:
     """On a span without its mark, v1.26 span events of plain text are its lines too."""
-    prompt, completion = attrs.get(PROMPT), attrs.get(COMPLETION)
-    if prompt is None and json_shaped(events.prompt) is None:
+    prompt, completion = attrs.get(genai.PROMPT), attrs.get(genai.COMPLETION)
+    if prompt is None and genai.json_shaped(events.prompt) is None:
         prompt = events.prompt
-    if completion is None and json_shaped(events.completion) is None:
+    if completion is None and genai.json_shaped(events.completion) is None:
         completion = events.completion
     return from_text(prompt, completion)
 

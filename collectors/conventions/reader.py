@@ -1,12 +1,13 @@
 """The interface a convention's reader answers to, and the one table-driven reader behind it.
 
 `SpanReader` says what an LLM span tells about its call: provider, models, tokens, streaming,
-time to first token, finish reasons, texts, and which convention wrote it. Each convention
-module describes itself as a `Vocabulary` (the attribute names it writes each field under and
-the places it keeps texts, in priority order), and `AttributeReader.of` makes a reader of one
-or more vocabularies: their names concatenated per field, first match wins, and their text
-sources ordered by `ContentSource`, the research table's priority. Every method is pure,
-reads whatever type an attribute holds, and never raises.
+time to first token, finish reasons, texts, and which convention wrote it; its `Marks` tell
+the classifier the convention's spans. Each convention module describes itself as a
+`Vocabulary` (the attribute names it writes each field under and the places it keeps texts,
+in priority order), and `AttributeReader.of` makes a reader of one or more vocabularies:
+their names concatenated per field, first match wins, and their text sources ordered by
+`ContentSource`, the research table's priority. Every method is pure, reads whatever type an
+attribute holds, and never raises.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class SpanEvents(NamedTuple):
 
 NO_EVENTS = SpanEvents()
 NO_TEXTS = Texts()
+_NONE = ContentSource.NONE
 
 
 class TextSource(NamedTuple):
@@ -247,15 +249,16 @@ class AttributeReader:
         if seconds is not None:
             return seconds
         # The SDK drops the oldest events first: with any dropped, the first token may be gone.
-        first_token_ns, start = events.first_token_ns, span.start_time_unix_nano
-        if (first_token_ns is not None and first_token_ns >= start
-                and span.dropped_events_count == 0):
-            return (first_token_ns - start) / 1e9
+        first_token_ns = events.first_token_ns
+        if first_token_ns is not None:
+            start = span.start_time_unix_nano
+            if first_token_ns >= start and span.dropped_events_count == 0:
+                return (first_token_ns - start) / 1e9
         millis = first(attrs, self.ttft_milliseconds_keys, as_seconds)
         return millis / 1000 if millis is not None else None
 
     def texts(self, attrs: Attributes, events: SpanEvents) -> tuple[Texts, ContentSource]:
-        best, source = NO_TEXTS, ContentSource.NONE
+        best, source = NO_TEXTS, _NONE
         flat: Attributes | None = None
         on_events = events.prompt is not None or events.completion is not None
         for candidate in self.sources if on_events else self.attribute_sources:
@@ -268,14 +271,18 @@ class AttributeReader:
                 found = candidate.read(flat, events)
             else:
                 found = candidate.read(attrs, events)
-            if found is None or not found.captured:
+            if found is None:
                 continue
-            if source is ContentSource.NONE:
+            if source is _NONE:
+                if found.prompt is not None and found.completion is not None:
+                    return found, candidate.source  # the usual span: no gap to fill
+                if not found.captured:
+                    continue
                 best, source = found, candidate.source
-            else:
+            elif found.captured:
                 best = best.fill(found)
-            if best.prompt is not None and best.completion is not None:
-                break
+                if best.prompt is not None and best.completion is not None:
+                    break
         return best, source
 
     def finish_reasons(self, attrs: Attributes, texts: Texts) -> tuple[str, ...]:
