@@ -4,12 +4,17 @@
     PYTHONPATH=$PWD .venv/bin/python bench/extract.py --spans 2000 --repeats 11
     PYTHONPATH=/other/tree .venv/bin/python bench/extract.py        # the same spans, another tree
     PYTHONPATH=$PWD .venv/bin/python bench/extract.py --dump out.jsonl   # outputs, to diff trees
+    PYTHONPATH=$PWD valgrind --tool=callgrind .venv/bin/python bench/extract.py \
+        --only otel-v1.37 --spans 200 --repeats 3   # and --repeats 0: instructions, exactly
 
 Builds one OTLP/protobuf export request per span shape (each convention and version as its
 instrumentation fills it, with real 300-1,500-character texts from corpora/long_texts.jsonl,
 plus content-off and non-LLM spans), then times decoding and extracting each body, in this
 process, with nothing else around it. Prints microseconds of CPU per span for each shape, best
 of `--repeats` (the least disturbed run on a shared machine), and their mean over the shapes.
+On a machine too busy for timings to settle, count instructions instead: valgrind's total
+with `--repeats 3` less its total with `--repeats 0`, over 3 x `--spans`, is the instructions
+per span, the same on every run.
 
 The tree measured is whichever `collectors` package PYTHONPATH names (this script adds none
 of its own), so two trees compare side by side in one session. `--dump FILE` writes what
@@ -207,17 +212,19 @@ def request(spans: Sequence[Span]) -> bytes:
     return body.SerializeToString()
 
 
-def shape_bodies(n: int, batch: int) -> dict[str, list[bytes]]:
+def shape_bodies(n: int, batch: int, only: str | None) -> dict[str, list[bytes]]:
     pairs = texts()
     bodies = {}
     for label, shape in SHAPES.items():
+        if only is not None and label != only:
+            continue
         spans = [make_span(i, *shape(i, *pairs[i % len(pairs)])) for i in range(n)]
         bodies[label] = [request(spans[i:i + batch]) for i in range(0, n, batch)]
     return bodies
 
 
 def bench(args: argparse.Namespace) -> None:
-    bodies = shape_bodies(args.spans, args.batch)
+    bodies = shape_bodies(args.spans, args.batch, args.only)
     print(f"collectors from: {extract_body.__module__} "
           f"({__import__('collectors').__file__}); {args.spans} spans per shape, "
           f"best of {args.repeats}")
@@ -228,6 +235,8 @@ def bench(args: argparse.Namespace) -> None:
             for body in chunk:
                 extract_body("traces", body, "protobuf", 65_536)
             best[label] = min(best[label], time.process_time() - began)
+    if not args.repeats:
+        return  # built and decoded nothing: the baseline of an instruction count
     for label, seconds in best.items():
         print(f"  {label:22} {seconds / args.spans * 1e6:7.2f} µs/span")
     mean = sum(best.values()) / len(best) / args.spans * 1e6
@@ -342,6 +351,7 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1000, help="spans per shape")
     parser.add_argument("--batch", type=int, default=100, help="spans per request")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--only", choices=SHAPES, help="one shape alone")
     parser.add_argument("--dump", type=Path, help="write the seeded corpus's outputs here")
     args = parser.parse_args()
     if args.dump:
