@@ -21,6 +21,10 @@ from collectors.conventions import genai, openinference, openlit, openllmetry
 from collectors.conventions.reader import OTHER, AttributeReader, Attributes, SpanKind, SpanReader
 
 OPERATION_KINDS = genai.OPERATION_KINDS | openlit.OPERATION_KINDS
+# The attributes the kind rules read: a span with none of them (most non-GenAI spans) goes
+# straight to its name.
+KIND_ATTRIBUTES = frozenset(
+    (genai.OPERATION_NAME, *openinference.KIND_ATTRIBUTES, *openllmetry.KIND_ATTRIBUTES))
 
 GENAI, OPENLLMETRY, OPENINFERENCE = (
     genai.VOCABULARY, openllmetry.VOCABULARY, openinference.VOCABULARY)
@@ -43,13 +47,14 @@ _MARKS = tuple((reader.marks.names, reader.marks.values, reader) for reader in M
 
 def classify(attrs: Attributes, name: str) -> SpanKind:
     """(kind, operation) of a span; ("other", "") when no rule knows it."""
-    found = (
-        genai.operation_kind(attrs, OPERATION_KINDS)
-        or openinference.span_kind(attrs)
-        or openllmetry.span_kind(attrs)
-    )
-    if found is not None:
-        return found
+    if not attrs.keys().isdisjoint(KIND_ATTRIBUTES):
+        found = (
+            genai.operation_kind(attrs, OPERATION_KINDS)
+            or openinference.span_kind(attrs)
+            or openllmetry.span_kind(attrs)
+        )
+        if found is not None:
+            return found
     head = name.split(" ", 1)[0]
     return (
         genai.name_kind(head) or openllmetry.name_kind(head) or genai.v126_kind(attrs)

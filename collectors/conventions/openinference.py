@@ -28,7 +28,9 @@ from collectors.conventions.reader import (
 from collectors.messages import Texts, as_list, from_messages, indexed, parse_json
 from monitor.core.records import ContentSource
 
-MARKS = Marks(frozenset({"openinference.span.kind", "llm.model_name", "llm.token_count.prompt"}))
+SPAN_KIND = "openinference.span.kind"
+KIND_ATTRIBUTES = (SPAN_KIND,)  # what span_kind reads
+MARKS = Marks(frozenset({SPAN_KIND, "llm.model_name", "llm.token_count.prompt"}))
 SPAN_KINDS = {
     "LLM": LLM, "EMBEDDING": EMBEDDINGS, "TOOL": TOOL, "AGENT": AGENT, "CHAIN": AGENT,
     "RETRIEVER": RETRIEVAL, "RERANKER": RETRIEVAL,
@@ -36,7 +38,7 @@ SPAN_KINDS = {
 
 
 def span_kind(attrs: Attributes) -> SpanKind | None:
-    kind = attrs.get("openinference.span.kind")
+    kind = attrs.get(SPAN_KIND)
     if isinstance(kind, str) and kind.upper() in SPAN_KINDS:
         legacy = "llm.prompts.0.prompt.text" in attrs
         return SPAN_KINDS[kind.upper()], "text_completion" if legacy else "chat"

@@ -34,6 +34,7 @@ MARKS = Marks(frozenset({
     "llm.request.type", "traceloop.span.kind", "llm.usage.total_tokens", "llm.is_streaming",
     "gen_ai.prompt.0.role", "gen_ai.prompt.0.user",
 }))
+KIND_ATTRIBUTES = ("llm.request.type", "traceloop.span.kind")  # what span_kind reads
 # llm.request.type -> (kind, OTel operation name).
 REQUEST_TYPES = {
     "chat": (LLM, "chat"), "completion": (LLM, "text_completion"),
