@@ -3,9 +3,10 @@
 OTel v1.28-1.36 sends one log event per message (`gen_ai.system.message`, `gen_ai.user.message`,
 `gen_ai.assistant.message`, `gen_ai.tool.message`) and per choice (`gen_ai.choice`), each with
 a kvlist or JSON body; v1.37+ sends one `gen_ai.client.inference.operation.details` event
-carrying the whole exchange in its attributes. The event name is the LogRecord's `event_name`
-or, from older SDKs, its `event.name` attribute. Pure, like `collectors.spans`: records that
-are not GenAI events or lack valid ids give None, and nothing raises.
+carrying the whole exchange in its attributes, read as the GenAI reader reads a span's
+(`collectors.conventions.genai`). The event name is the LogRecord's `event_name` or, from older
+SDKs, its `event.name` attribute. Pure, like `collectors.spans`: records that are not GenAI
+events or lack valid ids give None, and nothing raises.
 """
 
 from __future__ import annotations
@@ -15,19 +16,17 @@ from typing import Any
 
 from opentelemetry.proto.logs.v1 import logs_pb2
 
-from collectors import conventions as cv
 from collectors.attributes import MAX_INT64, any_value, as_count, as_label, attributes_dict
-from collectors.messages import content_text, cut, from_messages, message_text, parse_json
+from collectors.conventions.genai import (
+    CHOICE_EVENT,
+    DETAILS_EVENT,
+    FINISH_REASONS,
+    MESSAGE_ATTRIBUTES,
+    MESSAGE_EVENTS,
+    message_texts,
+)
+from collectors.messages import content_text, cut, message_text, parse_json
 from monitor.core.records import ContentEvent
-
-DETAILS_EVENT = "gen_ai.client.inference.operation.details"
-MESSAGE_EVENTS = {
-    "gen_ai.system.message": "system",
-    "gen_ai.user.message": "user",
-    "gen_ai.assistant.message": "assistant",
-    "gen_ai.tool.message": "tool",
-}
-CHOICE_EVENT = "gen_ai.choice"
 
 
 def extract_event(
@@ -73,10 +72,9 @@ def _choice(body: Any, max_chars: int) -> dict[str, Any]:
 
 def _details(attrs: Mapping[str, Any], body: Any, max_chars: int) -> dict[str, Any]:
     """The v1.37+ event: messages in its attributes (or, failing that, its body)."""
-    in_body = isinstance(body, dict) and attrs.keys().isdisjoint(cv.MESSAGE_ATTRIBUTES)
-    source = body if in_body else attrs
-    texts = from_messages(*(source.get(k) for k in cv.MESSAGE_ATTRIBUTES))
-    reasons = attrs.get(cv.FINISH_REASONS)
+    in_body = isinstance(body, dict) and attrs.keys().isdisjoint(MESSAGE_ATTRIBUTES)
+    texts = message_texts(body if in_body else attrs)
+    reasons = attrs.get(FINISH_REASONS)
     reason = reasons[0] if isinstance(reasons, list) and reasons else reasons
     return {
         "finish_reason": as_label(reason) or next(iter(texts.finish_reasons), None),

@@ -1,12 +1,12 @@
-"""Message shapes of every convention, reduced to the three texts a call keeps.
+"""The message shapes the conventions share, reduced to the three texts a call keeps.
 
-OTel v1.37+ messages (`{role, parts[]}`), OpenAI-format messages (`{role, content}`, as on
-v1.26 span events, OpenLLMetry and raw request JSON), OpenInference and OpenLLMetry flattened
-attributes, OpenLIT's "role: content" lines and raw request/response bodies all become one
-`Texts`: the system prompt (system instructions plus system and developer messages), the
-prompt (the last user message) and the completion (choice 0). Only text parts count, and
-markers of hidden content ("__REDACTED__", "FILTERED", "") count as not captured. Every
-function takes whatever an attribute holds and never raises.
+OTel v1.37+ messages (`{role, parts[]}`) and OpenAI-format messages (`{role, content}`, as on
+v1.26 span events, OpenLLMetry and raw request JSON), given as lists or as JSON strings of
+them, become one `Texts`: the system prompt (system instructions plus system and developer
+messages), the prompt (the last user message) and the completion (choice 0). Each convention's
+reader (`collectors.conventions`) turns its own shapes into these messages first. Only text
+parts count, and markers of hidden content ("__REDACTED__", "FILTERED", "") count as not
+captured. Every function takes whatever an attribute holds and never raises.
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from collectors.conventions import NOT_CAPTURED
-
+# Values instrumentations put where content was hidden or filtered: not captured.
+NOT_CAPTURED = frozenset({"", "__REDACTED__", "FILTERED"})
 # Markers are short: longer texts skip the set lookup, which would hash the whole text.
 _MARKER_CHARS = max(map(len, NOT_CAPTURED))
 
 _TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 _USER_ROLES = frozenset({"user", "human"})
-_OPENLIT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
 class Texts(NamedTuple):
@@ -140,7 +139,7 @@ def from_messages(inputs: Any, outputs: Any = None, instructions: Any = None) ->
     """Texts of input and output message lists (structured, or JSON strings of them)."""
     systems = [content_text(parse_json(instructions))] if instructions is not None else []
     users = []
-    for message in _as_list(parse_json(inputs)):
+    for message in as_list(parse_json(inputs)):
         role = message.get("role") if isinstance(message, dict) else "user"
         if not isinstance(role, str):
             continue
@@ -153,12 +152,13 @@ def from_messages(inputs: Any, outputs: Any = None, instructions: Any = None) ->
         prompt = message_text(message)
         if prompt is not None:
             break
-    choices = _as_list(parse_json(outputs))
+    choices = as_list(parse_json(outputs))
     completion = message_text(choices[0]) if choices else None
     return Texts(_join_unique(systems), prompt, completion, _finish_reasons(choices))
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """A list as it is, None as no items, anything else as the one item."""
     if isinstance(value, list):
         return value
     return [] if value is None else [value]
@@ -190,117 +190,3 @@ def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
             if index.isascii() and index.isdigit():
                 found.setdefault(int(index), {})[field] = value
     return [found[i] for i in sorted(found)]
-
-
-def from_openinference(attrs: Mapping[str, Any]) -> Texts | None:
-    """OpenInference `llm.input_messages.N.message.*`, `llm.prompts`, `llm.choices`."""
-    inputs = [_oi_message(m) for m in indexed(attrs, "llm.input_messages.")]
-    outputs = [_oi_message(m) for m in indexed(attrs, "llm.output_messages.")]
-    prompts = attrs.get("llm.prompts")
-    if isinstance(prompts, list):  # before the indexed form, a list of strings
-        inputs += [{"role": "user", "content": p} for p in prompts]
-    inputs += [{"role": "user", "content": p.get("prompt.text")}
-               for p in indexed(attrs, "llm.prompts.")]
-    outputs += [{"content": c.get("completion.text")} for c in indexed(attrs, "llm.choices.")]
-    if not inputs and not outputs:
-        return None
-    return from_messages(inputs, outputs)
-
-
-def _oi_message(fields: dict[str, Any]) -> dict[str, Any]:
-    content = fields.get("message.content")
-    if content is None:
-        content = [
-            {"type": p.get("message_content.type", "text"), "text": p.get("message_content.text")}
-            for p in indexed(fields, "message.contents.")
-        ]
-    return {"role": fields.get("message.role"), "content": content}
-
-
-def from_openllmetry(attrs: Mapping[str, Any]) -> Texts | None:
-    """OpenLLMetry before 0.55: `gen_ai.prompt.N.{role,content,user}`, `gen_ai.completion.N.*`."""
-    inputs = [_olm_message(m) for m in indexed(attrs, "gen_ai.prompt.")]
-    outputs = [_olm_message(m) for m in indexed(attrs, "gen_ai.completion.")]
-    if not inputs and not outputs:
-        return None
-    return from_messages(inputs, outputs)
-
-
-def _olm_message(fields: dict[str, Any]) -> dict[str, Any]:
-    if "user" in fields and "content" not in fields:  # legacy completions API
-        return {"role": "user", "content": fields["user"]}
-    content = fields.get("content")
-    parts = parse_json(content) if isinstance(content, str) and content[:1] == "[" else None
-    # Multimodal content arrives as json.dumps of the request's part list.
-    if isinstance(parts, list) and all(isinstance(p, dict) and "type" in p for p in parts):
-        content = parts
-    return {"role": fields.get("role"), "content": content,
-            "finish_reason": fields.get("finish_reason")}
-
-
-def from_openlit(prompt: Any, completion: Any) -> Texts | None:
-    """OpenLIT's legacy plain text: the prompt as "role: content" lines, the completion raw."""
-    if not isinstance(prompt, str) and not isinstance(completion, str):
-        return None
-    messages = _openlit_lines(prompt) if isinstance(prompt, str) else []
-    return from_messages(messages, [{"content": completion}])
-
-
-def _openlit_lines(text: str) -> list[dict[str, str]]:
-    messages: list[tuple[str, list[str]]] = []
-    for line in text.split("\n"):
-        role, sep, rest = line.partition(": ")
-        if sep and role.lower() in _OPENLIT_ROLES:
-            messages.append((role.lower(), [rest]))
-        elif messages:  # a message whose content spans several lines
-            messages[-1][1].append(line)
-        else:
-            messages.append(("user", [line]))
-    return [{"role": role, "content": "\n".join(lines)} for role, lines in messages]
-
-
-def from_raw_io(request: Any, response: Any) -> Texts | None:
-    """OpenInference `input.value` / `output.value`: raw request and response bodies."""
-    if request is None and response is None:
-        return None
-    body, reply = parse_json(request), parse_json(response)
-    if isinstance(body, dict):
-        inputs: Any = _request_messages(body)
-        instructions = body.get("instructions", body.get("system"))
-    else:
-        inputs, instructions = body, None
-    return from_messages(inputs, _response_choices(reply), instructions)
-
-
-def _request_messages(body: Mapping[str, Any]) -> list[Any]:
-    for key in ("messages", "input", "prompt"):
-        value = body.get(key)
-        if isinstance(value, list):
-            return value
-        if isinstance(value, str):
-            return [{"role": "user", "content": value}]
-    return []
-
-
-def _response_choices(reply: Any) -> list[Any]:
-    """Choice messages of a chat, completions, Responses or Anthropic response body."""
-    if not isinstance(reply, dict):
-        return _as_list(reply)
-    choices = reply.get("choices")
-    if isinstance(choices, list):
-        return [_choice_message(c) for c in choices]
-    output = reply.get("output")
-    if isinstance(output, list):
-        messages = [m for m in output if isinstance(m, dict) and m.get("type") == "message"]
-        return messages or _as_list(reply.get("output_text"))
-    if "content" in reply:
-        return [{"content": reply.get("content"), "finish_reason": reply.get("stop_reason")}]
-    return []
-
-
-def _choice_message(choice: Any) -> Any:
-    if not isinstance(choice, dict):
-        return choice
-    message = choice.get("message")
-    content = message.get("content") if isinstance(message, dict) else choice.get("text")
-    return {"content": content, "finish_reason": choice.get("finish_reason")}

@@ -2,46 +2,32 @@
 
 Pure: no I/O, no clock, no state. The span's ids and times are checked (a broken one raises
 `MalformedSpan` naming the field); everything else is read tolerantly, whatever type an
-attribute turns out to hold. Field names come from `collectors.conventions`, in the research
-table's priority order; texts come from the highest-priority source that captured any
-(`collectors.messages`), with gaps filled from lower ones.
+attribute turns out to hold. The classifier (`collectors.conventions.classifier`) says what
+kind of span it is and which convention's reader reads it; the reader says what the span
+tells about the call, and this module builds the `LLMCall` from that, the ids and the status.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from collectors import conventions as cv
-from collectors.attributes import (
-    MAX_INT64,
-    as_count,
-    as_flag,
-    as_label,
-    as_seconds,
-    attributes_dict,
-    first,
+from collectors.attributes import MAX_INT64, as_label, attributes_dict
+from collectors.conventions.classifier import classify, reader_for
+from collectors.conventions.reader import (
+    AGENT,
+    EMBEDDINGS,
+    LLM,
+    OTHER,
+    RETRIEVAL,
+    TOOL,
+    SpanEvents,
 )
-from collectors.messages import (
-    Texts,
-    cut,
-    from_messages,
-    from_openinference,
-    from_openlit,
-    from_openllmetry,
-    from_raw_io,
-)
-from monitor.core.records import CallStatus, ContentSource, LLMCall
-
-_CONVENTION_OF_SOURCE = {
-    ContentSource.OPENINFERENCE: "openinference",
-    ContentSource.RAW_IO: "openinference",
-    ContentSource.OPENLLMETRY: "openllmetry",
-    ContentSource.OPENLIT: "openlit",
-}
+from collectors.messages import cut
+from monitor.core.records import CallStatus, LLMCall
 
 
 class MalformedSpan(ValueError):
@@ -56,19 +42,8 @@ class SpanVerdict:
     kind: str
 
 
-class _Events(NamedTuple):
-    """The few span events extraction reads, found in one pass over the span's events."""
-
-    prompt: Any = None  # gen_ai.prompt of the gen_ai.content.prompt event
-    completion: Any = None
-    first_token_ns: int | None = None
-    exception: trace_pb2.Span.Event | None = None
-
-
-_NO_EVENTS = _Events()
-_NO_TEXTS = Texts()
 _NOT_CALLS = {kind: SpanVerdict(call=None, kind=kind)
-              for kind in (cv.EMBEDDINGS, cv.TOOL, cv.AGENT, cv.RETRIEVAL, cv.OTHER)}
+              for kind in (EMBEDDINGS, TOOL, AGENT, RETRIEVAL, OTHER)}
 
 # (trace_id, span_id, parent_span_id, start_time_unix_nano, end_time_unix_nano)
 _Ids = tuple[str, str, str | None, int, int]
@@ -83,8 +58,8 @@ def extract_span(
     """
     ids = _checked_ids(span)
     attrs = attributes_dict(span.attributes)
-    kind, operation = cv.classify(attrs, span.name)
-    if kind != cv.LLM:
+    kind, operation = classify(attrs, span.name)
+    if kind != LLM:
         return _NOT_CALLS.get(kind) or SpanVerdict(call=None, kind=kind)
     return SpanVerdict(kind=kind, call=_call(span, resource, attrs, ids, operation, max_chars))
 
@@ -98,27 +73,28 @@ def _call(
     max_chars: int,
 ) -> LLMCall:
     trace_id, span_id, parent_span_id, start, end = ids
-    events = _scan_events(span)
-    texts, source = _texts(attrs, events)
-    reasons = _finish_reasons(attrs, texts)
+    reader = reader_for(attrs)
+    events = reader.events(span)
+    texts, source = reader.texts(attrs, events)
+    reasons = reader.finish_reasons(attrs, texts)
     status, error_type = _status(span, attrs, events, reasons)
-    input_tokens, output_tokens, total_tokens = _tokens(attrs)
+    input_tokens, output_tokens, total_tokens = reader.tokens(attrs)
+    request_model, response_model = reader.models(attrs)
     return LLMCall(
         trace_id=trace_id, span_id=span_id, parent_span_id=parent_span_id,
-        service=_service(resource, attrs), provider=_provider(attrs),
-        request_model=first(attrs, cv.REQUEST_MODEL, as_label),
-        response_model=first(attrs, cv.RESPONSE_MODEL, as_label),
+        service=_service(resource, attrs), provider=reader.provider(attrs),
+        request_model=request_model, response_model=response_model,
         operation=operation, start_ns=start, duration_s=(end - start) / 1e9,
         status=status, error_type=error_type,
         input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=total_tokens,
-        streaming=first(attrs, cv.STREAMING, as_flag),
-        ttft_s=_ttft(attrs, events, span, start),
+        streaming=reader.streaming(attrs),
+        ttft_s=reader.ttft_s(attrs, events, span),
         finish_reasons=reasons,
         system_prompt=cut(texts.system_prompt, max_chars),
         prompt=cut(texts.prompt, max_chars),
         completion=cut(texts.completion, max_chars),
         content_source=source,
-        convention=_convention(attrs, source),
+        convention=reader.convention(source),
     )
 
 
@@ -147,110 +123,8 @@ def _hex_id(field: str, value: bytes, size: int) -> str:
     return value.hex()
 
 
-def _scan_events(span: trace_pb2.Span) -> _Events:
-    if not span.events:
-        return _NO_EVENTS
-    prompt = completion = first_token_ns = exception = None
-    for event in span.events:
-        name = event.name
-        if name == cv.PROMPT_EVENT:
-            prompt = attributes_dict(event.attributes).get(cv.LEGACY_PROMPT)
-        elif name == cv.COMPLETION_EVENT:
-            completion = attributes_dict(event.attributes).get(cv.LEGACY_COMPLETION)
-        elif name in cv.FIRST_TOKEN_EVENTS:
-            t = event.time_unix_nano
-            first_token_ns = t if first_token_ns is None else min(t, first_token_ns)
-        elif name == "exception" and exception is None:
-            exception = event
-    return _Events(prompt, completion, first_token_ns, exception)
-
-
-def _texts(attrs: Mapping[str, Any], events: _Events) -> tuple[Texts, ContentSource]:
-    """The first source that captured any text, its gaps filled from the sources after it."""
-    otel = None
-    if not attrs.keys().isdisjoint(cv.MESSAGE_ATTRIBUTES):
-        otel = from_messages(
-            attrs.get(cv.INPUT_MESSAGES),
-            attrs.get(cv.OUTPUT_MESSAGES),
-            attrs.get(cv.SYSTEM_INSTRUCTIONS),
-        )
-        if otel.prompt is not None and otel.completion is not None:
-            return otel, ContentSource.OTEL_ATTRIBUTES  # the usual v1.37 span: no gap to fill
-    best, source = _NO_TEXTS, ContentSource.NONE
-    for candidate, found in _sources(attrs, events, otel):
-        if found is None or not found.captured:
-            continue
-        if source is ContentSource.NONE:
-            best, source = found, candidate
-        else:
-            best = best.fill(found)
-        if best.prompt is not None and best.completion is not None:
-            break
-    return best, source
-
-
-def _sources(
-    attrs: Mapping[str, Any], events: _Events, otel: Texts | None
-) -> Iterator[tuple[ContentSource, Texts | None]]:
-    """Each text source in priority order, read only when the ones before left a gap.
-
-    `otel` is what the v1.37+ message attributes gave, None when the span has none.
-    """
-    openlit = attrs.get("telemetry.sdk.name") == "openlit"
-    if otel is not None:
-        yield ContentSource.OTEL_ATTRIBUTES, otel
-    has_events = events.prompt is not None or events.completion is not None
-    if has_events and not openlit:
-        prompt = _json_shaped(events.prompt, openlit)
-        completion = _json_shaped(events.completion, openlit)
-        if prompt is not None or completion is not None:
-            yield ContentSource.OTEL_SPAN_EVENTS, from_messages(prompt, completion)
-    # One pass for the flattened conventions, so content-off spans skip their scans.
-    flat = {k: v for k, v in attrs.items() if k.startswith(cv.FLATTENED_PREFIXES)}
-    if flat:
-        yield ContentSource.OPENINFERENCE, from_openinference(flat)
-        yield ContentSource.OPENLLMETRY, from_openllmetry(flat)
-    if openlit or has_events:
-        yield ContentSource.OPENLIT, _openlit(attrs, events, openlit)
-    yield ContentSource.RAW_IO, from_raw_io(attrs.get("input.value"), attrs.get("output.value"))
-
-
-def _openlit(attrs: Mapping[str, Any], events: _Events, openlit: bool) -> Texts | None:
-    """OpenLIT's plain strings, on the span or on the same span events as OTel v1.26."""
-    prompt, completion = attrs.get(cv.LEGACY_PROMPT), attrs.get(cv.LEGACY_COMPLETION)
-    if prompt is None and _json_shaped(events.prompt, openlit) is None:
-        prompt = events.prompt
-    if completion is None and _json_shaped(events.completion, openlit) is None:
-        completion = events.completion
-    return from_openlit(prompt, completion)
-
-
-def _json_shaped(value: Any, openlit: bool) -> Any:
-    """The value when it is OTel v1.26 JSON (even cut short); OpenLIT's text is not."""
-    if openlit or value is None:
-        return None
-    if isinstance(value, (list, dict)) or (isinstance(value, str) and value[:1] in ("[", "{")):
-        return value
-    return None
-
-
-def _finish_reasons(attrs: Mapping[str, Any], texts: Texts) -> tuple[str, ...]:
-    reasons = attrs.get(cv.FINISH_REASONS)
-    if isinstance(reasons, str):
-        reasons = [reasons]
-    found = _labels(reasons) if isinstance(reasons, list) else ()
-    if found or texts.finish_reasons:
-        return found or _labels(texts.finish_reasons)
-    single = as_label(attrs.get(cv.OPENINFERENCE_FINISH_REASON))
-    return (single,) if single else ()
-
-
-def _labels(values: Iterable[Any]) -> tuple[str, ...]:
-    return tuple([label for label in map(as_label, values) if label is not None])
-
-
 def _status(
-    span: trace_pb2.Span, attrs: Mapping[str, Any], events: _Events, reasons: tuple[str, ...]
+    span: trace_pb2.Span, attrs: Mapping[str, Any], events: SpanEvents, reasons: tuple[str, ...]
 ) -> tuple[CallStatus, str | None]:
     if span.status.code != trace_pb2.Status.STATUS_CODE_ERROR and "error" not in reasons:
         return CallStatus.OK, None
@@ -261,46 +135,6 @@ def _status(
     return CallStatus.ERROR, next(filter(None, map(as_label, candidates)), "error")
 
 
-def _ttft(
-    attrs: Mapping[str, Any], events: _Events, span: trace_pb2.Span, start: int
-) -> float | None:
-    seconds = first(attrs, cv.TTFT_SECONDS, as_seconds)
-    if seconds is not None:
-        return seconds
-    # The SDK drops the oldest events first: with any dropped, the first token may be gone.
-    first_token_ns = events.first_token_ns
-    if (first_token_ns is not None and first_token_ns >= start
-            and span.dropped_events_count == 0):
-        return (first_token_ns - start) / 1e9
-    millis = first(attrs, cv.TTFT_MILLISECONDS, as_seconds)
-    return millis / 1000 if millis is not None else None
-
-
-def _tokens(attrs: Mapping[str, Any]) -> tuple[int | None, int | None, int | None]:
-    input_tokens = first(attrs, cv.INPUT_TOKENS, as_count)
-    output_tokens = first(attrs, cv.OUTPUT_TOKENS, as_count)
-    total = first(attrs, cv.TOTAL_TOKENS, as_count)
-    if total is None and input_tokens is not None and output_tokens is not None:
-        total = input_tokens + output_tokens
-    return input_tokens, output_tokens, total
-
-
 def _service(resource: Mapping[str, Any], attrs: Mapping[str, Any]) -> str:
     service = as_label(resource.get("service.name")) or as_label(attrs.get("service.name"))
     return service or "unknown_service"
-
-
-def _provider(attrs: Mapping[str, Any]) -> str | None:
-    name = first(attrs, cv.PROVIDER, as_label)
-    if name is not None:
-        return cv.normalise_provider(name)
-    address = attrs.get("server.address")
-    return cv.provider_from_address(address) if isinstance(address, str) else None
-
-
-def _convention(attrs: Mapping[str, Any], source: ContentSource) -> str:
-    """The instrumentation's family by its marks, else by where its texts were found."""
-    convention = cv.convention_of(attrs)
-    if convention == "otel":
-        return _CONVENTION_OF_SOURCE.get(source, convention)
-    return convention
