@@ -25,12 +25,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from detectors.redact import redact
 from monitor.alerting.config import AlertsConfig, RuleConfig, parse_check
 from monitor.alerting.notifiers import Dispatcher
 from monitor.config import Config
 from monitor.core.metrics import SelfMetrics
 from monitor.core.records import DetectorResult, rfc3339
+from monitor.jobs.plugin import DetectorPlugin, FieldValue
 from monitor.ops.reports import report_path
 from monitor.store.alert_state import AlertRecord, SqliteAlertState
 
@@ -44,7 +44,6 @@ DASHBOARDS = {"drift": "driftwatch-quality", "toxicity": "driftwatch-quality",
               "job_stale": "driftwatch-daemon", "spans_refused": "driftwatch-daemon"}
 _OPS = {">": float.__gt__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__,
         "==": float.__eq__, "!=": float.__ne__}
-_EXAMPLE_CHARS = 160
 
 
 # -- what one evaluation looks at ---------------------------------------------------------------
@@ -95,6 +94,7 @@ class RuleContext:
     """What rules need from the rest of the config."""
 
     detector_intervals: Mapping[str, float]
+    detectors: Mapping[str, DetectorPlugin[Any, Any]]  # the daemon's table
     evaluation_interval_s: float
     slo_availability: float
     latency_window_s: float
@@ -133,7 +133,7 @@ class Rule:
         observations = []
         for result in self._segments(inputs, self.config.detector):
             values = self._namespace(result)
-            holds, value, threshold = evaluate(self.groups, values)
+            holds, value, threshold = evaluate(self.groups, self._fields(result))
             if inputs.now_ns - result.computed_ns > horizon_ns:
                 holds = False  # the segment went quiet or the job stopped: nothing to say
             if value is None and result.statistic is not None:
@@ -142,7 +142,7 @@ class Rule:
             observations.append(Observation(
                 labels=_segment_labels(result), holds=holds, key=f"result:{result.id}",
                 values=values, value=value, source_interval_s=interval,
-                extra=_explanation(result)))
+                extra=self._explanation(result)))
         return observations
 
     def _traffic_absent(self, inputs: Inputs) -> list[Observation]:
@@ -152,7 +152,7 @@ class Rule:
         interval = self.context.detector_intervals.get("latency", 60.0)
         observations = []
         for result in self._segments(inputs, "latency"):
-            count = result.details.get("count")
+            count = self._fields(result).get("count")
             values = self._namespace(result)
             values.update(value=count, threshold=0,
                           window=_duration(self.context.latency_window_s))
@@ -186,13 +186,27 @@ class Rule:
             value=inputs.refused, values={"value": inputs.refused, "threshold": 0},
             source_interval_s=self.context.evaluation_interval_s)]
 
+    def _fields(self, result: DetectorResult) -> dict[str, FieldValue]:
+        """What a rule's checks read on a result: its detector's rule fields, by dotted
+        name, and whether it is anomalous and its sample sizes."""
+        plugin = self.context.detectors.get(result.detector)
+        fields = plugin.rule_fields(result) if plugin else {}
+        return {**fields, "anomalous": result.anomalous, "n_current": result.n_current,
+                "n_reference": result.n_reference}
+
+    def _explanation(self, result: DetectorResult) -> dict[str, str]:
+        """What changed, for people (the clusters that moved, the most toxic texts)."""
+        plugin = self.context.detectors.get(result.detector)
+        return plugin.explanation(result) if plugin else {}
+
     def _namespace(self, result: DetectorResult) -> dict[str, Any]:
+        """What annotation templates read: every key of the result's details, as JSON."""
         labels = _segment_labels(result)
         return {
-            **result.details,
+            **result.details.to_json(),
             **labels,
             "model": result.model or "all models",
-            "segment": f"{result.service}/{result.model}" if result.model else result.service,
+            "segment": result.segment.label,
             "detector": result.detector,
             "summary": result.summary,
             "anomalous": result.anomalous,
@@ -207,12 +221,13 @@ class Rule:
         }
 
 
-def rules_from_config(config: Config) -> list[Rule]:
-    """The enabled rules, compiled."""
+def rules_from_config(config: Config,
+                      detectors: Mapping[str, DetectorPlugin[Any, Any]]) -> list[Rule]:
+    """The enabled rules, compiled; `detectors` reads the results (the daemon's table)."""
     context = RuleContext(
-        detector_intervals={"drift": config.drift.interval,
-                            "toxicity": config.toxicity.interval,
-                            "latency": config.latency.interval},
+        detector_intervals={name: plugin.section(config).interval
+                            for name, plugin in detectors.items()},
+        detectors=detectors,
         evaluation_interval_s=config.alerts.evaluation_interval,
         slo_availability=config.latency.slo.availability,
         latency_window_s=config.latency.window)
@@ -255,6 +270,8 @@ def evaluate(groups: Sequence[Sequence[tuple[str, str | None, float | None]]],
 def lookup(values: Mapping[str, Any], path: str) -> Any:
     """A value by dotted path or [key] index, through dicts and lists only (never
     attributes): `burn_rates.availability.1h`, `burn_rates[availability][1h]`."""
+    if path in values:  # a rule field's dotted name, e.g. burn_rates.availability.1h
+        return values[path]
     node: Any = values
     for key in (k for k in re.split(r"[.\[\]]+", path) if k):
         if isinstance(node, Mapping):
@@ -281,29 +298,6 @@ def _segment_labels(result: DetectorResult) -> dict[str, str]:
     if result.direction:
         labels["direction"] = result.direction.value
     return labels
-
-
-def _explanation(result: DetectorResult) -> dict[str, str]:
-    """What changed, for people: the clusters that moved (drift) or the most toxic texts,
-    redacted again before they leave the daemon."""
-    if result.detector == "drift" and result.details.get("clusters"):
-        lines = []
-        for cluster in result.details["clusters"][:3]:
-            words = ", ".join(cluster.get("keywords", [])[:4])
-            quoted = "; ".join(f'"{_example(e)}"' for e in cluster.get("examples", [])[:2])
-            lines.append(f"({words}) {cluster.get('share_reference', 0):.0%} -> "
-                         f"{cluster.get('share_current', 0):.0%} of texts: {quoted}")
-        return {"explanation": "\n".join(lines)}
-    if result.detector == "toxicity" and result.details.get("top_examples"):
-        examples = [f"{e.get('score', 0):.2f}: \"{_example(e.get('text', ''))}\""
-                    for e in result.details["top_examples"][:2]]
-        return {"examples": "\n".join(examples)}
-    return {}
-
-
-def _example(text: str) -> str:
-    text = redact(" ".join(str(text).split()))
-    return text if len(text) <= _EXAMPLE_CHARS else text[:_EXAMPLE_CHARS - 1] + "…"
 
 
 def _duration(seconds: float) -> str:

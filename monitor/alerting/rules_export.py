@@ -3,7 +3,8 @@ the daemon exports, for teams that alert from their own Prometheus (or Mimir, Th
 vmalert) instead of, or beside, the daemon's own evaluator.
 
 Each rule becomes one alert with the same name, severity and labels. Checks on a detector
-result become comparisons of the gauges `monitor.core.metrics` exports from it; the
+result become comparisons of the gauges its plugin exports (`DetectorPlugin.promql_field`,
+and the families every detector shares); the
 availability burn-rate rules become the SRE workbook's multi-window alerts over recording
 rules of the GenAI client histograms, which Prometheus computes from the counters itself.
 `for` (evaluations) becomes a duration: (for - 1) runs of the rule's source job. A check on
@@ -13,6 +14,7 @@ a field no metric carries cannot be exported; such a rule is left out with a com
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -20,6 +22,9 @@ import yaml
 from monitor.alerting.config import RuleConfig, default_rules, parse_check
 from monitor.alerting.engine import DASHBOARDS
 from monitor.config import Config
+from monitor.jobs.plugin import DetectorPlugin
+
+Detectors = Mapping[str, DetectorPlugin[Any, Any]]
 
 # The scheduled job's name on driftwatch_job_* metrics: not "job", which Prometheus keeps
 # for the scrape target (ours would arrive as "exported_job").
@@ -28,28 +33,6 @@ SEGMENT = "{{ $labels.service }}{{ with $labels.model }}/{{ . }}{{ end }}"
 _BURN = re.compile(r"^burn_rates\.(\w+)\.(\w+)$")
 _WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")  # the burn windows, shortest first
 
-# (detector, field) -> (metric, fixed matchers); the segment labels come from the metric
-_FIELDS: dict[tuple[str, str], tuple[str, str]] = {
-    ("drift", "statistic"): ("driftwatch_drift_mmd2", ""),
-    ("drift", "p_value"): ("driftwatch_drift_p_value", ""),
-    ("drift", "classifier_auc"): ("driftwatch_drift_classifier_auc", ""),
-    ("drift", "tests.novelty.statistic"): ("driftwatch_drift_novel_share", ""),
-    ("toxicity", "statistic"): ("driftwatch_toxicity_rate", ""),
-    ("toxicity", "toxic_rate"): ("driftwatch_toxicity_rate", ""),
-    ("toxicity", "ci_low"): ("driftwatch_toxicity_rate_ci_low", ""),
-    ("toxicity", "ci_high"): ("driftwatch_toxicity_rate_ci_high", ""),
-    ("toxicity", "mean_score"): ("driftwatch_toxicity_mean_score", ""),
-    ("toxicity", "reference_rate"): ("driftwatch_toxicity_reference_rate", ""),
-    ("latency", "statistic"): ("driftwatch_latency_p95_ratio", ""),
-    ("latency", "p95_ratio"): ("driftwatch_latency_p95_ratio", ""),
-    ("latency", "error_rate"): ("driftwatch_latency_error_ratio", ""),
-    ("latency", "rate_per_s"): ("driftwatch_latency_requests_per_second", ""),
-    ("latency", "output_tokens_per_s"): ("driftwatch_latency_output_tokens_per_second", ""),
-    **{("latency", f"p{q}_s"): ("driftwatch_latency_duration_seconds", f'quantile="0.{q}"')
-       for q in ("50", "90", "95", "99")},
-    **{("latency", f"ttft_p{q}_s"): ("driftwatch_latency_ttft_seconds", f'quantile="0.{q}"')
-       for q in ("50", "95")},
-}
 _COMMON_FIELDS = {"n_current": "current", "n_reference": "reference"}
 
 
@@ -57,15 +40,16 @@ class NotExportable(ValueError):
     """A rule checks something no exported metric carries."""
 
 
-def export_rules(config: Config) -> str:
-    """The rule file's YAML text."""
+def export_rules(config: Config, detectors: Detectors) -> str:
+    """The rule file's YAML text; `detectors` (the daemon's table) say which metric
+    carries each field a check reads."""
     alerts, skipped = [], []
     burn_windows: set[str] = set()
     for name, rule in config.alerts.rules.items():
         if not rule.enabled:
             continue
         try:
-            alerts.append(_alert(name, rule, config, burn_windows))
+            alerts.append(_alert(name, rule, config, detectors, burn_windows))
         except NotExportable as exc:
             skipped.append(f"# {name} is not exported: {exc}")
     groups: list[dict[str, Any]] = []
@@ -92,10 +76,11 @@ def _literal(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _literal)
 
 
-def _alert(name: str, rule: RuleConfig, config: Config,
+def _alert(name: str, rule: RuleConfig, config: Config, detectors: Detectors,
            burn_windows: set[str]) -> dict[str, Any]:
     source_s = _source_interval(rule, config)
-    alert: dict[str, Any] = {"alert": name, "expr": _expr(rule, config, burn_windows)}
+    alert: dict[str, Any] = {"alert": name,
+                             "expr": _expr(rule, config, detectors, burn_windows)}
     wait_s = (rule.for_ - 1) * source_s
     if wait_s:
         alert["for"] = _duration(wait_s)
@@ -112,7 +97,8 @@ def _source_interval(rule: RuleConfig, config: Config) -> float:
     return config.alerts.evaluation_interval
 
 
-def _expr(rule: RuleConfig, config: Config, burn_windows: set[str]) -> str:
+def _expr(rule: RuleConfig, config: Config, detectors: Detectors,
+          burn_windows: set[str]) -> str:
     if rule.kind == "traffic_absent":
         return f"driftwatch_latency_requests_per_second{{{_scope(rule)}}} == 0"
     if rule.kind == "job_stale":
@@ -131,7 +117,8 @@ def _expr(rule: RuleConfig, config: Config, burn_windows: set[str]) -> str:
             _BURN.match(f) and _BURN.match(f).group(1) == "availability"  # type: ignore[union-attr]
             and op in (">", ">=") for group in checks for f, op, _ in group):
         return _burn_expr(checks, config, burn_windows)
-    terms = [" and ".join(_check(rule, check) for check in group) for group in checks]
+    terms = [" and ".join(_check(rule, check, detectors) for check in group)
+             for group in checks]
     return terms[0] if len(terms) == 1 else "\n or ".join(f"({t})" for t in terms)
 
 
@@ -146,25 +133,24 @@ def _scope(rule: RuleConfig) -> str:
     return ", ".join(matchers)
 
 
-def _check(rule: RuleConfig, check: tuple[str, str | None, float | None]) -> str:
+def _check(rule: RuleConfig, check: tuple[str, str | None, float | None],
+           detectors: Detectors) -> str:
     field, op, number = check
     assert rule.detector is not None
     scope = _scope(rule)
+    plugin = detectors.get(rule.detector)
+    own = plugin.promql_field(field) if plugin is not None else None
     if field == "anomalous" and op is None:
         metric, fixed, drop = "driftwatch_detector_anomalous", f'detector="{rule.detector}"', \
             "detector"
         op, number = "==", 1.0
     elif op is None:
         raise NotExportable(f"a bare check on {field!r} (only 'anomalous' can be bare)")
-    elif rule.detector == "latency" and (burn := _BURN.match(field)):
-        metric, drop = "driftwatch_slo_burn_rate", "slo, window"
-        fixed = f'slo="{burn.group(1)}", window="{burn.group(2)}"'
     elif field in _COMMON_FIELDS:
         metric, drop = "driftwatch_detector_samples", "detector, window"
         fixed = f'detector="{rule.detector}", window="{_COMMON_FIELDS[field]}"'
-    elif (rule.detector, field) in _FIELDS:
-        metric, fixed = _FIELDS[rule.detector, field]
-        drop = "quantile" if fixed else ""
+    elif own is not None:
+        metric, fixed, drop = own.metric, ", ".join(own.matchers), ", ".join(own.drop)
     else:
         raise NotExportable(f"no exported metric carries {rule.detector} {field!r}")
     matchers = ", ".join(m for m in (fixed, scope) if m)
