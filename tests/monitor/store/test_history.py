@@ -8,7 +8,6 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from monitor.jobs.plugin import details_readers
 from monitor.jobs.toxicity.details import ToxicityDetails
 from monitor.store.history import Baseline, BaselineSample, SqliteHistory
 from monitor.store.sqlite import SqliteStore
+from tests.monitor.results import FULL_DETAILS
 
 T0 = 1_700_000_000_000_000_000
 
@@ -139,37 +139,6 @@ def test_retention_drops_old_results_and_embeddings_but_keeps_baselines(
 
 # -- rows written by the previous version -------------------------------------------------------
 
-PREVIOUS: dict[str, dict[str, Any]] = {
-    "drift": {
-        "decision": True, "reference": "pinned baseline 2026-09-22T10:00:00.000000Z to "
-        "2026-09-22T11:00:00.000000Z", "reference_mode": "baseline",
-        "hysteresis": {"k": 2, "m": 3, "drift_in_window": 2}, "alpha": 0.01,
-        "tests": {"mmd": {"statistic": 0.0123, "p_value": 0.000999, "effect": 0.71},
-                  "novelty": {"statistic": 0.27, "p_value": 1.2e-09, "effect": 0.22}},
-        "classifier_auc": 0.71, "centroid_distance": 0.18,
-        "clusters": [{"cluster": 3, "size": 61, "share_reference": 0.0, "share_current": 0.33,
-                      "p_value": 1e-12, "q_value": 4e-12, "examples": ["The ATM ate my card"],
-                      "keywords": ["atm", "cash"], "example_rows": [1],
-                      "example_window": "current"}],
-        "projection": {"reference": [[0.1, -1.25], [0.5, 2.0]], "current": [[3.0, 1.5]]},
-        "self_check": {"false_alarm_rate": 0.05, "splits": 20, "computed_ns": T0}},
-    "toxicity": {
-        "scorer": "logistic-head:sentence-transformers/all-MiniLM-L6-v2", "threshold": 0.77,
-        "mean_score": 0.1, "toxic_rate": 0.09, "toxic_count": 13, "ci_low": 0.06,
-        "ci_high": 0.13, "reference_rate": 0.01, "reference_mean_score": 0.05,
-        "increase": 0.08, "reference": "pinned baseline",
-        "top_examples": [{"score": 0.97, "text": "you are useless"}]},
-    "latency": {
-        "count": 120, "rate_per_s": 0.1333, "errors": 3, "error_rate": 0.025,
-        "errors_by_type": {"timeout": 2, "RateLimitError": 1}, "p50_s": 0.8, "p90_s": 1.5,
-        "p95_s": 2.1, "p99_s": 4.0, "ttft_p50_s": 0.2, "ttft_p95_s": None,
-        "output_tokens_per_s": 41.5, "tokens_per_call": 310.0, "reference": "pinned baseline",
-        "reference_p95_s": 1.0, "p95_ratio": 2.1, "p95_ratio_ci": [1.7, 2.6],
-        "burn_rates": {"availability": {"5m": 2.5, "1h": 0.5, "3d": None},
-                       "latency": {"5m": 0.0, "1h": 0.0, "3d": None}}},
-}
-
-
 def insert_row(path: Path, detector: str, details: str, *, direction: str = "") -> None:
     """A result row as the previous version's SqliteHistory.record wrote it."""
     with sqlite3.connect(path) as conn:
@@ -185,7 +154,7 @@ def test_results_stored_by_the_previous_version_load_and_print_as_they_were(
         tmp_path: Path) -> None:
     path = tmp_path / "driftwatch.db"
     SqliteStore(path).close()
-    for detector, details in PREVIOUS.items():
+    for detector, details in FULL_DETAILS.items():
         insert_row(path, detector, json.dumps(details),
                    direction="" if detector == "latency" else "prompt")
     history = SqliteHistory(path, details=details_readers(DETECTORS))
@@ -196,11 +165,11 @@ def test_results_stored_by_the_previous_version_load_and_print_as_they_were(
     assert isinstance(loaded["drift"].details, DriftDetails)
     assert isinstance(loaded["toxicity"].details, ToxicityDetails)
     assert isinstance(loaded["latency"].details, LatencyDetails)
-    for detector, details in PREVIOUS.items():
+    for detector, details in FULL_DETAILS.items():
         assert loaded[detector].to_json()["details"] == details, detector
         assert json.dumps(loaded[detector].to_json()["details"]) == json.dumps(details)
     assert loaded["drift"].details.clusters[0].keywords == ("atm", "cash")
-    assert loaded["latency"].details.burn_rates["availability"]["5m"] == 2.5
+    assert loaded["latency"].details.burn_rates["availability"]["1h"] == 0.5
 
 
 def test_older_shapes_other_detectors_and_odd_values_still_load(tmp_path: Path) -> None:
@@ -237,11 +206,11 @@ def test_older_shapes_other_detectors_and_odd_values_still_load(tmp_path: Path) 
 def test_without_the_table_of_detectors_details_come_back_as_stored(tmp_path: Path) -> None:
     path = tmp_path / "driftwatch.db"
     SqliteStore(path).close()
-    insert_row(path, "toxicity", json.dumps(PREVIOUS["toxicity"]), direction="prompt")
+    insert_row(path, "toxicity", json.dumps(FULL_DETAILS["toxicity"]), direction="prompt")
     history = SqliteHistory(path)
     try:
         [result] = history.latest()
     finally:
         history.close()
-    assert result.details == RawDetails(PREVIOUS["toxicity"])
+    assert result.details == RawDetails(FULL_DETAILS["toxicity"])
     assert DETECTORS["toxicity"].details(result).toxic_count == 13
