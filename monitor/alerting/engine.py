@@ -268,9 +268,10 @@ def evaluate(groups: Sequence[Sequence[tuple[str, str | None, float | None]]],
 
 
 def lookup(values: Mapping[str, Any], path: str) -> Any:
-    """A value by dotted path or [key] index, through dicts and lists only (never
-    attributes): `burn_rates.availability.1h`, `burn_rates[availability][1h]`."""
-    if path in values:  # a rule field's dotted name, e.g. burn_rates.availability.1h
+    """A value by its key (a rule field's dotted name), else by dotted path or [key] index,
+    through dicts and lists only (never attributes): `burn_rates.availability.1h`,
+    `burn_rates[availability][1h]`."""
+    if path in values:
         return values[path]
     node: Any = values
     for key in (k for k in re.split(r"[.\[\]]+", path) if k):

@@ -36,6 +36,7 @@ import yaml
 from monitor.cli.client import OpsClient, OpsError
 from monitor.cli.progress import ProgressBar
 from monitor.core.records import Segment, rfc3339
+from monitor.jobs.drift.details import DETECTOR as DRIFT
 from monitor.jobs.drift.details import DriftDetails
 from monitor.jobs.toxicity.details import ToxicityDetails
 from monitor.ops.reports import report_path
@@ -294,7 +295,7 @@ def detect(client: OpsClient, *, phase1_ns: tuple[int, int], out: TextIO) -> lis
                        if r.get("service") == SERVICE]
             print(f"{len(results)} results in {time.monotonic() - began:.1f}s", file=out)
             if not any(DriftDetails.from_json(r["details"]).decision and not r["anomalous"]
-                       for r in results if r["detector"] == "drift"):
+                       for r in results if r["detector"] == DRIFT):
                 break
     # Evaluate the alert rules now, not at the next minute; the latency rule holds for two
     # results in a row, so latency runs once more in between.

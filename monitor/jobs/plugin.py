@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 from detectors.redact import redact
 from monitor.core.records import Details, DetectorResult
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the CLI reaches this module (through the report pages): stay light
     from detectors.embedder import Embedder
     from detectors.toxicity import Scorer
     from monitor.config import Config
@@ -47,6 +47,8 @@ class DetectorSection(Protocol):
 
 
 class JsonDetails(Details, Protocol):
+    """A details type that reads itself back from its `to_json`."""
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Any: ...
 
