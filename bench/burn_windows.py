@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from detectors.latency import BURN_WINDOWS_S  # noqa: E402
-from monitor.core.components import CallQuery, Segment, WindowCount, WriteBatch  # noqa: E402
-from monitor.core.records import CallStatus, LLMCall  # noqa: E402
+from monitor.core.components import CallQuery, WindowCount, WriteBatch  # noqa: E402
+from monitor.core.records import CallStatus, LLMCall, Segment  # noqa: E402
 from monitor.store.burn_counts import TrailingCounts  # noqa: E402
 from monitor.store.sqlite import SqliteStore  # noqa: E402
 

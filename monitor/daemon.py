@@ -2,6 +2,10 @@
 wires them together. Start order is downstream first (store, writer, then receivers);
 stop order is upstream first, so receivers stop taking data, the queue drains to the store,
 and only then is the store closed.
+
+`DETECTORS` is the table of detectors: each one's plugin builds its job and reads its
+results for the metrics, alert rules, rules export and report pages, so a new detector is
+its own package under monitor/jobs/ and one entry here.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from collectors.bounds import CallBounds
@@ -19,26 +24,28 @@ from collectors.ingest import Ingestor
 from collectors.otlp_grpc import OtlpGrpcReceiver
 from collectors.otlp_http import OtlpHttpReceiver
 from collectors.workers import ExtractionPool, auto_workers
-from detectors.embedder import CachedEmbedder, Embedder
+from detectors.embedder import Embedder
 from detectors.redaction.redactor import Redactor
-from detectors.toxicity import HuggingFaceScorer, LogisticHeadScorer, Scorer, ToxicityHead
+from detectors.toxicity import Scorer
 from monitor import __version__
 from monitor.alerting.engine import AlertEngine, JobStatus, Sources, rules_from_config
 from monitor.alerting.notifiers import Dispatcher, build_notifiers
 from monitor.config import Config
 from monitor.core.components import Component, Store
 from monitor.core.metrics import SelfMetrics
-from monitor.jobs.drift import DriftJob
+from monitor.jobs.drift.plugin import DriftPlugin
 from monitor.jobs.embeddings import build_embedder, limit_threads
-from monitor.jobs.latency import LatencyJob
+from monitor.jobs.latency.plugin import LatencyPlugin
+from monitor.jobs.plugin import DetectorDeps, DetectorPlugin, details_readers
 from monitor.jobs.references import References
 from monitor.jobs.scheduler import JobScheduler, JobSpec
 from monitor.jobs.texts import TextSampler
-from monitor.jobs.toxicity import ToxicityJob
+from monitor.jobs.toxicity.plugin import ToxicityPlugin
 from monitor.ops.cardinality import CardinalityLimits
 from monitor.ops.collector_pauses import CollectorPauses, settle
 from monitor.ops.genai_metrics import GenAiMetrics, MeteredSink
 from monitor.ops.metric_push import OtlpMetricPush
+from monitor.ops.metrics import export_results
 from monitor.ops.server import OpsDeps, OpsServer
 from monitor.store.alert_state import SqliteAlertState
 from monitor.store.files import StoreLock
@@ -49,6 +56,10 @@ from monitor.store.writer import CommitWriter
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 8.0
+
+#: every detector, by name (its job's name and its results' `detector`)
+DETECTORS: Mapping[str, DetectorPlugin[Any, Any]] = {
+    plugin.name: plugin for plugin in (DriftPlugin(), ToxicityPlugin(), LatencyPlugin())}
 
 
 class Daemon:
@@ -83,7 +94,7 @@ class Daemon:
             self.receivers.append(OtlpHttpReceiver(
                 receivers.otlp_http, ingestor, self.metrics,
                 max_inflight_bytes=ingest.max_inflight_bytes, retry_after_s=ingest.retry_after))
-        self.history = SqliteHistory(config.store.path)
+        self.history = SqliteHistory(config.store.path, details=details_readers(DETECTORS))
         self.jobs = JobScheduler(self.metrics)
         self.jobs.add(JobSpec("retention", config.jobs.retention_interval, self._retention))
         self._models: list[Embedder | Scorer] = []
@@ -93,10 +104,12 @@ class Daemon:
         self.alerts = self._add_alerts(config) if config.alerts.enabled else None
         self.ops = OpsServer(config.ops, OpsDeps(
             metrics=self.metrics, store=self.store, history=self.history, jobs=self.jobs,
-            listeners=tuple(r.listener for r in self.receivers), alerts=self.alerts))
+            listeners=tuple(r.listener for r in self.receivers), alerts=self.alerts,
+            detectors=DETECTORS))
         for name, interval in self.jobs.intervals.items():
             self.metrics.job_interval.labels(name).set(interval)
-        self.metrics.results(lambda: self.history.latest(), self.history.self_checks)
+        export_results(self.metrics, lambda: self.history.latest(), self.history.self_checks,
+                       DETECTORS)
         self.metrics.watch("store_calls", "LLM calls in the store",
                            lambda: float(self.store.stats().calls))
         self.metrics.watch("store_disk_bytes", "Bytes the store's database and WAL files "
@@ -109,36 +122,34 @@ class Daemon:
         self._started: list[Component] = []
 
     def _add_detectors(self, config: Config) -> None:
-        sections = [s for s in (config.drift, config.toxicity, config.latency) if s.enabled]
-        if not sections:
+        """The enabled detectors' jobs (and models), on shared references and texts."""
+        enabled = [(plugin, plugin.section(config)) for plugin in DETECTORS.values()
+                   if plugin.section(config).enabled]
+        if not enabled:
             return
         references = References(
-            self.store, self.history, auto_window_s=max(s.window for s in sections),
-            auto_min_calls=max(s.min_samples for s in sections))
-        if config.latency.enabled:
-            latency = LatencyJob(config.latency, references, self.store, self.history,
-                                 retention_s=config.store.retention)
-            self.jobs.add(JobSpec("latency", config.latency.interval, latency.run))
-        if not (config.drift.enabled or config.toxicity.enabled):
-            return
+            self.store, self.history, auto_window_s=max(s.window for _, s in enabled),
+            auto_min_calls=max(s.min_samples for _, s in enabled))
+        texts = (self._texts(config) if any(plugin.reads_texts for plugin, _ in enabled)
+                 else None)
+        deps = DetectorDeps(store=self.store, history=self.history, references=references,
+                            texts=texts, retention_s=config.store.retention)
+        for plugin, section in enabled:
+            built = plugin.build(section, deps)
+            self.jobs.add(JobSpec(plugin.name, section.interval, built.job.run))
+            for spec in built.more_jobs:
+                self.jobs.add(spec)
+            self._models.extend(built.models)
+
+    def _texts(self, config: Config) -> TextSampler:
+        """The embedder every text-reading detector shares, and its sampler."""
         embedder = build_embedder(config.embedding, self.history)
         self.metrics.watch("embedding_cache_hits", "Texts whose embedding came from the cache",
                            lambda: float(embedder.stats.hits))
         self.metrics.watch("embedding_cache_misses", "Texts embedded by the model",
                            lambda: float(embedder.stats.misses))
         self._models.append(embedder)
-        texts = TextSampler(self.store, self.history, embedder)
-        if config.drift.enabled:
-            drift = DriftJob(config.drift, references, texts, self.history)
-            self.jobs.add(JobSpec("drift", config.drift.interval, drift.run))
-            self.jobs.add(JobSpec("self_check", config.drift.self_check_interval,
-                                  drift.self_check))
-        if config.toxicity.enabled:
-            scorer, threshold = _scorer(config, embedder)
-            self._models.append(scorer)
-            toxicity = ToxicityJob(config.toxicity, references, texts, self.history, scorer,
-                                   default_threshold=threshold)
-            self.jobs.add(JobSpec("toxicity", config.toxicity.interval, toxicity.run))
+        return TextSampler(self.store, self.history, embedder)
 
     def _add_alerts(self, config: Config) -> AlertEngine:
         """Rules on the detectors' latest results, their state in the store, and the
@@ -152,7 +163,7 @@ class Daemon:
         dispatcher = self.dispatcher = Dispatcher(
             build_notifiers(config.alerts, self.metrics, stopping, external_url), state,
             stopping)
-        rules = rules_from_config(config)
+        rules = rules_from_config(config, DETECTORS)
         engine = AlertEngine(
             config.alerts, rules, state, Sources(
                 results=self.history.latest, jobs=self._job_status,
@@ -271,17 +282,6 @@ def _log_access(config: Config) -> None:
                      "bearer token required" if receiver.auth else "no token required "
                      f"(receivers.{name}.auth unset)", "TLS" if receiver.tls else "plaintext")
     # the ops server says the same for itself in its "listening" line
-
-
-def _scorer(config: Config, embedder: CachedEmbedder) -> tuple[Scorer, float]:
-    """The configured toxicity scorer and its default threshold."""
-    tox = config.toxicity
-    if tox.model:
-        return HuggingFaceScorer(tox.model, toxic_labels=tox.toxic_labels), 0.5
-    head = ToxicityHead.load()
-    # The shipped head reads MiniLM vectors: share the daemon's embedder when it is MiniLM.
-    shared = embedder if embedder.model_id == head.embedding_model else None
-    return LogisticHeadScorer(head, shared), head.threshold
 
 
 async def serve(config: Config, out: TextIO = sys.stdout) -> int:

@@ -23,10 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from detectors.redact import redact
 from monitor.alerting.config import AlertsConfig, RuleConfig
 from monitor.alerting.notifiers import Dispatcher
-from monitor.alerting.rules import AlertRule, evaluate, fields, lookup
+from monitor.alerting.rules import AlertRule, Detectors, evaluate, fields, lookup
 from monitor.config import Config
 from monitor.core.metrics import SelfMetrics
 from monitor.core.records import DetectorResult, rfc3339
@@ -41,7 +40,6 @@ ALERTS_JOB = "alerts"
 DASHBOARDS = {"drift": "driftwatch-quality", "toxicity": "driftwatch-quality",
               "latency": "driftwatch-overview", "traffic_absent": "driftwatch-overview",
               "job_stale": "driftwatch-daemon", "spans_refused": "driftwatch-daemon"}
-_EXAMPLE_CHARS = 160
 
 
 # -- what one evaluation looks at ---------------------------------------------------------------
@@ -92,6 +90,7 @@ class RuleContext:
     """What rules need from the rest of the config."""
 
     detector_intervals: Mapping[str, float]
+    detectors: Detectors  # the daemon's table: how each detector's results are read
     evaluation_interval_s: float
     slo_availability: float
     latency_window_s: float
@@ -124,7 +123,7 @@ class Rule:
         horizon_ns = int((STALE_RUNS * interval + self.context.evaluation_interval_s) * 1e9)
         observations = []
         for result in (r for r in inputs.results if rule.selects(r)):
-            verdict = evaluate(rule.condition, fields(result))
+            verdict = evaluate(rule.condition, fields(result, self.context.detectors))
             holds = verdict.holds
             # A stale result says nothing: its segment went quiet or its job stopped. An
             # absent-traffic result stays true however old, until traffic returns.
@@ -138,7 +137,7 @@ class Rule:
             observations.append(Observation(
                 labels=_segment_labels(result), holds=holds, key=f"result:{result.id}",
                 values=values, value=value, source_interval_s=interval,
-                extra=_explanation(result)))
+                extra=self._explanation(result)))
         return observations
 
     def _job_stale(self, inputs: Inputs) -> list[Observation]:
@@ -165,14 +164,21 @@ class Rule:
             value=inputs.refused, values={"value": inputs.refused, "threshold": 0},
             source_interval_s=self.context.evaluation_interval_s)]
 
+    def _explanation(self, result: DetectorResult) -> dict[str, str]:
+        """What changed, for people (the clusters that moved, the most toxic texts): the
+        detector's own explanation, its texts redacted and cut short."""
+        plugin = self.context.detectors.get(result.detector)
+        return plugin.explanation(result) if plugin else {}
+
     def _namespace(self, result: DetectorResult) -> dict[str, Any]:
         """What annotation templates read: the fields checks read, the segment, and the
         result's presentation."""
         namespace = {
-            **fields(result),
+            **result.details.to_json(),
+            **fields(result, self.context.detectors),
             **_segment_labels(result),
             "model": result.model or "all models",
-            "segment": f"{result.service}/{result.model}" if result.model else result.service,
+            "segment": result.segment.label,
             "detector": result.detector,
             "summary": result.summary,
             "window_start": rfc3339(result.window_start_ns),
@@ -185,12 +191,12 @@ class Rule:
         return namespace
 
 
-def rules_from_config(config: Config) -> list[Rule]:
-    """The enabled rules, compiled."""
+def rules_from_config(config: Config, detectors: Detectors) -> list[Rule]:
+    """The enabled rules, compiled; `detectors` reads the results (the daemon's table)."""
     context = RuleContext(
-        detector_intervals={"drift": config.drift.interval,
-                            "toxicity": config.toxicity.interval,
-                            "latency": config.latency.interval},
+        detector_intervals={name: plugin.section(config).interval
+                            for name, plugin in detectors.items()},
+        detectors=detectors,
         evaluation_interval_s=config.alerts.evaluation_interval,
         slo_availability=config.latency.slo.availability,
         latency_window_s=config.latency.window)
@@ -206,28 +212,6 @@ def _segment_labels(result: DetectorResult) -> dict[str, str]:
         labels["direction"] = result.direction.value
     return labels
 
-
-def _explanation(result: DetectorResult) -> dict[str, str]:
-    """What changed, for people: the clusters that moved (drift) or the most toxic texts,
-    redacted again before they leave the daemon."""
-    if result.detector == "drift" and result.details.get("clusters"):
-        lines = []
-        for cluster in result.details["clusters"][:3]:
-            words = ", ".join(cluster.get("keywords", [])[:4])
-            quoted = "; ".join(f'"{_example(e)}"' for e in cluster.get("examples", [])[:2])
-            lines.append(f"({words}) {cluster.get('share_reference', 0):.0%} -> "
-                         f"{cluster.get('share_current', 0):.0%} of texts: {quoted}")
-        return {"explanation": "\n".join(lines)}
-    if result.detector == "toxicity" and result.details.get("top_examples"):
-        examples = [f"{e.get('score', 0):.2f}: \"{_example(e.get('text', ''))}\""
-                    for e in result.details["top_examples"][:2]]
-        return {"examples": "\n".join(examples)}
-    return {}
-
-
-def _example(text: str) -> str:
-    text = redact(" ".join(str(text).split()))
-    return text if len(text) <= _EXAMPLE_CHARS else text[:_EXAMPLE_CHARS - 1] + "…"
 
 
 def _duration(seconds: float) -> str:

@@ -24,12 +24,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from monitor.alerting.config import RuleConfig
     from monitor.core.records import DetectorResult
+    from monitor.jobs.plugin import DetectorPlugin
 
 _CHECK = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(?:(>=|<=|==|!=|>|<)\s*"
                     r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?))?\s*$")
 _OPS = {">": float.__gt__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__,
         "==": float.__eq__, "!=": float.__ne__}
 RESULT_KINDS = ("detector", "traffic_absent")
+
+
+Detectors = Mapping[str, "DetectorPlugin[Any, Any]"]  # the daemon's table of detectors
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,18 +130,17 @@ class AlertRule:
 # -- the engine's reading ---------------------------------------------------------------------
 
 
-def fields(result: DetectorResult) -> dict[str, Any]:
-    """The values a check reads on a result: its details (dotted paths reach nested ones,
-    `burn_rates.availability.1h`) and its own measures. The one place a result's fields are
-    read; `promql_field` names the metric that carries each of them."""
-    return {
-        **result.details,
-        "anomalous": result.anomalous,
-        "statistic": result.statistic,
-        "p_value": result.p_value,
-        "n_current": result.n_current,
-        "n_reference": result.n_reference,
-    }
+def fields(result: DetectorResult, detectors: Detectors) -> dict[str, Any]:
+    """The values a check reads on a result: its detector's rule fields by dotted name
+    (`toxic_rate`, `burn_rates.availability.1h`; `DetectorPlugin.rule_fields`) and the
+    measures every result has. The one place a result's fields are read; `promql_field`
+    names the metric that carries each of them."""
+    plugin = detectors.get(result.detector)
+    own: dict[str, Any] = (plugin.rule_fields(result) if plugin is not None else
+                           {**result.details.to_json(), "statistic": result.statistic,
+                            "p_value": result.p_value})
+    return {**own, "anomalous": result.anomalous, "n_current": result.n_current,
+            "n_reference": result.n_reference}
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +185,11 @@ def evaluate(condition: Condition, values: Mapping[str, Any]) -> Verdict:
 
 
 def lookup(values: Mapping[str, Any], path: str) -> Any:
-    """A value by dotted path or [key] index, through dicts and lists only (never
-    attributes): `burn_rates.availability.1h`, `burn_rates[availability][1h]`."""
+    """A value by its key (a rule field's dotted name), else by dotted path or [key] index,
+    through dicts and lists only (never attributes): `burn_rates.availability.1h`,
+    `burn_rates[availability][1h]`."""
+    if path in values:
+        return values[path]
     node: Any = values
     for key in (k for k in re.split(r"[.\[\]]+", path) if k):
         if isinstance(node, Mapping):
@@ -222,34 +228,13 @@ class Series:
 
 BURN = re.compile(r"^burn_rates\.(\w+)\.(\w+)$")
 _SAMPLES = {"n_current": "current", "n_reference": "reference"}
-_GAUGES: dict[tuple[str, str], Series] = {
-    ("drift", "statistic"): Series("driftwatch_drift_mmd2"),
-    ("drift", "p_value"): Series("driftwatch_drift_p_value"),
-    ("drift", "classifier_auc"): Series("driftwatch_drift_classifier_auc"),
-    ("drift", "tests.novelty.statistic"): Series("driftwatch_drift_novel_share"),
-    ("toxicity", "statistic"): Series("driftwatch_toxicity_rate"),
-    ("toxicity", "toxic_rate"): Series("driftwatch_toxicity_rate"),
-    ("toxicity", "ci_low"): Series("driftwatch_toxicity_rate_ci_low"),
-    ("toxicity", "ci_high"): Series("driftwatch_toxicity_rate_ci_high"),
-    ("toxicity", "mean_score"): Series("driftwatch_toxicity_mean_score"),
-    ("toxicity", "reference_rate"): Series("driftwatch_toxicity_reference_rate"),
-    ("latency", "statistic"): Series("driftwatch_latency_p95_ratio"),
-    ("latency", "p95_ratio"): Series("driftwatch_latency_p95_ratio"),
-    ("latency", "error_rate"): Series("driftwatch_latency_error_ratio"),
-    ("latency", "rate_per_s"): Series("driftwatch_latency_requests_per_second"),
-    ("latency", "output_tokens_per_s"): Series("driftwatch_latency_output_tokens_per_second"),
-    **{("latency", f"p{q}_s"): Series("driftwatch_latency_duration_seconds",
-                                      (f'quantile="0.{q}"',), ("quantile",))
-       for q in ("50", "90", "95", "99")},
-    **{("latency", f"ttft_p{q}_s"): Series("driftwatch_latency_ttft_seconds",
-                                           (f'quantile="0.{q}"',), ("quantile",))
-       for q in ("50", "95")},
-}
 
 
-def promql_field(detector: str, field: str) -> Series:
+def promql_field(detector: str, field: str, detectors: Detectors) -> Series:
     """The exported gauge that carries `field` of a `detector` result (as `fields` reads
-    it); `anomalous` is 1 or 0, and absent on insufficient data.
+    it): the families every detector shares (`anomalous` is 1 or 0, and absent on
+    insufficient data; the sample sizes), else the detector's own gauges
+    (`DetectorPlugin.promql_field`).
 
     :raises NotExportable: naming the field.
     """
@@ -260,15 +245,14 @@ def promql_field(detector: str, field: str) -> Series:
         return Series("driftwatch_detector_samples",
                       (f'detector="{detector}"', f'window="{_SAMPLES[field]}"'),
                       ("detector", "window"))
-    if detector == "latency" and (burn := BURN.match(field)):
-        return Series("driftwatch_slo_burn_rate",
-                      (f'slo="{burn.group(1)}"', f'window="{burn.group(2)}"'), ("slo", "window"))
-    if (detector, field) in _GAUGES:
-        return _GAUGES[detector, field]
-    raise NotExportable(f"no exported metric carries {detector} {field!r}")
+    plugin = detectors.get(detector)
+    own = plugin.promql_field(field) if plugin is not None else None
+    if own is None:
+        raise NotExportable(f"no exported metric carries {detector} {field!r}")
+    return Series(own.metric, own.matchers, own.drop)
 
 
-def promql_check(rule: AlertRule, check: Check) -> str:
+def promql_check(rule: AlertRule, check: Check, detectors: Detectors) -> str:
     """One check as a PromQL comparison over the rule's series.
 
     :raises NotExportable: for a bare check on a field other than `anomalous`, or a field
@@ -281,7 +265,7 @@ def promql_check(rule: AlertRule, check: Check) -> str:
             raise NotExportable(f"a bare check on {check.field!r} (only 'anomalous' can be "
                                 "bare)")
         op, number = "==", 1.0
-    series = promql_field(rule.detector, check.field)
+    series = promql_field(rule.detector, check.field, detectors)
     matchers = ", ".join((*series.matchers, *rule.scope_matchers()))
     selector = f"{series.metric}{{{matchers}}}" if matchers else series.metric
     if series.extra:  # so that checks on different metrics of one segment match in `and`
@@ -317,7 +301,7 @@ def promql_burn_check(check: Check, availability: float) -> tuple[str, str]:
             f"{1 - availability:g}", window)
 
 
-def promql_unknown(rule: AlertRule) -> str | None:
+def promql_unknown(rule: AlertRule, detectors: Detectors) -> str | None:
     """Where `evaluate` says unknown: a group whose bare `anomalous` check met insufficient
     data while its other checks hold; None for a rule without such a group."""
     assert rule.detector is not None
@@ -328,13 +312,15 @@ def promql_unknown(rule: AlertRule) -> str | None:
     for group in rule.condition:
         if Check("anomalous") in group:
             terms.append(" and ".join([insufficient, *(
-                promql_check(rule, check) for check in group if check != Check("anomalous"))]))
+                promql_check(rule, check, detectors) for check in group
+                if check != Check("anomalous"))]))
     if not terms:
         return None
     return terms[0] if len(terms) == 1 else " or ".join(f"({t})" for t in terms)
 
 
-def promql_condition(rule: AlertRule, availability: float) -> tuple[str, frozenset[str]]:
+def promql_condition(rule: AlertRule, availability: float,
+                     detectors: Detectors) -> tuple[str, frozenset[str]]:
     """(expression, burn windows whose recording rules it reads) of a rule on results. Where
     the engine's condition is unknown, a firing alert keeps firing, as the engine keeps it
     (too little data is not "no drift"): the expression holds there for the rule's own
@@ -352,11 +338,11 @@ def promql_condition(rule: AlertRule, availability: float) -> tuple[str, frozens
                 text, window = promql_burn_check(check, availability)
                 windows.add(window)
             else:
-                text = promql_check(rule, check)
+                text = promql_check(rule, check, detectors)
             parts.append(text)
         terms.append(" and ".join(parts))
     expr = terms[0] if len(terms) == 1 else "\n or ".join(f"({t})" for t in terms)
-    unknown = promql_unknown(rule)
+    unknown = promql_unknown(rule, detectors)
     if unknown is not None:
         ignored = ", ".join(["alertname", "alertstate", "severity", *sorted(rule.labels)])
         expr = (f"{expr}\nor\n(\n  {unknown}\n  and ignoring ({ignored})\n"

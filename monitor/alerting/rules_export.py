@@ -25,6 +25,7 @@ from monitor.alerting.rules import (
     BURN_WINDOWS,
     ERROR_RATIO_RECORD,
     AlertRule,
+    Detectors,
     NotExportable,
     promql_condition,
 )
@@ -36,15 +37,16 @@ JOB_LABEL = "job_name"
 SEGMENT = "{{ $labels.service }}{{ with $labels.model }}/{{ . }}{{ end }}"
 
 
-def export_rules(config: Config) -> str:
-    """The rule file's YAML text."""
+def export_rules(config: Config, detectors: Detectors) -> str:
+    """The rule file's YAML text; `detectors` (the daemon's table) say which metric
+    carries each field a check reads."""
     alerts, skipped = [], []
     burn_windows: set[str] = set()
     for name, rule in config.alerts.rules.items():
         if not rule.enabled:
             continue
         try:
-            alerts.append(_alert(name, rule, config, burn_windows))
+            alerts.append(_alert(name, rule, config, detectors, burn_windows))
         except NotExportable as exc:
             skipped.append(f"# {name} is not exported: {exc}")
     # One group, the burn-window ratios first: rules of a group run in order at one time, so
@@ -72,11 +74,12 @@ def _literal(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _literal)
 
 
-def _alert(name: str, config: RuleConfig, root: Config,
+def _alert(name: str, config: RuleConfig, root: Config, detectors: Detectors,
            burn_windows: set[str]) -> dict[str, Any]:
     rule = AlertRule.from_config(name, config)
     source_s = rule.source_interval_s(_intervals(root), root.alerts.evaluation_interval)
-    alert: dict[str, Any] = {"alert": name, "expr": _expr(rule, root, burn_windows)}
+    alert: dict[str, Any] = {"alert": name,
+                             "expr": _expr(rule, root, detectors, burn_windows)}
     wait_s = rule.for_seconds(source_s)
     if wait_s:
         alert["for"] = _duration(wait_s)
@@ -90,9 +93,10 @@ def _intervals(config: Config) -> dict[str, float]:
             "latency": config.latency.interval}
 
 
-def _expr(rule: AlertRule, config: Config, burn_windows: set[str]) -> str:
+def _expr(rule: AlertRule, config: Config, detectors: Detectors,
+          burn_windows: set[str]) -> str:
     if rule.on_results:
-        expr, windows = promql_condition(rule, config.latency.slo.availability)
+        expr, windows = promql_condition(rule, config.latency.slo.availability, detectors)
         burn_windows.update(windows)
         return expr
     if rule.kind == "job_stale":

@@ -28,8 +28,10 @@ from monitor.cli.terminal import OneLineFormatter
 from monitor.config import Config, load_config
 from monitor.core.components import CallQuery
 from monitor.core.errors import ConfigError, StoreError
-from monitor.core.records import LLMCall
+from monitor.core.records import LLMCall, Segment
 from monitor.core.timeparse import TimeParseError, parse_time
+from monitor.jobs.drift.details import DETECTOR as DRIFT
+from monitor.jobs.drift.details import DriftDetails
 from monitor.ops.reports import report_path
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -313,8 +315,8 @@ def _cmd_jobs_run(args: argparse.Namespace) -> int:
 def _cmd_baseline_set(args: argparse.Namespace) -> int:
     pinned = _client(args).post("/api/v1/baselines", {
         "service": args.service, "model": args.model, "from": args.start, "to": args.end})
-    segment = f"{pinned['service']}/{pinned['model']}" if pinned["model"] else pinned["service"]
-    print(f"baseline pinned for {segment}: {pinned['from']} to {pinned['to']}")
+    segment = Segment(service=pinned["service"], model=pinned["model"])
+    print(f"baseline pinned for {segment.label}: {pinned['from']} to {pinned['to']}")
     return EXIT_OK
 
 
@@ -327,7 +329,7 @@ def _cmd_baseline_list(args: argparse.Namespace) -> int:
     if not baselines:
         print("no baselines yet")
     for b in baselines:
-        segment = f"{b['service']}/{b['model']}" if b["model"] else b["service"]
+        segment = Segment(service=b["service"], model=b["model"]).label
         print(f"{segment:<40} {b['source']:<7} {b['from']} to {b['to']}")
     return EXIT_OK
 
@@ -359,8 +361,9 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
 def _cmd_rules_export(args: argparse.Namespace) -> int:
     from monitor.alerting.rules_export import export_rules
+    from monitor.daemon import DETECTORS
 
-    text = export_rules(load_config(args.config))
+    text = export_rules(load_config(args.config), DETECTORS)
     if args.file == "-":
         sys.stdout.write(text)
     else:
@@ -390,16 +393,16 @@ def _print_results(results: list[dict[str, Any]], *, as_json: bool,
     print(f"{'DETECTOR':<9} {'SEGMENT':<36} {'DIR':<10} {'STATE':<12} {'REF':>5} {'CUR':>5} "
           f"{'P':>8}  SUMMARY")
     for r in results:
-        segment = f"{r['service']}/{r['model']}" if r["model"] else f"{r['service']} (all)"
+        segment = Segment(service=r["service"], model=r["model"]).title
         state = {True: "ANOMALOUS", False: "ok", None: "no data"}[r["anomalous"]]
         p = "-" if r["p_value"] is None else f"{r['p_value']:.2g}"
         print(f"{r['detector']:<9} {_cut(segment, 36):<36} {r['direction'] or '-':<10} "
               f"{state:<12} {r['n_reference']:>5} {r['n_current']:>5} {p:>8}  {r['summary']}")
-        if r["detector"] == "drift" and r["anomalous"]:
-            for cluster in r["details"].get("clusters", [])[:3]:
-                example = (cluster.get("examples") or [""])[0].replace("\n", " ")
-                print(f"{'':<9} cluster {cluster['share_reference']:.0%} -> "
-                      f"{cluster['share_current']:.0%}: {_cut(example, 90)}")
+        if r["detector"] == DRIFT and r["anomalous"]:
+            for cluster in DriftDetails.from_json(r["details"]).clusters[:3]:
+                example = (cluster.examples or ("",))[0].replace("\n", " ")
+                print(f"{'':<9} cluster {cluster.share_reference:.0%} -> "
+                      f"{cluster.share_current:.0%}: {_cut(example, 90)}")
         report = report_path(r)
         if r["anomalous"] and report and ops_url:
             print(f"{'':<9} report: {ops_url}{report}")

@@ -35,7 +35,11 @@ import yaml
 
 from monitor.cli.client import OpsClient, OpsError
 from monitor.cli.progress import ProgressBar
-from monitor.core.records import rfc3339
+from monitor.core.records import Segment, rfc3339
+from monitor.jobs.drift.details import DETECTOR as DRIFT
+from monitor.jobs.drift.details import DriftDetails
+from monitor.jobs.toxicity.details import ToxicityDetails
+from monitor.ops.reports import report_path
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 DATA = Path(__file__).resolve().parent / "demo_data"
@@ -290,7 +294,8 @@ def detect(client: OpsClient, *, phase1_ns: tuple[int, int], out: TextIO) -> lis
             results = [r for r in client.post(f"/api/v1/jobs/{job}/run")["result"]
                        if r.get("service") == SERVICE]
             print(f"{len(results)} results in {time.monotonic() - began:.1f}s", file=out)
-            if not any(r["details"].get("decision") and not r["anomalous"] for r in results):
+            if not any(DriftDetails.from_json(r["details"]).decision and not r["anomalous"]
+                       for r in results if r["detector"] == DRIFT):
                 break
     # Evaluate the alert rules now, not at the next minute; the latency rule holds for two
     # results in a row, so latency runs once more in between.
@@ -328,13 +333,14 @@ def explain(results: list[dict[str, Any]], ops: str, out: TextIO) -> list[str]:
         if (detector, direction) == ("drift", "prompt"):
             _clusters(head, out)
         if detector == "toxicity":
-            print(f"    {head['details'].get('toxic_count')} toxic answers; the most toxic are "
+            toxic = ToxicityDetails.from_json(head["details"]).toxic_count
+            print(f"    {toxic} toxic answers; the most toxic are "
                   "on the report page (content warning: offensive language)", file=out)
         others = [r["model"] for r in found[1:] if r["model"]]
         if others and detector != "latency":
             print(f"    also anomalous per model: {', '.join(others)}", file=out)
-        if detector in ("drift", "toxicity") and head["id"] is not None:
-            urls.append(f"{ops}/reports/{detector}/{head['id']}")
+        if detector in ("drift", "toxicity") and (path := report_path(head)):
+            urls.append(f"{ops}{path}")
             print(f"    report: {urls[-1]}", file=out)
     quiet = sorted({f"{r['detector']} of " + (f"{r['direction']}s of " if r["direction"]
                                               else "") + _segment(r)
@@ -351,18 +357,17 @@ def _by_story(item: tuple[tuple[str, str], list[dict[str, Any]]]) -> int:
 
 
 def _segment(result: dict[str, Any]) -> str:
-    return (f"{result['service']}/{result['model']}" if result["model"]
-            else f"{result['service']} (all models)")
+    return Segment(service=result["service"], model=result["model"]).title
 
 
 def _clusters(result: dict[str, Any], out: TextIO) -> None:
-    grown = [c for c in result["details"].get("clusters") or []
-             if c["share_current"] > c["share_reference"]]
+    grown = [c for c in DriftDetails.from_json(result["details"]).clusters
+             if c.share_current > c.share_reference]
     for cluster in grown[:2]:
-        words = ", ".join(cluster.get("keywords") or []) or "(no keywords)"
-        print(f"    a topic grew from {cluster['share_reference']:.0%} to "
-              f"{cluster['share_current']:.0%} of prompts: {words}", file=out)
-        for example in (cluster.get("examples") or [])[:3]:
+        words = ", ".join(cluster.keywords) or "(no keywords)"
+        print(f"    a topic grew from {cluster.share_reference:.0%} to "
+              f"{cluster.share_current:.0%} of prompts: {words}", file=out)
+        for example in cluster.examples[:3]:
             print(f"      e.g. \"{_cut(example, 100)}\"", file=out)
 
 

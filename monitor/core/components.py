@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from monitor.core.records import ContentEvent, Direction, LLMCall
+from monitor.core.records import ContentEvent, Direction, LLMCall, Segment
 
 
 class Component(Protocol):
@@ -96,14 +96,6 @@ class WindowCount:
     calls: int
     errors: int
     slow: int  # calls whose duration exceeded the threshold asked for
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Segment:
-    """A (service, model) pair; model None means the whole service."""
-
-    service: str
-    model: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,6 +1,7 @@
 """The daemon's own metrics, in one registry the daemon owns (no global default registry).
 
-Per-span and per-request outcomes are counted here, never logged. Labels stay low-cardinality:
+Per-span and per-request outcomes are counted here, never logged. The detectors' results are
+exported beside them by `monitor.ops.metrics`. Labels stay low-cardinality:
 transports, signals, reasons and kinds, never ids, texts or measured values.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CollectorRegistry,
@@ -23,9 +23,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from monitor import __version__
-
-if TYPE_CHECKING:
-    from monitor.core.records import DetectorResult, SelfCheckRecord
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +118,15 @@ class SelfMetrics:
 
     def watch(self, name: str, doc: str, read: Callable[[], float]) -> None:
         """Export a value read at scrape time (queue depth, stored rows): never stale."""
-        self.registry.register(_ReadAtScrape(f"{PREFIX}_{name}", doc, read, self._failed))
+        self.registry.register(_ReadAtScrape(f"{PREFIX}_{name}", doc, read, self.read_failed))
 
     def watch_total(self, name: str, doc: str, read: Callable[[], float]) -> None:
         """Export a counter read at scrape time (`name` without `_total`): `read` must
         never decrease."""
-        self.registry.register(_ReadAtScrape(f"{PREFIX}_{name}", doc, read, self._failed,
+        self.registry.register(_ReadAtScrape(f"{PREFIX}_{name}", doc, read, self.read_failed,
                                              counter=True))
 
-    def _failed(self, metric: str) -> None:
+    def read_failed(self, metric: str) -> None:
         """A read at scrape time raised: log it and count it, and let the scrape go on
         without that value; one sick source must not take every metric down with it."""
         log.warning("/metrics could not read %s", metric, exc_info=True)
@@ -145,123 +142,10 @@ class SelfMetrics:
         """Export the number of alerts per (alertname, state, severity), read at scrape
         time; `read` gives one tuple per alert, `rules` the (alertname, severity) of every
         enabled rule, exported as 0 while it has no alerts."""
-        self.registry.register(_Alerts(read, rules, self._failed))
+        self.registry.register(_Alerts(read, rules, self.read_failed))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-    def results(self, latest: Callable[[], Sequence[DetectorResult]],
-                self_checks: Callable[[], Sequence[SelfCheckRecord]]) -> None:
-        """Export the latest detector results, read from the history at scrape time."""
-        self.registry.register(_Results(latest, self_checks, self._failed))
-
-
-_SEGMENT = ["service", "model"]
-_DIRECTED = ["service", "model", "direction"]
-
-
-class _Results(Collector):
-    """One family per measured quantity; labels are the segment (model "" = the whole
-    service), the direction and fixed names, never values or texts."""
-
-    def __init__(self, latest: Callable[[], Sequence[DetectorResult]],
-                 self_checks: Callable[[], Sequence[SelfCheckRecord]],
-                 failed: Callable[[str], None]) -> None:
-        self._latest = latest
-        self._self_checks = self_checks
-        self._failed = failed
-
-    def describe(self):  # type: ignore[no-untyped-def]
-        return []
-
-    def collect(self):  # type: ignore[no-untyped-def]
-        try:
-            latest, self_checks = self._latest(), self._self_checks()
-        except Exception:
-            self._failed(f"{PREFIX}_detector_results")
-            return
-        g: dict[str, GaugeMetricFamily] = {}
-
-        def gauge(name: str, doc: str, labels: list[str], key: list[str],
-                  value: float | None) -> None:
-            if value is None:
-                return
-            family = g.get(name)
-            if family is None:
-                family = g[name] = GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=labels)
-            family.add_metric(key, float(value))
-
-        for r in latest:
-            seg = [r.service, r.model or ""]
-            d = r.details
-            gauge("detector_result_timestamp_seconds", "When the latest result was computed",
-                  ["detector", *_DIRECTED], [r.detector, *seg, _dir(r)], r.computed_ns / 1e9)
-            gauge("detector_anomalous", "1 when the latest result is anomalous, 0 when not; "
-                  "absent when there was too little data", ["detector", *_DIRECTED],
-                  [r.detector, *seg, _dir(r)],
-                  None if r.anomalous is None else float(r.anomalous))
-            gauge("detector_insufficient_data", "1 when the latest result had too little data",
-                  ["detector", *_DIRECTED], [r.detector, *seg, _dir(r)],
-                  float(r.anomalous is None))
-            for window, n in (("reference", r.n_reference), ("current", r.n_current)):
-                gauge("detector_samples", "Calls or texts each side of the latest result",
-                      ["detector", *_DIRECTED, "window"], [r.detector, *seg, _dir(r), window],
-                      n)
-            if r.detector == "drift":
-                key = [*seg, _dir(r)]
-                gauge("drift_mmd2", "MMD² between reference and current embeddings",
-                      _DIRECTED, key, r.statistic)
-                gauge("drift_p_value", "Smallest p-value of the drift tests", _DIRECTED, key,
-                      r.p_value)
-                gauge("drift_classifier_auc", "Domain classifier ROC AUC (0.5 = alike)",
-                      _DIRECTED, key, d.get("classifier_auc"))
-                novelty = (d.get("tests") or {}).get("novelty") or {}
-                gauge("drift_novel_share", "Share of current texts far from the reference",
-                      _DIRECTED, key, novelty.get("statistic"))
-                gauge("drift_decision", "1 when this run found drift (before hysteresis)",
-                      _DIRECTED, key, None if d.get("decision") is None
-                      else float(bool(d.get("decision"))))
-            elif r.detector == "toxicity":
-                key = [*seg, _dir(r)]
-                gauge("toxicity_rate", "Share of texts scored toxic at the threshold",
-                      _DIRECTED, key, d.get("toxic_rate"))
-                gauge("toxicity_rate_ci_high", "Upper Wilson 95% bound of the toxic rate",
-                      _DIRECTED, key, d.get("ci_high"))
-                gauge("toxicity_rate_ci_low", "Lower Wilson 95% bound of the toxic rate",
-                      _DIRECTED, key, d.get("ci_low"))
-                gauge("toxicity_mean_score", "Mean toxicity score", _DIRECTED, key,
-                      d.get("mean_score"))
-                gauge("toxicity_reference_rate", "Toxic rate of the reference", _DIRECTED,
-                      key, d.get("reference_rate"))
-            elif r.detector == "latency":
-                for q in ("50", "90", "95", "99"):
-                    gauge("latency_duration_seconds", "Call duration quantiles of the window",
-                          [*_SEGMENT, "quantile"], [*seg, f"0.{q}"], d.get(f"p{q}_s"))
-                for q in ("50", "95"):
-                    gauge("latency_ttft_seconds", "Time-to-first-token quantiles",
-                          [*_SEGMENT, "quantile"], [*seg, f"0.{q}"], d.get(f"ttft_p{q}_s"))
-                gauge("latency_requests_per_second", "Calls per second in the window",
-                      _SEGMENT, seg, d.get("rate_per_s"))
-                gauge("latency_error_ratio", "Share of calls that failed", _SEGMENT, seg,
-                      d.get("error_rate"))
-                gauge("latency_p95_ratio", "p95 duration over the reference's", _SEGMENT, seg,
-                      r.statistic)
-                gauge("latency_output_tokens_per_second", "Output tokens per second of "
-                      "generation", _SEGMENT, seg, d.get("output_tokens_per_s"))
-                for slo, windows in (d.get("burn_rates") or {}).items():
-                    for window, burn in windows.items():
-                        gauge("slo_burn_rate", "Error-budget burn rate (1 = on budget)",
-                              [*_SEGMENT, "slo", "window"], [*seg, slo, window], burn)
-        for check in self_checks:
-            gauge("drift_self_check_false_alarm_rate", "Share of reference-vs-reference "
-                  "splits that would have alarmed", _DIRECTED,
-                  [check.service, check.model or "", check.direction.value],
-                  check.false_alarm_rate)
-        yield from g.values()
-
-
-def _dir(result: DetectorResult) -> str:
-    return result.direction.value if result.direction else ""
 
 
 class _Alerts(Collector):

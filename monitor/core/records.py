@@ -1,18 +1,22 @@
-"""The data that crosses module boundaries: one LLM call, and content that arrives apart from it.
+"""The data that crosses module boundaries: one LLM call, content that arrives apart from it,
+the segments calls are grouped by, and the detectors' results.
 
 An `LLMCall` is what the collectors make of one OTLP span; a `ContentEvent` is the prompt or
 completion text that some conventions put on log records instead of the span. Both are
 immutable: the store joins them with `merge_content`, a pure function, whichever arrives first.
+A `DetectorResult` carries its detector's own frozen `Details` (each detector's plugin
+defines its type); `Segment.label` is the one way a segment is named to people.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 
 class CallStatus(StrEnum):
@@ -226,15 +230,52 @@ class Direction(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Segment:
+    """A (service, model) pair; model None means the whole service."""
+
+    service: str
+    model: str | None = None
+
+    @property
+    def label(self) -> str:
+        """`service/model`, or the service alone for the whole service: how logs, summaries,
+        alerts and the CLI name a segment."""
+        return f"{self.service}/{self.model}" if self.model else self.service
+
+    @property
+    def title(self) -> str:
+        """The label, saying "(all models)" for the whole service: for headings."""
+        return self.label if self.model else f"{self.service} (all models)"
+
+
+class Details(Protocol):
+    """A detector's own fields of one result: a frozen type per detector (its plugin says
+    which), written out by `to_json` as the `details` object of `driftwatch status --json`."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RawDetails:
+    """Details kept as stored: those of a detector this daemon does not know (a row of a
+    detector since removed) or that no longer read as its type. Shown as they were stored."""
+
+    data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return copy.deepcopy(dict(self.data))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DetectorResult:
     """One detector's verdict on one segment (and direction) for one window.
 
     `anomalous` is None when there was too little data to decide ("insufficient data",
-    never "no drift"). `details` is detector-specific and JSON-serialisable (for drift, a
-    `clusters` list of {share_reference, share_current, examples}); texts in it are redacted.
+    never "no drift"). `details` is the detector's own frozen type (for drift, the
+    `clusters` that moved, with their examples); texts in it are redacted.
     """
 
-    detector: str  # "drift" | "toxicity" | "latency"
+    detector: str  # a plugin's name: the daemon's DETECTORS table lists them
     service: str
     model: str | None  # None = the whole service
     direction: Direction | None  # None for latency
@@ -246,9 +287,13 @@ class DetectorResult:
     p_value: float | None
     anomalous: bool | None
     summary: str
-    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    details: Details = dataclasses.field(default_factory=RawDetails)
     computed_ns: int = 0
     id: int | None = None  # assigned when the result is stored
+
+    @property
+    def segment(self) -> Segment:
+        return Segment(service=self.service, model=self.model)
 
     def to_json(self) -> dict[str, Any]:
         """The `driftwatch status --json` object (DESIGN.md's public contract)."""
@@ -266,7 +311,7 @@ class DetectorResult:
             "p_value": self.p_value,
             "anomalous": self.anomalous,
             "summary": self.summary,
-            "details": self.details,
+            "details": self.details.to_json(),
             "computed_at": rfc3339(self.computed_ns) if self.computed_ns else None,
         }
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.core.components import CallQuery, Segment, Store
-from monitor.core.records import Direction, rfc3339
+from monitor.core.components import CallQuery, Store
+from monitor.core.records import Direction, Segment, rfc3339
 from monitor.jobs.config import WindowedConfig
 from monitor.store.history import Baseline, SqliteHistory
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from detectors.embedder import Embedder
-from monitor.core.components import Segment, Store
-from monitor.core.records import Direction
+from monitor.core.components import Store
+from monitor.core.records import Direction, Segment
 from monitor.jobs.references import Reference, Window
 from monitor.store.history import BaselineSample, SampleKind, SqliteHistory
 

@@ -12,8 +12,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +26,7 @@ from monitor.core.errors import StoreError
 from monitor.core.metrics import SelfMetrics
 from monitor.core.records import DetectorResult, Direction
 from monitor.core.timeparse import TimeParseError, parse_time
+from monitor.jobs.plugin import DetectorPlugin
 from monitor.jobs.scheduler import JobScheduler, UnknownJob
 from monitor.ops import reports
 from monitor.ops.access import OpsAccess
@@ -45,6 +46,7 @@ class OpsDeps:
     jobs: JobScheduler
     listeners: tuple[Listener, ...]  # receivers that must be bound for /readyz
     alerts: AlertEngine | None = None  # None: alerting is turned off
+    detectors: Mapping[str, DetectorPlugin[Any, Any]] = field(default_factory=dict)
 
 
 class OpsServer:
@@ -72,7 +74,7 @@ class OpsServer:
         app.router.add_post("/api/v1/baselines", self._set_baseline)
         app.router.add_get("/api/v1/alerts", self._alerts)
         app.router.add_get("/api/v1/rules", self._rules)
-        app.add_routes(reports.routes(self._deps.history))
+        app.add_routes(reports.routes(self._deps.history, self._deps.detectors))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         sock = bind_socket(self._config.endpoint)

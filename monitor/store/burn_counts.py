@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from monitor.core.components import CallQuery, Segment, Store, WindowCount
+from monitor.core.components import CallQuery, Store, WindowCount
+from monitor.core.records import Segment
 
 MINUTE_NS = 60_000_000_000
 

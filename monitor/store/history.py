@@ -9,23 +9,39 @@
   `detectors.embedder.CachedEmbedder`.
 
 The tables are created by `monitor.store.schema` (the store migrates the file before this opens).
-Segment keys are stored with '' for "whole service" and "no direction".
+Segment keys are stored with '' for "whole service" and "no direction". A result's details are
+stored as their JSON and read back as their detector's type by the readers the daemon hands
+in (one per detector of its table); details of a detector without one, or that no longer
+read as its type, come back as stored (`RawDetails`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from monitor.core.records import DetectorResult, Direction, SelfCheckRecord, rfc3339
+from monitor.core.records import (
+    Details,
+    DetectorResult,
+    Direction,
+    RawDetails,
+    SelfCheckRecord,
+    rfc3339,
+)
 from monitor.store.sqlite_file import SqliteFile
 
+log = logging.getLogger(__name__)
+
+#: reads one detector's stored details JSON back as its type
+DetailsReader = Callable[[Mapping[str, Any]], Details]
 BaselineSource = Literal["pinned", "auto"]
 SampleKind = Literal["prompt", "completion", "timings"]
 
@@ -78,6 +94,13 @@ class SqliteHistory(SqliteFile):
 
     what = "detector history"
 
+    def __init__(self, path: Path, *, details: Mapping[str, DetailsReader] | None = None,
+                 busy_timeout_s: float = 10.0) -> None:
+        """:param details: detector name -> the reader of its details (the daemon's table
+            of detectors gives them); results of other detectors keep theirs as stored."""
+        super().__init__(path, busy_timeout_s=busy_timeout_s)
+        self._readers = dict(details or {})
+
     # -- results -----------------------------------------------------------------------------
 
     def record(self, results: Sequence[DetectorResult]) -> list[DetectorResult]:
@@ -93,7 +116,7 @@ class SqliteHistory(SqliteFile):
                      r.window_end_ns, r.computed_ns, r.n_reference, r.n_current,
                      _finite(r.statistic), _finite(r.p_value),
                      None if r.anomalous is None else int(r.anomalous), r.summary,
-                     json.dumps(r.details, ensure_ascii=False, allow_nan=False,
+                     json.dumps(r.details.to_json(), ensure_ascii=False, allow_nan=False,
                                 default=_json_default)))
                 stored.append(_with_id(r, cursor.lastrowid))
         return stored
@@ -106,7 +129,7 @@ class SqliteHistory(SqliteFile):
             f"SELECT {_RESULT_COLUMNS} FROM results WHERE id IN (SELECT max(id) FROM results"
             f"{where} GROUP BY detector, service, model, direction) "
             "ORDER BY detector, service, model, direction", params)
-        return [_result_from_row(row) for row in rows]
+        return [self._result_from_row(row) for row in rows]
 
     def recent(self, *, detector: str, service: str, model: str | None,
                direction: Direction | None, limit: int) -> list[DetectorResult]:
@@ -115,11 +138,40 @@ class SqliteHistory(SqliteFile):
             f"SELECT {_RESULT_COLUMNS} FROM results WHERE detector = ? AND service = ? AND "
             "model = ? AND direction = ? ORDER BY id DESC LIMIT ?",
             (detector, service, model or "", direction.value if direction else "", limit))
-        return [_result_from_row(row) for row in rows]
+        return [self._result_from_row(row) for row in rows]
 
     def result(self, result_id: int) -> DetectorResult | None:
         rows = self._read(f"SELECT {_RESULT_COLUMNS} FROM results WHERE id = ?", (result_id,))
-        return _result_from_row(rows[0]) if rows else None
+        return self._result_from_row(rows[0]) if rows else None
+
+    def _result_from_row(self, row: Sequence[Any]) -> DetectorResult:
+        (rid, detector, service, model, direction, start, end, computed, n_ref, n_cur,
+         statistic, p_value, anomalous, summary, details) = row
+        return DetectorResult(
+            id=rid, detector=detector, service=service, model=model or None,
+            direction=Direction(direction) if direction else None, window_start_ns=start,
+            window_end_ns=end, computed_ns=computed, n_reference=n_ref, n_current=n_cur,
+            statistic=statistic, p_value=p_value,
+            anomalous=None if anomalous is None else bool(anomalous), summary=summary,
+            details=self._details(rid, detector, details))
+
+    def _details(self, result_id: int, detector: str, stored: str) -> Details:
+        try:
+            data = json.loads(stored)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            log.warning("result %d: its stored details are not a JSON object", result_id)
+            return RawDetails({})
+        read = self._readers.get(detector)
+        if read is None:
+            return RawDetails(data)
+        try:
+            return read(data)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            log.warning("result %d: its %s details do not read as such; kept as stored",
+                        result_id, detector, exc_info=True)
+            return RawDetails(data)
 
     # -- baselines ---------------------------------------------------------------------------
 
@@ -269,18 +321,6 @@ def _json_default(value: Any) -> Any:
 
 def _with_id(result: DetectorResult, result_id: int | None) -> DetectorResult:
     return dataclasses.replace(result, id=result_id)
-
-
-def _result_from_row(row: Sequence[Any]) -> DetectorResult:
-    (rid, detector, service, model, direction, start, end, computed, n_ref, n_cur, statistic,
-     p_value, anomalous, summary, details) = row
-    return DetectorResult(
-        id=rid, detector=detector, service=service, model=model or None,
-        direction=Direction(direction) if direction else None, window_start_ns=start,
-        window_end_ns=end, computed_ns=computed, n_reference=n_ref, n_current=n_cur,
-        statistic=statistic, p_value=p_value,
-        anomalous=None if anomalous is None else bool(anomalous), summary=summary,
-        details=json.loads(details))
 
 
 def _baseline_from_row(row: Sequence[Any]) -> Baseline:

@@ -24,7 +24,6 @@ from typing import Any
 
 from monitor.core.components import (
     CallQuery,
-    Segment,
     Store,
     StoreStats,
     Timing,
@@ -39,6 +38,7 @@ from monitor.core.records import (
     ContentSource,
     Direction,
     LLMCall,
+    Segment,
     merge_content,
 )
 from monitor.store.files import FileIdentity, create_owner_only

@@ -20,6 +20,7 @@ from monitor.alerting.notifiers import Dispatcher, build_notifiers
 from monitor.config import Config
 from monitor.core.metrics import SelfMetrics
 from monitor.core.records import DetectorResult, Direction
+from monitor.daemon import DETECTORS
 from monitor.store.alert_state import AlertRecord, SqliteAlertState
 from monitor.store.sqlite import SqliteStore
 from tests.loopback import LoopbackServer, Reply, Request
@@ -102,13 +103,15 @@ def result(detector: str = "latency", *, service: str = "chat", model: str | Non
            direction: str | None = None, anomalous: bool | None = True,
            computed_ns: int | None = None, summary: str = "", statistic: float | None = 2.0,
            **details: Any) -> DetectorResult:
-    """A detector result as the jobs store it, with a fresh id (a new observation)."""
+    """A detector result as the jobs store it, with a fresh id (a new observation); `details`
+    are its detector's, as in `status --json` (those not given are empty)."""
     now = computed_ns or time.time_ns()
     return DetectorResult(
         id=next(_ids), detector=detector, service=service, model=model,
         direction=Direction(direction) if direction else None, window_start_ns=now - 900 * 10**9,
         window_end_ns=now, n_reference=100, n_current=100, statistic=statistic, p_value=1e-6,
-        anomalous=anomalous, summary=summary or f"{detector} result", details=details,
+        anomalous=anomalous, summary=summary or f"{detector} result",
+        details=DETECTORS[detector].details_from_json(details),
         computed_ns=now)
 
 
@@ -135,7 +138,7 @@ class Alerting:
             build_notifiers(self.config.alerts, self.metrics, self.stopping,
                             lambda: EXTERNAL_URL), self.state, self.stopping)
         self.engine = AlertEngine(
-            self.config.alerts, rules_from_config(self.config), self.state,
+            self.config.alerts, rules_from_config(self.config, DETECTORS), self.state,
             Sources(results=lambda: self.results, jobs=lambda: self.jobs,
                     refused_total=lambda: self.refused),
             self.metrics, self.dispatcher, lambda: EXTERNAL_URL)

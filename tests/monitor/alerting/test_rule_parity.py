@@ -31,8 +31,10 @@ from monitor.alerting.rules_export import export_rules
 from monitor.config import Config
 from monitor.core.metrics import SelfMetrics
 from monitor.core.records import CallStatus, DetectorResult, Direction, LLMCall
+from monitor.daemon import DETECTORS
 from monitor.ops.cardinality import CardinalityLimits
 from monitor.ops.genai_metrics import GenAiMetrics
+from monitor.ops.metrics import export_results
 from tests.monitor.alerting.receivers import Alerting
 
 S = 10**9
@@ -135,7 +137,8 @@ class World:
             direction=Direction(direction) if direction else None,
             window_start_ns=now_ns - 900 * S, window_end_ns=now_ns, n_reference=400,
             n_current=300, statistic=None, p_value=None, anomalous=anomalous,
-            summary=f"{detector} of {service}", details=details, computed_ns=now_ns)
+            summary=f"{detector} of {service}",
+            details=DETECTORS[detector].details_from_json(details), computed_ns=now_ns)
 
     def latency(self, now_ns: int) -> Iterator[DetectorResult]:
         later = now_ns >= T0_NS + LATER * MINUTE_NS
@@ -202,7 +205,7 @@ def scrapes(config: Config, results: list[list[DetectorResult]]) -> list[dict[st
     before the first evaluation), by series as Prometheus stores it."""
     latest: list[DetectorResult] = []
     metrics = SelfMetrics()  # one registry, as the daemon's
-    metrics.results(lambda: latest, lambda: [])
+    export_results(metrics, lambda: latest, lambda: [], DETECTORS)
     genai = GenAiMetrics(metrics.registry, CardinalityLimits())
     out = []
     for minute in range(EVALUATIONS + 1):
@@ -286,7 +289,7 @@ def test_the_engine_and_prometheus_raise_the_same_alerts_from_the_same_results(
             ("service", "chat"), ("severity", "ticket"))
     assert kept in alerts[-1], "too little data keeps a firing alert"
     rules = tmp_path / "driftwatch.rules.yml"
-    rules.write_text(export_rules(config))
+    rules.write_text(export_rules(config, DETECTORS))
     tested = promtool_test(tmp_path, prometheus_test(rules, series, alerts))
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
@@ -297,9 +300,9 @@ def test_an_export_that_drifted_from_the_engine_is_caught(
     config, series, alerts = evaluated
     drifted = Config.model_validate({"store": {"path": str(tmp_path / "d.db")}, "alerts": {
         "rules": {"LLMTimeToFirstTokenHigh": {"when": "ttft_p95_s > 3.3"}}}})
-    assert export_rules(drifted) != export_rules(config)
+    assert export_rules(drifted, DETECTORS) != export_rules(config, DETECTORS)
     rules = tmp_path / "drifted.rules.yml"
-    rules.write_text(export_rules(drifted))
+    rules.write_text(export_rules(drifted, DETECTORS))
     tested = promtool_test(tmp_path, prometheus_test(rules, series, alerts))
     assert tested.returncode != 0
     assert 'alertname="LLMTimeToFirstTokenHigh"' in tested.stdout + tested.stderr

@@ -12,6 +12,7 @@ import yaml
 
 from monitor.alerting.rules_export import export_rules
 from monitor.config import load_config
+from monitor.daemon import DETECTORS
 from tests.harness import REPO, cli
 
 RULES = REPO / "rules" / "driftwatch.rules.yml"
@@ -30,7 +31,8 @@ def test_the_shipped_rule_file_is_the_export_of_the_defaults(tmp_path: Path) -> 
     out = cli("rules", "export", str(written)).stdout
     assert out.strip() == f"wrote {written}"
     assert written.read_text() == RULES.read_text() == export_rules(
-        load_config(None, environ={})), "run `driftwatch rules export rules/driftwatch.rules.yml`"
+        load_config(None, environ={}), DETECTORS), \
+        "run `driftwatch rules export rules/driftwatch.rules.yml`"
 
 
 def test_promtool_accepts_the_rules_and_their_unit_tests_pass() -> None:

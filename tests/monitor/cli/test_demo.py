@@ -121,8 +121,10 @@ def check_pages(output: str) -> None:
         assert status == 200, url
         if "/reports/drift/" in url:
             assert "Clusters whose share moved" in page and "<circle" in page
-        else:
+        elif "/reports/toxicity/" in url:
             assert "Toxic rate over time" in page and "<polyline" in page
+        else:  # the latency alert's report_url
+            assert "/reports/latency/" in url and "Error-budget burn" in page
 
 
 # The Quickstart's app snippet (README.md, "## Quickstart"); the test runs the README's own

@@ -14,12 +14,15 @@ from pathlib import Path
 import pytest
 
 from detectors.latency import BURN_WINDOWS_S
-from monitor.core.components import CallQuery, Segment, WindowCount, WriteBatch
+from monitor.core.components import CallQuery, WindowCount, WriteBatch
 from monitor.core.metrics import SelfMetrics
-from monitor.core.records import CallStatus, DetectorResult, LLMCall
+from monitor.core.records import CallStatus, DetectorResult, LLMCall, Segment
+from monitor.daemon import DETECTORS
 from monitor.jobs.config import LatencyConfig
-from monitor.jobs.latency import LatencyJob
+from monitor.jobs.latency.details import LatencyDetails
+from monitor.jobs.latency.job import LatencyJob
 from monitor.jobs.references import References
+from monitor.ops.metrics import export_results
 from monitor.store.burn_counts import TrailingCounts
 from monitor.store.history import SqliteHistory
 from monitor.store.sqlite import SqliteStore
@@ -70,8 +73,8 @@ def run_job(store: SqliteStore, **job: float) -> list[DetectorResult]:
 
 def burn_rates(store: SqliteStore, model: str | None, **job: float) -> dict[str, dict[str, float]]:
     [result] = [r for r in run_job(store, **job) if r.model == model]
-    rates: dict[str, dict[str, float]] = result.details["burn_rates"]
-    return rates
+    return {slo: dict(windows)
+            for slo, windows in LatencyDetails.of(result.details).burn_rates.items()}
 
 
 def test_burn_rates_cover_the_workbooks_windows_from_5m_to_3d(store: SqliteStore) -> None:
@@ -104,7 +107,7 @@ def test_a_window_longer_than_the_retention_is_unknown(
 def test_metrics_show_every_known_window_and_no_unknown_one(store: SqliteStore) -> None:
     results = run_job(store, retention_s=86400)
     metrics = SelfMetrics()
-    metrics.results(lambda: results, lambda: [])
+    export_results(metrics, lambda: results, lambda: [], DETECTORS)
     text = metrics.exposition().decode()
     exported = set(re.findall(r'driftwatch_slo_burn_rate\{model="gpt-4o",service="chat",'
                               r'slo="availability",window="(\w+)"\}', text))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
-from monitor.core.components import Segment, WriteBatch
-from monitor.core.records import LLMCall
+from monitor.core.components import WriteBatch
+from monitor.core.records import LLMCall, Segment
 from monitor.jobs.references import References
 from monitor.store.history import Baseline, SqliteHistory
 from monitor.store.sqlite import SqliteStore

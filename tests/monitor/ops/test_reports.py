@@ -1,6 +1,6 @@
-"""The report pages: drift and toxicity results rendered from a real history, served by
-aiohttp on loopback, and loaded in a real headless Chromium (DevTools protocol) that must see
-no console error, a drawn plot and the cluster table, and saves a screenshot."""
+"""The report pages: drift, toxicity and latency results rendered from a real history,
+served by aiohttp on loopback, and loaded in a real headless Chromium (DevTools protocol)
+that must see no console error, a drawn plot and the cluster table, and saves a screenshot."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ import pytest
 from aiohttp import web
 
 from monitor.core.records import DetectorResult, Direction
+from monitor.daemon import DETECTORS
+from monitor.jobs.plugin import details_readers
 from monitor.ops.reports import report_path, routes
 from monitor.store.history import SqliteHistory
 from monitor.store.sqlite import SqliteStore
@@ -70,9 +72,9 @@ def serve(app: web.Application) -> Iterator[str]:
 @contextmanager
 def report_server(store_path: Path) -> Iterator[str]:
     """The report routes over the history in a store, as the ops server adds them."""
-    history = SqliteHistory(store_path)
+    history = SqliteHistory(store_path, details=details_readers(DETECTORS))
     app = web.Application()
-    app.add_routes(routes(history))
+    app.add_routes(routes(history, DETECTORS))
     try:
         with serve(app) as url:
             yield url
@@ -111,7 +113,9 @@ def drift_result(**overrides: Any) -> DetectorResult:
         n_current=300, statistic=0.0123, p_value=1.2e-9, anomalous=True,
         summary="drift in prompts of support-bot: classifier AUC 0.71; a cluster (atm, cash, "
         "withdrawal) went from 0% to 33%", details=details, computed_ns=NOW_NS)
-    return DetectorResult(**{**fields, **overrides})
+    fields = {**fields, **overrides}
+    fields["details"] = DETECTORS["drift"].details_from_json(fields["details"])
+    return DetectorResult(**fields)
 
 
 def toxicity_result(i: int, rate: float) -> DetectorResult:
@@ -120,13 +124,31 @@ def toxicity_result(i: int, rate: float) -> DetectorResult:
         direction=Direction.COMPLETION, window_start_ns=NOW_NS - (6 - i) * 15 * MINUTE_NS,
         window_end_ns=NOW_NS - (5 - i) * 15 * MINUTE_NS, n_reference=400, n_current=150,
         statistic=rate, p_value=0.2 if rate < 0.05 else 1e-6, anomalous=rate > 0.05,
-        summary=f"{rate:.1%} toxic", computed_ns=NOW_NS - (5 - i) * 15 * MINUTE_NS, details={
+        summary=f"{rate:.1%} toxic", computed_ns=NOW_NS - (5 - i) * 15 * MINUTE_NS,
+        details=DETECTORS["toxicity"].details_from_json({
             "scorer": "minilm-logistic", "threshold": 0.77, "mean_score": 0.1,
             "toxic_rate": rate, "toxic_count": int(rate * 150), "ci_low": rate * 0.7,
             "ci_high": rate * 1.3 + 0.01, "reference_rate": 0.01,
             "reference_mean_score": 0.05, "increase": rate - 0.01,
             "reference": "baseline pinned", "top_examples": [
-                {"score": 0.97, "text": HOSTILE}, {"score": 0.91, "text": "you are useless"}]})
+                {"score": 0.97, "text": HOSTILE}, {"score": 0.91, "text": "you are useless"}]}))
+
+
+def latency_result() -> DetectorResult:
+    return DetectorResult(
+        detector="latency", service="support-bot", model="gpt-4o", direction=None,
+        window_start_ns=NOW_NS - 15 * MINUTE_NS, window_end_ns=NOW_NS, n_reference=400,
+        n_current=120, statistic=2.1, p_value=1e-5, anomalous=True,
+        summary="latency regressed on support-bot/gpt-4o", computed_ns=NOW_NS,
+        details=DETECTORS["latency"].details_from_json({
+            "count": 120, "rate_per_s": 0.133, "errors": 3, "error_rate": 0.025,
+            "errors_by_type": {"timeout": 2, HOSTILE: 1}, "p50_s": 0.8, "p90_s": 1.5,
+            "p95_s": 2.1, "p99_s": 4.0, "ttft_p50_s": 0.2, "ttft_p95_s": None,
+            "output_tokens_per_s": 41.5, "tokens_per_call": 310.0,
+            "reference": "pinned baseline", "reference_p95_s": 1.0, "p95_ratio": 2.1,
+            "p95_ratio_ci": [1.7, 2.6], "burn_rates": {
+                "availability": {"5m": 2.5, "1h": 0.5, "3d": None},
+                "latency": {"5m": 0.0, "1h": 0.0, "3d": None}}}))
 
 
 @dataclass
@@ -149,10 +171,7 @@ def stored(tmp_path: Path) -> Stored:
             summary="insufficient data for prompts of support-bot", n_current=3)])
         toxic = history.record([toxicity_result(i, r)
                                 for i, r in enumerate([0.01, 0.02, 0.01, 0.09, 0.14])])
-        [latency] = history.record([DetectorResult(
-            detector="latency", service="support-bot", model="gpt-4o", direction=None,
-            window_start_ns=NOW_NS - MINUTE_NS, window_end_ns=NOW_NS, n_reference=1,
-            n_current=1, statistic=2.0, p_value=None, anomalous=True, summary="slower")])
+        [latency] = history.record([latency_result()])
     finally:
         history.close()
     assert drift.id and insufficient.id and latency.id
@@ -223,10 +242,34 @@ def test_a_result_of_another_detector_points_to_its_page(stored: Stored) -> None
     assert latency_status == 404 and "is a latency result" in latency_page
 
 
+def test_the_latency_page_shows_quantiles_burn_rates_and_errors(stored: Stored) -> None:
+    with report_server(stored.path) as url:
+        status, page = get(f"{url}/reports/latency/{stored.latency}")
+    assert status == 200
+    assert "Latency of support-bot/gpt-4o" in page and "ANOMALOUS" in page
+    for fact in ("120 (0.133 per second)", "3 (2.5%)", "2.1s, reference 1s",
+                 "x2.10 (95% CI x1.7 to x2.6)", "pinned baseline"):
+        assert fact in page, fact
+    burn = page.split('id="burn"')[1].split("</section>")[0]
+    assert "<th class=num>5m</th>" in burn and "2.50x" in burn and "<td class=num>-</td>" in burn
+    errors = page.split('id="errors"')[1].split("</section>")[0]
+    assert "timeout" in errors and "&lt;script&gt;" in errors and "<script" not in errors
+
+
+def test_every_detector_has_a_report_page_and_an_unknown_one_none(stored: Stored) -> None:
+    with report_server(stored.path) as url:
+        for detector, result_id in (("drift", stored.drift), ("toxicity", stored.toxicity[0]),
+                                    ("latency", stored.latency)):
+            assert get(f"{url}/reports/{detector}/{result_id}")[0] == 200, detector
+        status, page = get(f"{url}/reports/evaluation/{stored.drift}")
+    assert set(DETECTORS) == {"drift", "toxicity", "latency"}
+    assert status == 404 and "detectors are: drift, latency, toxicity" in page
+
+
 def test_report_path_names_the_page_of_a_result() -> None:
     assert report_path({"detector": "drift", "id": 7}) == "/reports/drift/7"
     assert report_path(drift_result(id=8)) == "/reports/drift/8"
-    assert report_path({"detector": "latency", "id": 7}) is None
+    assert report_path({"detector": "latency", "id": 7}) == "/reports/latency/7"
     assert report_path({"detector": "toxicity", "id": None}) is None
 
 

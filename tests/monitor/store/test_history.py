@@ -1,17 +1,26 @@
-"""SqliteHistory against a real store file: results as a time series, baselines and their
+"""SqliteHistory against a real store file: results as a time series (their details read
+back as their detector's type, rows of earlier versions included), baselines and their
 frozen samples, the embedding cache and retention."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from monitor.core.records import DetectorResult, Direction
+from monitor.core.records import DetectorResult, Direction, RawDetails
+from monitor.daemon import DETECTORS
+from monitor.jobs.drift.details import DriftDetails
+from monitor.jobs.latency.details import LatencyDetails
+from monitor.jobs.plugin import details_readers
+from monitor.jobs.toxicity.details import ToxicityDetails
 from monitor.store.history import Baseline, BaselineSample, SqliteHistory
 from monitor.store.sqlite import SqliteStore
+from tests.monitor.results import FULL_DETAILS
 
 T0 = 1_700_000_000_000_000_000
 
@@ -20,7 +29,7 @@ T0 = 1_700_000_000_000_000_000
 def history(tmp_path: Path) -> Iterator[SqliteHistory]:
     path = tmp_path / "driftwatch.db"
     SqliteStore(path).close()  # creates and migrates the file
-    history = SqliteHistory(path)
+    history = SqliteHistory(path, details=details_readers(DETECTORS))
     yield history
     history.close()
 
@@ -31,7 +40,7 @@ def result(computed_ns: int, *, model: str | None = None, anomalous: bool | None
         detector="drift", service="support-bot", model=model, direction=direction,
         window_start_ns=computed_ns - 10**9, window_end_ns=computed_ns, n_reference=100,
         n_current=90, statistic=0.01, p_value=0.2, anomalous=anomalous,
-        summary="no drift", details=dict(details), computed_ns=computed_ns)
+        summary="no drift", details=DriftDetails.from_json(details), computed_ns=computed_ns)
 
 
 def test_results_come_back_with_ids_and_the_latest_per_series(history: SqliteHistory) -> None:
@@ -41,7 +50,8 @@ def test_results_come_back_with_ids_and_the_latest_per_series(history: SqliteHis
     latest = history.latest()
     assert [(r.model, r.computed_ns, r.anomalous) for r in latest] == [
         (None, T0 + 1, True), ("gpt-4o", T0, False)]
-    assert latest[0].details == {"clusters": [{"share_current": 0.2}]}
+    assert isinstance(latest[0].details, DriftDetails)
+    assert latest[0].details.clusters[0].share_current == 0.2
     assert history.result(3) == second[0]
 
 
@@ -125,3 +135,82 @@ def test_retention_drops_old_results_and_embeddings_but_keeps_baselines(
         detector="drift", service="support-bot", model=None, direction=Direction.PROMPT,
         limit=10)] == [T0 + 4, T0 + 3]
     assert history.baseline("s", None) is not None
+
+
+# -- rows written by the previous version -------------------------------------------------------
+
+def insert_row(path: Path, detector: str, details: str, *, direction: str = "") -> None:
+    """A result row as the previous version's SqliteHistory.record wrote it."""
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO results (detector, service, model, direction, window_start_ns, "
+            "window_end_ns, computed_ns, n_reference, n_current, statistic, p_value, "
+            "anomalous, summary, details) VALUES (?, 'bot', '', ?, ?, ?, ?, 10, 10, 0.5, "
+            "0.01, 1, 'stored before', ?)", (detector, direction, T0, T0 + 1, T0 + 1, details))
+    conn.close()
+
+
+def test_results_stored_by_the_previous_version_load_and_print_as_they_were(
+        tmp_path: Path) -> None:
+    path = tmp_path / "driftwatch.db"
+    SqliteStore(path).close()
+    for detector, details in FULL_DETAILS.items():
+        insert_row(path, detector, json.dumps(details),
+                   direction="" if detector == "latency" else "prompt")
+    history = SqliteHistory(path, details=details_readers(DETECTORS))
+    try:
+        loaded = {r.detector: r for r in history.latest()}
+    finally:
+        history.close()
+    assert isinstance(loaded["drift"].details, DriftDetails)
+    assert isinstance(loaded["toxicity"].details, ToxicityDetails)
+    assert isinstance(loaded["latency"].details, LatencyDetails)
+    for detector, details in FULL_DETAILS.items():
+        assert loaded[detector].to_json()["details"] == details, detector
+        assert json.dumps(loaded[detector].to_json()["details"]) == json.dumps(details)
+    assert loaded["drift"].details.clusters[0].keywords == ("atm", "cash")
+    assert loaded["latency"].details.burn_rates["availability"]["1h"] == 0.5
+
+
+def test_older_shapes_other_detectors_and_odd_values_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "driftwatch.db"
+    SqliteStore(path).close()
+    insert_row(path, "drift", json.dumps({"decision": None, "tests": {}, "clusters": []}),
+               direction="prompt")  # before reference_mode, projection and self-checks
+    insert_row(path, "latency", json.dumps({"count": "many", "p95_s": "slow",
+                                            "burn_rates": [1, 2], "errors_by_type": None}))
+    insert_row(path, "evaluation", json.dumps({"evaluation": "relevance", "mean": 0.8}))
+    insert_row(path, "toxicity", "[1, 2, 3]", direction="completion")
+    history = SqliteHistory(path, details=details_readers(DETECTORS))
+    try:
+        loaded = {r.detector: r for r in history.latest()}
+    finally:
+        history.close()
+    drift = loaded["drift"].details
+    assert isinstance(drift, DriftDetails)
+    assert (drift.decision, drift.projection, drift.self_check) == (None, None, None)
+    latency = loaded["latency"].details
+    assert isinstance(latency, LatencyDetails)
+    assert (latency.count, latency.p95_s, dict(latency.burn_rates)) == (None, None, {})
+    assert loaded["evaluation"].details == RawDetails({"evaluation": "relevance", "mean": 0.8})
+    assert loaded["evaluation"].to_json()["details"] == {"evaluation": "relevance",
+                                                         "mean": 0.8}
+    assert loaded["toxicity"].to_json()["details"] == {}
+    for result in loaded.values():  # what /metrics and the alert rules read of them
+        plugin = DETECTORS.get(result.detector)
+        if plugin is not None:
+            plugin.metrics(result)
+            plugin.rule_fields(result)
+
+
+def test_without_the_table_of_detectors_details_come_back_as_stored(tmp_path: Path) -> None:
+    path = tmp_path / "driftwatch.db"
+    SqliteStore(path).close()
+    insert_row(path, "toxicity", json.dumps(FULL_DETAILS["toxicity"]), direction="prompt")
+    history = SqliteHistory(path)
+    try:
+        [result] = history.latest()
+    finally:
+        history.close()
+    assert result.details == RawDetails(FULL_DETAILS["toxicity"])
+    assert DETECTORS["toxicity"].details(result).toxic_count == 13

@@ -15,9 +15,16 @@ from typing import Any
 
 import pytest
 
-from monitor.core.components import CallQuery, Segment, WriteBatch
+from monitor.core.components import CallQuery, WriteBatch
 from monitor.core.errors import StoreError
-from monitor.core.records import CallStatus, ContentEvent, ContentSource, Direction, LLMCall
+from monitor.core.records import (
+    CallStatus,
+    ContentEvent,
+    ContentSource,
+    Direction,
+    LLMCall,
+    Segment,
+)
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from monitor.store.sqlite import SqliteStore
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
 
 import numpy as np
 
@@ -29,16 +28,16 @@ from detectors.latency import (
     regression,
     window_stats,
 )
-from monitor.core.components import Segment, Store
-from monitor.core.records import DetectorResult
+from monitor.core.components import Store
+from monitor.core.records import DetectorResult, Segment
 from monitor.jobs.config import LatencyConfig
+from monitor.jobs.latency.details import DETECTOR, LatencyDetails
 from monitor.jobs.references import Reference, References, Window
 from monitor.store.burn_counts import TrailingCounts
 from monitor.store.history import BaselineSample, SqliteHistory
 
 log = logging.getLogger(__name__)
 
-DETECTOR = "latency"
 
 
 class LatencyJob:
@@ -85,25 +84,21 @@ class LatencyJob:
             change = regression(ref_durations, durations, alpha=cfg.alpha,
                                 min_ratio=cfg.min_ratio, min_samples=cfg.min_samples)
         errors = counted.errors / counted.calls if counted.calls else None
-        details: dict[str, Any] = {
-            "count": counted.calls,
-            "rate_per_s": counted.calls / max((window.end_ns - window.start_ns) / 1e9, 1e-9),
-            "errors": counted.errors,
-            "error_rate": errors,
-            "errors_by_type": _scaled(stats.errors_by_type, counted.errors),
-            "p50_s": stats.p50_s, "p90_s": stats.p90_s, "p95_s": stats.p95_s,
-            "p99_s": stats.p99_s, "ttft_p50_s": stats.ttft_p50_s,
-            "ttft_p95_s": stats.ttft_p95_s,
-            "output_tokens_per_s": stats.output_tokens_per_s,
-            "tokens_per_call": stats.tokens_per_call,
-            "reference": reference.describe(),
-            "reference_p95_s": (float(np.percentile(ref_durations, 95))
-                                if ref_durations is not None and ref_durations.size else None),
-            "p95_ratio": change.p95_ratio,
-            "p95_ratio_ci": ([change.ratio_ci_low, change.ratio_ci_high]
-                             if change.sufficient else None),
-            "burn_rates": self._burn_rates(segment, now),
-        }
+        details = LatencyDetails(
+            count=counted.calls,
+            rate_per_s=counted.calls / max((window.end_ns - window.start_ns) / 1e9, 1e-9),
+            errors=counted.errors, error_rate=errors,
+            errors_by_type=_scaled(stats.errors_by_type, counted.errors),
+            p50_s=stats.p50_s, p90_s=stats.p90_s, p95_s=stats.p95_s, p99_s=stats.p99_s,
+            ttft_p50_s=stats.ttft_p50_s, ttft_p95_s=stats.ttft_p95_s,
+            output_tokens_per_s=stats.output_tokens_per_s,
+            tokens_per_call=stats.tokens_per_call, reference=reference.describe(),
+            reference_p95_s=(float(np.percentile(ref_durations, 95))
+                             if ref_durations is not None and ref_durations.size else None),
+            p95_ratio=change.p95_ratio,
+            p95_ratio_ci=((change.ratio_ci_low, change.ratio_ci_high)
+                          if change.sufficient else None),
+            burn_rates=self._burn_rates(segment, now))
         return DetectorResult(
             detector=DETECTOR, service=segment.service, model=segment.model, direction=None,
             window_start_ns=window.start_ns, window_end_ns=window.end_ns,
@@ -160,14 +155,13 @@ def _scaled(sampled: dict[str, int], total: int) -> dict[str, int]:
     return {kind: round(n * total / seen) for kind, n in sampled.items()}
 
 
-def _summary(segment: Segment, details: dict[str, Any], change: LatencyRegression,
+def _summary(segment: Segment, details: LatencyDetails, change: LatencyRegression,
              reference: Reference) -> str:
-    name = f"{segment.service}/{segment.model}" if segment.model else segment.service
-    if not details["count"]:
+    name = segment.label
+    if not details.count:
         return f"no calls to {name} in the window"
-    p95 = details["p95_s"]
-    head = (f"{name}: {details['count']} calls, p95 {p95:.2f}s, "
-            f"errors {details['error_rate']:.1%}")
+    head = (f"{name}: {details.count} calls, p95 {details.p95_s or 0.0:.2f}s, "
+            f"errors {details.error_rate or 0.0:.1%}")
     if not change.sufficient:
         why = reference.waiting or "too few calls on one side"
         return f"{head}; insufficient data for a regression test ({why})"

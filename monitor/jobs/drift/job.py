@@ -4,7 +4,8 @@ One run compares, for every segment active in the current window and both direct
 uniform sample of the current window's texts with the segment's reference, then decides
 all of them together (Benjamini-Hochberg across every test of the run, plus effect gates).
 A segment pages (`anomalous`) after k of its last m decisions were drift. When a run finds
-drift, it explains it: the clusters whose share moved, with redacted examples. Every so
+drift, it explains it (unless `drift.explain` is off): the clusters whose share moved, with
+redacted examples. Every so
 often (the `self_check` job) it tests each reference against itself and publishes the
 false-alarm rate, so users can see the detector is calibrated on their own traffic.
 """
@@ -28,16 +29,23 @@ from detectors.drift import (
     self_check,
 )
 from detectors.explain import explain
-from monitor.core.components import Segment
-from monitor.core.records import DetectorResult, Direction, SelfCheckRecord
+from monitor.core.records import DetectorResult, Direction, Segment, SelfCheckRecord
 from monitor.jobs.config import DriftConfig
+from monitor.jobs.drift.details import (
+    DETECTOR,
+    Cluster,
+    DriftDetails,
+    Hysteresis,
+    Projection,
+    SelfCheck,
+    TestOutcome,
+)
 from monitor.jobs.references import Reference, References, Window
 from monitor.jobs.texts import TextSample, TextSampler
 from monitor.store.history import SqliteHistory
 
 log = logging.getLogger(__name__)
 
-DETECTOR = "drift"
 SELF_CHECK_SPLITS = 20
 
 
@@ -122,30 +130,26 @@ class DriftJob:
         recent = self._history.recent(detector=DETECTOR, service=case.segment.service,
                                       model=case.segment.model, direction=case.direction,
                                       limit=self._config.hysteresis.m - 1)
-        earlier = [r.details.get("decision") for r in reversed(recent)]
+        earlier = [DriftDetails.of(r.details).decision for r in reversed(recent)]
         anomalous = None if decision is None else hysteresis(
             [*earlier, decision], self._config.hysteresis.k, self._config.hysteresis.m)
-        details: dict[str, Any] = {
-            "decision": decision,
-            "reference": case.reference.describe(),
-            "reference_mode": case.reference.mode,
-            "hysteresis": {"k": self._config.hysteresis.k, "m": self._config.hysteresis.m,
-                           "drift_in_window": sum(1 for d in [*earlier, decision] if d is True)},
-            "alpha": self._settings.alpha,
-            "tests": {t.name: {"statistic": t.statistic, "p_value": t.p_value,
-                               "effect": t.effect} for t in e.tests},
-            "classifier_auc": e.classifier_auc,
-            "centroid_distance": e.centroid_distance,
-            "clusters": [],
-        }
-        if decision and case.ref is not None:
-            details["clusters"] = self._explain(case)
-        if e.sufficient and case.ref is not None:
-            details["projection"] = projection(case.ref.vectors, case.cur.vectors)
         check = checks.get((case.segment.service, case.segment.model, case.direction))
-        if check is not None:
-            details["self_check"] = {"false_alarm_rate": check.false_alarm_rate,
-                                     "splits": check.splits, "computed_ns": check.computed_ns}
+        details = DriftDetails(
+            decision=decision, reference=case.reference.describe(),
+            reference_mode=case.reference.mode,
+            hysteresis=Hysteresis(k=self._config.hysteresis.k, m=self._config.hysteresis.m,
+                                  drift_in_window=sum(1 for d in [*earlier, decision]
+                                                      if d is True)),
+            alpha=self._settings.alpha,
+            tests={t.name: TestOutcome(statistic=t.statistic, p_value=t.p_value,
+                                       effect=t.effect) for t in e.tests},
+            classifier_auc=e.classifier_auc, centroid_distance=e.centroid_distance,
+            clusters=self._explain(case) if decision and self._config.explain else (),
+            projection=(projection(case.ref.vectors, case.cur.vectors)
+                        if e.sufficient and case.ref is not None else None),
+            self_check=None if check is None else SelfCheck(
+                false_alarm_rate=check.false_alarm_rate, splits=check.splits,
+                computed_ns=check.computed_ns))
         p_values = [t.p_value for t in e.tests]
         return DetectorResult(
             detector=DETECTOR, service=case.segment.service, model=case.segment.model,
@@ -157,19 +161,20 @@ class DriftJob:
             summary=_summary(case, decision, anomalous, details, self._settings),
             details=details, computed_ns=now)
 
-    def _explain(self, case: _Case) -> list[dict[str, Any]]:
-        assert case.ref is not None
+    def _explain(self, case: _Case) -> tuple[Cluster, ...]:
+        if case.ref is None:
+            return ()
         try:
             shifts = explain(case.ref.vectors, case.cur.vectors, case.ref.texts,
                              case.cur.texts, max_samples=self._config.sample_cap)
         except ValueError as exc:
-            log.warning("cannot explain drift of %s: %s", case.segment, exc)
-            return []
-        return [s.to_json() for s in shifts[:5]]
+            log.warning("cannot explain drift of %s: %s", case.segment.label, exc)
+            return ()
+        return tuple(Cluster.from_json(s.to_json()) for s in shifts[:5])
 
 
 def projection(reference: np.ndarray, current: np.ndarray, *, per_side: int = 300,
-               seed: int = 0) -> dict[str, list[list[float]]]:
+               seed: int = 0) -> Projection:
     """A 2-D picture of both windows for the report page: up to `per_side` rows of each,
     projected on the first two principal components of the pooled rows."""
     rng = np.random.default_rng(seed)
@@ -178,17 +183,14 @@ def projection(reference: np.ndarray, current: np.ndarray, *, per_side: int = 30
     pooled = np.vstack([ref, cur]).astype(np.float64)
     centred = pooled - pooled.mean(axis=0)
     _, _, components = np.linalg.svd(centred, full_matrices=False)
-    points = np.round(centred @ components[:2].T, 4)
-    return {"reference": points[:len(ref)].tolist(), "current": points[len(ref):].tolist()}
-
-
-def _segment_name(segment: Segment) -> str:
-    return f"{segment.service}/{segment.model}" if segment.model else segment.service
+    points = np.round(centred @ components[:2].T, 4).tolist()
+    return Projection(reference=tuple((x, y) for x, y in points[:len(ref)]),
+                      current=tuple((x, y) for x, y in points[len(ref):]))
 
 
 def _summary(case: _Case, decision: bool | None, anomalous: bool | None,
-             details: dict[str, Any], settings: DriftSettings) -> str:
-    what = f"{case.direction.value}s of {_segment_name(case.segment)}"
+             details: DriftDetails, settings: DriftSettings) -> str:
+    what = f"{case.direction.value}s of {case.segment.label}"
     e = case.evaluation
     if decision is None:
         if case.ref is None:
@@ -200,12 +202,11 @@ def _summary(case: _Case, decision: bool | None, anomalous: bool | None,
     novel = f", {novelty.statistic:.0%} novel texts" if novelty is not None else ""
     if not decision:
         return f"no drift in {what} ({auc}{novel}; n={e.n_reference} vs {e.n_current})"
-    clusters = details.get("clusters") or []
     moved = ""
-    if clusters:
-        top = clusters[0]
-        words = ", ".join(top.get("keywords", [])[:3])
-        moved = (f"; a cluster ({words}) went from {top['share_reference']:.0%} to "
-                 f"{top['share_current']:.0%}")
+    if details.clusters:
+        top = details.clusters[0]
+        words = ", ".join(top.keywords[:3])
+        moved = (f"; a cluster ({words}) went from {top.share_reference:.0%} to "
+                 f"{top.share_current:.0%}")
     state = "drift" if anomalous else "drift (not yet alerting: hysteresis)"
     return f"{state} in {what}: {auc}{novel}{moved}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -25,14 +24,12 @@ from detectors.toxicity import (
     rate_increase,
     summarise,
 )
-from monitor.core.components import Segment
-from monitor.core.records import DetectorResult, Direction
+from monitor.core.records import DetectorResult, Direction, Segment
 from monitor.jobs.config import ToxicityConfig
 from monitor.jobs.references import Reference, References, Window
 from monitor.jobs.texts import TextSample, TextSampler
+from monitor.jobs.toxicity.details import DETECTOR, ToxicExample, ToxicityDetails
 from monitor.store.history import SqliteHistory
-
-DETECTOR = "toxicity"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,21 +116,14 @@ class ToxicityJob:
         anomalous = None
         if change.sufficient and rejected is not None:
             anomalous = bool(rejected and (change.increase or 0) >= self._config.min_increase)
-        details: dict[str, Any] = {
-            "scorer": self._scorer.name,
-            "threshold": self.threshold,
-            "mean_score": cur.mean_score,
-            "toxic_rate": cur.toxic_rate,
-            "toxic_count": cur.toxic_count,
-            "ci_low": cur.ci_low,
-            "ci_high": cur.ci_high,
-            "reference_rate": ref.toxic_rate if ref else None,
-            "reference_mean_score": ref.mean_score if ref else None,
-            "increase": change.increase,
-            "reference": case.reference.describe(),
-            "top_examples": [{"score": score, "text": text}
-                             for score, text in cur.top_examples],
-        }
+        details = ToxicityDetails(
+            scorer=self._scorer.name, threshold=self.threshold, mean_score=cur.mean_score,
+            toxic_rate=cur.toxic_rate, toxic_count=cur.toxic_count, ci_low=cur.ci_low,
+            ci_high=cur.ci_high, reference_rate=ref.toxic_rate if ref else None,
+            reference_mean_score=ref.mean_score if ref else None, increase=change.increase,
+            reference=case.reference.describe(),
+            top_examples=tuple(ToxicExample(score=score, text=text)
+                               for score, text in cur.top_examples))
         return DetectorResult(
             detector=DETECTOR, service=case.segment.service, model=case.segment.model,
             direction=case.direction, window_start_ns=case.window.start_ns,
@@ -144,9 +134,7 @@ class ToxicityJob:
 
 
 def _summary(case: _Case, anomalous: bool | None, min_samples: int) -> str:
-    segment = case.segment
-    name = f"{segment.service}/{segment.model}" if segment.model else segment.service
-    what = f"{case.direction.value}s of {name}"
+    what = f"{case.direction.value}s of {case.segment.label}"
     cur, ref = case.current, case.baseline
     if cur.toxic_rate is None:
         return f"insufficient data for {what}: no texts in the window"
