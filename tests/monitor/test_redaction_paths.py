@@ -93,8 +93,8 @@ class World:
         cli("baseline", "set", "--service", "support-bot", "--from", "-111m", "--to", "-69m",
             "--ops", self.daemon.ops)
         for job in ("drift", "toxicity", "alerts"):
-            post = urllib.request.Request(f"{self.daemon.ops}/api/v1/jobs/{job}/run",
-                                          method="POST")
+            post = urllib.request.Request(f"{self.daemon.ops}/api/v1/jobs/{job}/run", b"{}",
+                                          {"Content-Type": "application/json"}, method="POST")
             urllib.request.urlopen(post, timeout=300).close()
 
 
