@@ -133,7 +133,8 @@ class Daemon:
         texts = (self._texts(config) if any(plugin.reads_texts for plugin, _ in enabled)
                  else None)
         deps = DetectorDeps(store=self.store, history=self.history, references=references,
-                            texts=texts, retention_s=config.store.retention)
+                            texts=texts, retention_s=config.store.retention,
+                            redact=self.redactor)
         for plugin, section in enabled:
             built = plugin.build(section, deps)
             self.jobs.add(JobSpec(plugin.name, section.interval, built.job.run))
@@ -163,7 +164,7 @@ class Daemon:
         dispatcher = self.dispatcher = Dispatcher(
             build_notifiers(config.alerts, self.metrics, stopping, external_url), state,
             stopping)
-        rules = rules_from_config(config, DETECTORS)
+        rules = rules_from_config(config, DETECTORS, self.redactor)
         engine = AlertEngine(
             config.alerts, rules, state, Sources(
                 results=self.history.latest, jobs=self._job_status,

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from detectors.redaction.redactor import Redactor
 from monitor.alerting.config import AlertsConfig, RuleConfig
 from monitor.alerting.notifiers import Dispatcher
 from monitor.alerting.rules import AlertRule, Detectors, evaluate, fields, lookup
@@ -91,6 +92,7 @@ class RuleContext:
 
     detector_intervals: Mapping[str, float]
     detectors: Detectors  # the daemon's table: how each detector's results are read
+    redact: Callable[[str], str]  # the configured redaction of texts alerts quote
     evaluation_interval_s: float
     slo_availability: float
     latency_window_s: float
@@ -168,7 +170,7 @@ class Rule:
         """What changed, for people (the clusters that moved, the most toxic texts): the
         detector's own explanation, its texts redacted and cut short."""
         plugin = self.context.detectors.get(result.detector)
-        return plugin.explanation(result) if plugin else {}
+        return plugin.explanation(result, self.context.redact) if plugin else {}
 
     def _namespace(self, result: DetectorResult) -> dict[str, Any]:
         """What annotation templates read: the fields checks read, the segment, and the
@@ -191,12 +193,14 @@ class Rule:
         return namespace
 
 
-def rules_from_config(config: Config, detectors: Detectors) -> list[Rule]:
+def rules_from_config(config: Config, detectors: Detectors,
+                      redact: Callable[[str], str] | None = None) -> list[Rule]:
     """The enabled rules, compiled; `detectors` reads the results (the daemon's table)."""
     context = RuleContext(
         detector_intervals={name: plugin.section(config).interval
                             for name, plugin in detectors.items()},
         detectors=detectors,
+        redact=redact or Redactor.from_config(config.redaction),
         evaluation_interval_s=config.alerts.evaluation_interval,
         slo_availability=config.latency.slo.availability,
         latency_window_s=config.latency.window)

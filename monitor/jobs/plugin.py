@@ -66,6 +66,8 @@ class DetectorDeps:
     references: References
     texts: TextSampler | None  # None unless an enabled detector reads texts
     retention_s: float  # how long the store keeps calls
+    #: the configured redaction (the `redaction:` section) of every text a result carries
+    redact: Callable[[str], str] = redact
 
 
 class DetectorJob(Protocol):
@@ -206,9 +208,11 @@ class DetectorPlugin(ABC, Generic[S, D]):
                                       labels=(*segment, *gauge.labels), value=float(value)))
         return samples
 
-    def explanation(self, result: DetectorResult) -> dict[str, str]:
+    def explanation(self, result: DetectorResult,
+                    redact: Callable[[str], str] = redact) -> dict[str, str]:
         """Annotations that say what changed, for the people an alert reaches (texts
-        redacted again and cut short); none by default."""
+        redacted again with `redact`, the configured redaction, and cut short); none by
+        default."""
         return {}
 
     @abstractmethod
@@ -223,7 +227,7 @@ def details_readers(detectors: Mapping[str, DetectorPlugin[Any, Any]],
     return {name: plugin.details_from_json for name, plugin in detectors.items()}
 
 
-def alert_example(text: str) -> str:
+def alert_example(text: str, redact: Callable[[str], str] = redact) -> str:
     """A text quoted in an alert: on one line, redacted, and cut short."""
     text = redact(" ".join(str(text).split()))
     return text if len(text) <= _EXAMPLE_CHARS else text[:_EXAMPLE_CHARS - 1] + "…"

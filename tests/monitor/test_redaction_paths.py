@@ -37,12 +37,13 @@ PERSONAL = {
     "+44 20 7946 0958": "[PHONE]",
     "sk-proj-Q3vT8mZp2LwX9rKd4NbY7sHc": "[SECRET]",
     "PESEL 01302982881": "[NATIONAL_ID]",
+    "EMP-004217": "[EMPLOYEE]",  # the deployment's own pattern (redaction.patterns)
 }
 CARRIERS = [
     "my ssn is 123-45-6789 and my IBAN DE89 3704 0044 0532 0130 00",
     "I paid from 203.0.113.45 with card 4111 1111 1111 1111",
     "write to jane.roe@example.org or call +44 20 7946 0958",
-    "my key sk-proj-Q3vT8mZp2LwX9rKd4NbY7sHc leaked, PESEL 01302982881",
+    "my key sk-proj-Q3vT8mZp2LwX9rKd4NbY7sHc leaked, PESEL 01302982881, staff EMP-004217",
 ]
 RAW = [value.split()[-1] if value.startswith("PESEL") else value for value in PERSONAL]
 
@@ -76,6 +77,8 @@ class World:
                    "hysteresis": {"k": 1, "m": 1}, "self_check_interval": "1h"},
             embedding={"threads": 2},
             toxicity={"enabled": True, "interval": "1h", "min_samples": 30},
+            redaction={"patterns": [{"name": "employee_id", "regex": r"EMP-\d{6}",
+                                     "placeholder": "[EMPLOYEE]"}]},
             latency={"interval": "1h", "min_samples": 30},
             alerts={"evaluation_interval": "1h",
                     "rules": {"LLMToxicityHigh": {"when": "anomalous"}},

@@ -3,9 +3,10 @@ export: gauges, rule fields, the clusters an alert quotes, and the report page."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from detectors.redact import redact
 from monitor.core.errors import ConfigError
 from monitor.core.records import DetectorResult
 from monitor.jobs.config import DriftConfig
@@ -69,12 +70,13 @@ class DriftPlugin(DetectorPlugin[DriftConfig, DriftDetails]):
             fields["self_check.splits"] = details.self_check.splits
         return fields
 
-    def explanation(self, result: DetectorResult) -> dict[str, str]:
+    def explanation(self, result: DetectorResult,
+                    redact: Callable[[str], str] = redact) -> dict[str, str]:
         """The clusters that moved most, with two examples each."""
         lines = []
         for cluster in self.details(result).clusters[:3]:
             words = ", ".join(cluster.keywords[:4])
-            quoted = "; ".join(f'"{alert_example(e)}"' for e in cluster.examples[:2])
+            quoted = "; ".join(f'"{alert_example(e, redact)}"' for e in cluster.examples[:2])
             lines.append(f"({words}) {cluster.share_reference:.0%} -> "
                          f"{cluster.share_current:.0%} of texts: {quoted}")
         return {"explanation": "\n".join(lines)} if lines else {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,8 +46,10 @@ class _Case:
 
 class ToxicityJob:
     def __init__(self, config: ToxicityConfig, references: References, texts: TextSampler,
-                 history: SqliteHistory, scorer: Scorer, *, default_threshold: float) -> None:
+                 history: SqliteHistory, scorer: Scorer, *, default_threshold: float,
+                 redact: Callable[[str], str] = redact) -> None:
         self._config = config
+        self._redact = redact  # the configured redaction of the examples results carry
         self._references = references
         self._texts = texts
         self._history = history
@@ -70,7 +73,7 @@ class ToxicityJob:
         window = self._references.current(self._config, reference, now)
         cur = self._texts.window(segment, direction, window, self._config.sample_cap)
         current = summarise(self._score(cur), cur.texts, threshold=self.threshold,
-                            redact=redact, top_k=self._config.top_examples)
+                            redact=self._redact, top_k=self._config.top_examples)
         baseline = self._reference(segment, direction, reference)
         change = (rate_increase(baseline, current, alpha=self._config.alpha,
                                 min_increase=self._config.min_increase,
@@ -109,7 +112,7 @@ class ToxicityJob:
                 self._history.save_sample(segment.service, segment.model, dataclasses.replace(
                     frozen, scorer=self._scorer.name, scores=scores))
         return summarise(np.asarray(scores, dtype=np.float64), texts,
-                         threshold=self.threshold, redact=redact, top_k=0)
+                         threshold=self.threshold, redact=self._redact, top_k=0)
 
     def _result(self, case: _Case, rejected: bool | None, now: int) -> DetectorResult:
         cur, ref, change = case.current, case.baseline, case.change

@@ -3,10 +3,11 @@ gauges, rule fields, the most toxic texts an alert quotes, and the report page."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from detectors.embedder import Embedder
+from detectors.redact import redact
 from detectors.toxicity import HuggingFaceScorer, LogisticHeadScorer, Scorer, ToxicityHead
 from monitor.core.errors import ConfigError
 from monitor.core.records import DetectorResult
@@ -55,7 +56,7 @@ class ToxicityPlugin(DetectorPlugin[ToxicityConfig, ToxicityDetails]):
             raise ConfigError("toxicity: needs the text sampler, which was not built")
         scorer, threshold = scorer_for(section, deps.texts.embedder)
         job = ToxicityJob(section, deps.references, deps.texts, deps.history, scorer,
-                          default_threshold=threshold)
+                          default_threshold=threshold, redact=deps.redact)
         return Built(job=job, models=(scorer,))
 
     def detail_fields(self, details: ToxicityDetails) -> dict[str, FieldValue]:
@@ -65,9 +66,10 @@ class ToxicityPlugin(DetectorPlugin[ToxicityConfig, ToxicityDetails]):
                 "ci_high": d.ci_high, "reference_rate": d.reference_rate,
                 "reference_mean_score": d.reference_mean_score, "increase": d.increase}
 
-    def explanation(self, result: DetectorResult) -> dict[str, str]:
+    def explanation(self, result: DetectorResult,
+                    redact: Callable[[str], str] = redact) -> dict[str, str]:
         """The two most toxic texts of the window, with their scores."""
-        examples = [f'{e.score:.2f}: "{alert_example(e.text)}"'
+        examples = [f'{e.score:.2f}: "{alert_example(e.text, redact)}"'
                     for e in self.details(result).top_examples[:2]]
         return {"examples": "\n".join(examples)} if examples else {}
 
