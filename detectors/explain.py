@@ -1,10 +1,13 @@
 """What drifted: clusters of the pooled embeddings whose share moved between two windows.
 
 Spherical k-means (cosine, k-means++ seeding, fixed seed) groups reference and current rows
-together; each cluster reports its share of either window, a two-proportion test (with
-Benjamini-Hochberg q-values across the clusters), the member texts most typical of
-what it gained (or lost), and c-TF-IDF keywords. Every text that leaves this module has
-been through `redact`.
+together, and a cluster whose halves differ in window mix is split (a new topic that shares
+a cluster with an old one gets its own). Each cluster reports its share of either window, a
+two-proportion test (with Benjamini-Hochberg q-values across the clusters), and one
+description: the examples and c-TF-IDF keywords both come from what it gained (or lost),
+the current window's excess over what the reference share predicts, or from all of it when
+it merely grew or shrank as a whole. Every text that leaves this module has been through
+`redact`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detectors.explain import ClusterShift, explain, spherical_kmeans
+from detectors.explain import ClusterShift, explain, spherical_kmeans, split_mixed
 from detectors.redact import redact
 from tests.detectors.conftest import Corpus, concat, embed
 
@@ -162,6 +162,23 @@ def test_examples_are_redacted_before_they_leave() -> None:
     assert any("[EMAIL]" in e and "[CARD]" in e for e in examples)
     assert not any("@example.com" in e or "4111" in e for e in examples)
     assert not any("example" in s.keywords for s in shifts)
+
+
+def test_a_cluster_is_split_where_its_windows_disagree_and_only_there() -> None:
+    rng = np.random.default_rng(2)
+    old, new = _unit(rng.standard_normal((2, 16)))
+    blob = lambda centre, n: _unit(centre + 0.1 * rng.standard_normal((n, 16)))  # noqa: E731
+    # one cluster: an old topic in both windows and a new one in the current window only
+    pooled = np.vstack([blob(old, 100), blob(old, 100), blob(new, 40)])
+    is_current = np.arange(240) >= 100
+    labels = split_mixed(pooled, np.zeros(240, dtype=int), is_current, rng, max_splits=5)
+    assert len(set(labels[200:])) == 1 and not set(labels[200:]) & set(labels[:200])
+    assert len(set(labels[:200])) == 1  # the old topic's halves agree: joined again
+    # two topics in the same mix in both windows: nothing to split
+    same_mix = np.vstack([blob(old, 60), blob(new, 60), blob(old, 60), blob(new, 60)])
+    labels = split_mixed(same_mix, np.zeros(240, dtype=int), np.arange(240) >= 120, rng,
+                         max_splits=5)
+    assert len(set(labels)) == 1
 
 
 def test_clustering_is_deterministic_for_a_seed() -> None:
