@@ -28,8 +28,11 @@ model swap has 150 per side: only 300 prompts exist), decided at alpha = 0.01. O
 its tests plus the effect gates, as the daemon decides; Alibi: its `is_drift` at
 p_val = 0.01; Evidently: its own decision (fixed thresholds, or a bootstrap quantile), as
 it has no alpha. A fraction counts as detected when at least 80 % of the repetitions
-alarm; a method stops at the first fraction it detects. The 0 % column is the false-alarm
-rate; a method whose false alarms exceed what alpha allows is marked as uncalibrated.
+alarm; a method stops at the first fraction it detects, except that every method runs at
+5 %: a second table gives each method's detection rate there (the issue's target is a new
+topic at 5 % of 1,000 calls caught in at least 9 runs of 10). The 0 % column is the
+false-alarm rate; a method whose false alarms exceed what alpha allows is marked as
+uncalibrated.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 ALPHA = 0.01
 DETECTED = 0.8
+REPORTED = 0.05  # every method runs at this fraction, for the power-at-5 % table
 MIXTURE_FRACTIONS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.10, 0.15, 0.20, 0.30)
 SWAP_FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 FAST_PEERS = ("evidently model", "evidently distance", "evidently mmd",
@@ -337,6 +341,10 @@ class PowerRow:
     def detected_below(self, method: str, f: float) -> bool:
         return any(k >= DETECTED * n for g, (k, n) in self.rates[method].items() if 0 < g < f)
 
+    def rate_at(self, method: str, f: float) -> str:
+        k, n = self.rates[method].get(f, (0, 0))
+        return f"{k}/{n}" if n else "–"
+
     def cell(self, method: str) -> str:
         rates = self.rates[method]
         k0, n0 = rates.get(0.0, (0, 0))
@@ -362,7 +370,7 @@ def power_row(name: str, scenario: Scenario, fractions: Sequence[float], pool: n
     """Detection rates by fraction; with `coarse`, the slow peers try SLOW_FRACTIONS only."""
     row = PowerRow(name, list(reps))
     for f in fractions:
-        active = [m for m in reps if (f == 0 or not row.detected_below(m, f))
+        active = [m for m in reps if (f in (0, REPORTED) or not row.detected_below(m, f))
                   and not (coarse and m in SLOW_PEERS and f not in SLOW_FRACTIONS)]
         if not active:
             break
@@ -413,6 +421,12 @@ def bench_power(pool: np.ndarray, groups: dict[str, np.ndarray], peers: Peers | 
     print("|---|" + "---|" * len(rows))
     for m in methods:
         print(f"| {m} | " + " | ".join(r.cell(m) for r in rows) + " |")
+    print(f"\n## Detection rate at {REPORTED:.0%} (runs that alarm; FA = false alarms at 0 %)\n")
+    print("| method | " + " | ".join(r.name for r in rows) + " |")
+    print("|---|" + "---|" * len(rows))
+    for m in methods:
+        print(f"| {m} | " + " | ".join(f"{r.rate_at(m, REPORTED)} (FA {r.rate_at(m, 0.0)})"
+                                        for r in rows) + " |")
     print("\ndriftwatch detection rate by fraction:\n")
     for r in rows:
         cells = ", ".join(f"{f:.1%}: {k}/{n}" for f, (k, n) in

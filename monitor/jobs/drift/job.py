@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from detectors.drift import (
     self_check,
 )
 from detectors.explain import explain
+from detectors.redact import redact
 from monitor.core.records import DetectorResult, Direction, Segment, SelfCheckRecord
 from monitor.jobs.config import DriftConfig
 from monitor.jobs.drift.details import (
@@ -62,8 +64,9 @@ class _Case:
 
 class DriftJob:
     def __init__(self, config: DriftConfig, references: References, texts: TextSampler,
-                 history: SqliteHistory) -> None:
+                 history: SqliteHistory, *, redact: Callable[[str], str] = redact) -> None:
         self._config = config
+        self._redact = redact  # the configured redaction of cluster keywords and examples
         self._references = references
         self._texts = texts
         self._history = history
@@ -166,7 +169,8 @@ class DriftJob:
             return ()
         try:
             shifts = explain(case.ref.vectors, case.cur.vectors, case.ref.texts,
-                             case.cur.texts, max_samples=self._config.sample_cap)
+                             case.cur.texts, max_samples=self._config.sample_cap,
+                             redact=self._redact)
         except ValueError as exc:
             log.warning("cannot explain drift of %s: %s", case.segment.label, exc)
             return ()

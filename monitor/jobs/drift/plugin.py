@@ -51,7 +51,7 @@ class DriftPlugin(DetectorPlugin[DriftConfig, DriftDetails]):
     def build(self, section: DriftConfig, deps: DetectorDeps) -> Built:
         if deps.texts is None:
             raise ConfigError("drift: needs the text sampler, which was not built")
-        job = DriftJob(section, deps.references, deps.texts, deps.history)
+        job = DriftJob(section, deps.references, deps.texts, deps.history, redact=deps.redact)
         return Built(job=job, more_jobs=(
             JobSpec("self_check", section.self_check_interval, job.self_check),))
 
