@@ -98,7 +98,7 @@ class LLMCall(NamedTuple):
         return _llm_call_from_values, (tuple(self),)
 
     def to_json(self) -> dict[str, Any]:
-        """The `driftwatch calls --json` object (the public contract in docs/cli.md, "JSON output")."""
+        """The `driftwatch calls --json` object (docs/cli.md, "JSON output")."""
         return {
             "trace_id": self.trace_id,
             "span_id": self.span_id,
@@ -296,7 +296,7 @@ class DetectorResult:
         return Segment(service=self.service, model=self.model)
 
     def to_json(self) -> dict[str, Any]:
-        """The `driftwatch status --json` object (the public contract in docs/cli.md, "JSON output")."""
+        """The `driftwatch status --json` object (docs/cli.md, "JSON output")."""
         return {
             "id": self.id,
             "detector": self.detector,
