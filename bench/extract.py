@@ -34,34 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from collectors.extract import extract_body
+from tests.collectors.fixtures import any_value
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpora" / "long_texts.jsonl"
 START = 1_763_795_000_000_000_000
 SECOND = 1_000_000_000
 SYSTEM = "You are a helpful assistant. Answer briefly and cite the documentation."
 
-
-def any_value(value: Any) -> AnyValue:
-    out = AnyValue()
-    if isinstance(value, bool):
-        out.bool_value = value
-    elif isinstance(value, int):
-        out.int_value = value
-    elif isinstance(value, float):
-        out.double_value = value
-    elif isinstance(value, str):
-        out.string_value = value
-    elif isinstance(value, bytes):
-        out.bytes_value = value
-    elif isinstance(value, Mapping):
-        out.kvlist_value.values.extend(key_values(value))
-    elif isinstance(value, Sequence):
-        out.array_value.values.extend(any_value(v) for v in value)
-    return out
 
 
 def key_values(attrs: Mapping[str, Any]) -> list[KeyValue]:
