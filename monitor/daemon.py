@@ -38,6 +38,7 @@ from monitor.jobs.embeddings import build_embedder, limit_threads
 from monitor.jobs.latency.plugin import LatencyPlugin
 from monitor.jobs.plugin import DetectorDeps, DetectorPlugin, details_readers
 from monitor.jobs.references import References
+from monitor.jobs.sampling import SampleRates, SamplingRateCollector
 from monitor.jobs.scheduler import JobScheduler, JobSpec
 from monitor.jobs.texts import TextSampler
 from monitor.jobs.toxicity.plugin import ToxicityPlugin
@@ -130,8 +131,9 @@ class Daemon:
         references = References(
             self.store, self.history, auto_window_s=max(s.window for _, s in enabled),
             auto_min_calls=max(s.min_samples for _, s in enabled))
-        texts = (self._texts(config) if any(plugin.reads_texts for plugin, _ in enabled)
-                 else None)
+        readers = [section for plugin, section in enabled if plugin.reads_texts]
+        # the longest window a text-reading job looks at holds about `sample_cap` samples
+        texts = self._texts(config, max(s.window for s in readers)) if readers else None
         deps = DetectorDeps(store=self.store, history=self.history, references=references,
                             texts=texts, retention_s=config.store.retention,
                             redact=self.redactor)
@@ -142,7 +144,7 @@ class Daemon:
                 self.jobs.add(spec)
             self._models.extend(built.models)
 
-    def _texts(self, config: Config) -> TextSampler:
+    def _texts(self, config: Config, horizon_s: float) -> TextSampler:
         """The embedder every text-reading detector shares, and its sampler."""
         embedder = build_embedder(config.embedding, self.history)
         self.metrics.watch("embedding_cache_hits", "Texts whose embedding came from the cache",
@@ -150,7 +152,9 @@ class Daemon:
         self.metrics.watch("embedding_cache_misses", "Texts embedded by the model",
                            lambda: float(embedder.stats.misses))
         self._models.append(embedder)
-        return TextSampler(self.store, self.history, embedder)
+        rates = SampleRates(self.store, horizon_s)
+        self.metrics.registry.register(SamplingRateCollector(rates))
+        return TextSampler(self.store, self.history, embedder, rates)
 
     def _add_alerts(self, config: Config) -> AlertEngine:
         """Rules on the detectors' latest results, their state in the store, and the
