@@ -180,7 +180,8 @@ class Daemon:
     def _job_status(self) -> dict[str, JobStatus]:
         since = self.jobs.started_s or time.time()
         return {name: JobStatus(interval_s=interval, since_s=since,
-                                last_success_s=self.jobs.last_success.get(name))
+                                last_success_s=self.jobs.last_success.get(name),
+                                last_duration_s=self.jobs.last_duration.get(name))
                 for name, interval in self.jobs.intervals.items()}
 
     def _load_models(self) -> None:
