@@ -145,20 +145,17 @@ def run_design(path: Path, *, nested: bool, hours: float) -> dict[str, float]:
 
 
 def model_texts_per_s() -> float:
-    from monitor.jobs.embeddings import build_embedder
+    from detectors.embedder import LocalEmbedder
+    from monitor.jobs.embeddings import limit_threads
 
-    config = load_config(None, environ={})
-    completions = [c for _, c in long_texts()[:32]]
-    with tempfile.TemporaryDirectory() as tmp:
-        history = SqliteHistory(Path(tmp) / "h.db", details=details_readers(DETECTORS))
-        embedder = build_embedder(config.embedding, history)
-        embedder.load()
-        embedder.embed(completions[:2])
-        began = time.process_time()
-        embedder.embed(completions[2:])
-        took = time.process_time() - began
-        history.close()
-    return (len(completions) - 2) / took
+    completions = [c for _, c in long_texts()[:34]]
+    embedder = LocalEmbedder()
+    limit_threads(1, models=[embedder])
+    embedder.load()
+    embedder.embed(completions[:2])
+    began = time.process_time()
+    embedder.embed(completions[2:])
+    return (len(completions) - 2) / (time.process_time() - began)
 
 
 def main() -> None:

@@ -88,6 +88,16 @@ class SampleRates:
             own = SampleRate(min(own.step, service.step))
         return own
 
+    @property
+    def horizon_ns(self) -> int:
+        return self._horizon_ns
+
+    def segments(self) -> list[tuple[str, str | None]]:
+        """The segments read so far, in a stable order."""
+        with self._lock:
+            keys = {(service, model) for service, model, _ in self._rates}
+        return sorted(keys, key=lambda k: (k[0], k[1] or ""))
+
     def shed(self, segment: Segment, steps: int) -> None:
         """Lower the segment's rate by `steps` more (0 restores it): fewer texts to embed."""
         with self._lock:
@@ -96,8 +106,10 @@ class SampleRates:
     def current(self) -> dict[tuple[str, str | None], float]:
         """The latest rate of every segment read so far, for the metrics."""
         with self._lock:
-            return {(service, model): rate.rate
-                    for (service, model, _), rate in self._rates.items()}
+            return {(service, model): SampleRate(
+                        base.step + self._shed.get((service, model), 0)
+                        + self._shed.get((service, None), 0)).rate
+                    for (service, model, _), base in self._base.items()}
 
     def _own(self, service: str, model: str | None, cap: int, now_ns: int) -> SampleRate:
         count = self._store.count(CallQuery(service=service, model=model,

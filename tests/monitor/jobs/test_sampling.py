@@ -13,6 +13,7 @@ from monitor.core.components import WriteBatch
 from monitor.core.records import Direction, LLMCall, Segment
 from monitor.daemon import DETECTORS
 from monitor.jobs.plugin import details_readers
+from monitor.jobs.prefetch import Prefetcher
 from monitor.jobs.references import Window
 from monitor.jobs.sampling import SampleRate, SampleRates
 from monitor.jobs.texts import TextSampler
@@ -28,11 +29,11 @@ CAP = 100
 
 
 def steady(rng: random.Random, *, start: int, hours: int, per_minute: int,
-           model: str = "gpt-4o") -> list[LLMCall]:
+           model: str = "gpt-4o", service: str = "bot") -> list[LLMCall]:
     """`per_minute` calls a minute with random span ids; each prompt says its start time."""
     every = MINUTE // per_minute
     return [LLMCall(trace_id=f"{rng.getrandbits(128):032x}", span_id=f"{rng.getrandbits(64):016x}",
-                    parent_span_id=None, service="bot", provider="openai",
+                    parent_span_id=None, service=service, provider="openai",
                     request_model=model, response_model=model, operation="chat",
                     start_ns=start + i * every, duration_s=1.0,
                     prompt=f"{model} asked at {start + i * every}",
@@ -114,3 +115,47 @@ def test_the_rate_holds_under_steady_traffic_and_falls_in_quarter_octaves() -> N
     assert not rate.keeps(3000, 100)
     assert SampleRate.for_count(80, 100) == SampleRate(0)
     assert SampleRate(0).threshold is None
+
+
+def test_texts_embedded_ahead_are_read_by_the_next_run_without_embedding_again(
+        store: SqliteStore, history: SqliteHistory) -> None:
+    texts = sampler(store, history, nested=True)
+    assert texts.rates is not None
+    ahead = Prefetcher(store, texts, texts.rates, cap=CAP)
+    first = T0 + 2 * HOUR
+    texts.window(BOT, Direction.PROMPT, last(15, first), CAP)  # a job run: segment known
+    embedded = ahead.run(first + 5 * MINUTE)["embedded"]
+    misses = texts.embedder.stats.misses  # type: ignore[attr-defined]
+    assert embedded > 0
+    sample = texts.window(BOT, Direction.PROMPT, last(15, first + 5 * MINUTE), CAP)
+    assert len(sample) > 0
+    assert texts.embedder.stats.misses == misses  # type: ignore[attr-defined]
+    assert ahead.stats(first + 5 * MINUTE).depth == 0
+
+
+def test_a_flooding_segment_is_sampled_less_and_never_starves_the_others(
+        tmp_path: Path) -> None:
+    rng = random.Random(5)
+    flood = steady(rng, start=T0, hours=1, per_minute=600, model="big")
+    quiet = steady(rng, start=T0, hours=1, per_minute=2, service="quiet")
+    store = SqliteStore(tmp_path / "d.db")
+    store.write(WriteBatch(calls=[*quiet[:60], *flood[:6_000]]))  # the first 10 minutes
+    history = SqliteHistory(store.path, details=details_readers(DETECTORS))
+    texts = sampler(store, history, nested=True)
+    assert texts.rates is not None
+    ahead = Prefetcher(store, texts, texts.rates, cap=100_000, per_segment=300, budget=64)
+    for segment in (Segment(service="bot", model=None), Segment(service="quiet", model=None)):
+        texts.rates.rate(segment, 100_000, T0 + 10 * MINUTE)
+    before = texts.rates.current()[("bot", None)]
+    store.write(WriteBatch(calls=[*quiet[60:], *flood[6_000:]]))
+    ahead.run(T0 + HOUR)
+    rates = texts.rates.current()
+    assert rates[("bot", None)] < before, "the flood sheds samples"
+    assert rates[("quiet", None)] == 1.0
+    depths = ahead.depths()
+    history.close()
+    store.close()
+    # round robin: each segment had half of the pass's budget of 64 texts embedded
+    assert depths[Segment(service="bot", model=None)] == 300 - 32, "bounded, oldest dropped"
+    # a first pass reads the whole horizon: an hour of 2 calls a minute, 2 texts each
+    assert depths[Segment(service="quiet", model=None)] == 60 * 2 * 2 - 32
