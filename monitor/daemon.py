@@ -37,6 +37,7 @@ from monitor.jobs.drift.plugin import DriftPlugin
 from monitor.jobs.embeddings import build_embedder, limit_threads
 from monitor.jobs.latency.plugin import LatencyPlugin
 from monitor.jobs.plugin import DetectorDeps, DetectorPlugin, details_readers
+from monitor.jobs.prefetch import Prefetcher
 from monitor.jobs.references import References
 from monitor.jobs.sampling import SampleRates, SamplingRateCollector
 from monitor.jobs.scheduler import JobScheduler, JobSpec
@@ -134,6 +135,9 @@ class Daemon:
         readers = [section for plugin, section in enabled if plugin.reads_texts]
         # the longest window a text-reading job looks at holds about `sample_cap` samples
         texts = self._texts(config, max(s.window for s in readers)) if readers else None
+        if texts is not None and texts.rates is not None and config.embedding.ahead:
+            self._add_embed_ahead(config, texts, texts.rates,
+                                  max(s.sample_cap for s in readers))
         deps = DetectorDeps(store=self.store, history=self.history, references=references,
                             texts=texts, retention_s=config.store.retention,
                             redact=self.redactor)
@@ -143,6 +147,21 @@ class Daemon:
             for spec in built.more_jobs:
                 self.jobs.add(spec)
             self._models.extend(built.models)
+
+    def _add_embed_ahead(self, config: Config, texts: TextSampler, rates: SampleRates,
+                         cap: int) -> None:
+        """The `embed_ahead` job: sampled texts embedded as they arrive, and its queue."""
+        ahead = Prefetcher(self.store, texts, rates, cap=cap,
+                           per_segment=config.embedding.ahead_queue,
+                           budget=max(64, int(config.embedding.ahead_interval * 10)))
+        self.jobs.add(JobSpec("embed_ahead", config.embedding.ahead_interval, ahead.run))
+        self.metrics.watch("embedding_queue_depth", "Sampled texts waiting to be embedded",
+                           lambda: float(ahead.stats().depth))
+        self.metrics.watch("embedding_queue_lag_seconds", "Age of the oldest call whose "
+                           "texts wait to be embedded (0: none wait)",
+                           lambda: ahead.stats().lag_s)
+        self.metrics.watch_total("embedding_ahead_texts", "Texts embedded ahead of the jobs",
+                                 lambda: float(ahead.stats().embedded))
 
     def _texts(self, config: Config, horizon_s: float) -> TextSampler:
         """The embedder every text-reading detector shares, and its sampler."""

@@ -35,6 +35,10 @@ class EmbeddingConfig(Section):
     batch_size: int = Field(default=64, ge=1, le=4096)
     threads: int = Field(default=1, ge=1, le=256)  # CPU threads the models and BLAS may use
     cache_items: int = Field(default=50_000, ge=0)  # in-memory LRU before the stored cache
+    #: embed sampled texts as their calls arrive (the `embed_ahead` job), not in the jobs
+    ahead: bool = True
+    ahead_interval: Duration = 15.0
+    ahead_queue: int = Field(default=4_000, ge=10)  # texts waiting per segment, at most
 
 
 class ReferenceConfig(Section):
