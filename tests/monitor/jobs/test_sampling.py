@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.embedder import CachedEmbedder, MemoryCache
+from detectors.embedder import CachedEmbedder, MemoryCache, RemoteEmbedder
 from monitor.core.components import WriteBatch
 from monitor.core.records import Direction, LLMCall, Segment
 from monitor.daemon import DETECTORS
@@ -19,6 +19,7 @@ from monitor.jobs.sampling import SampleRate, SampleRates
 from monitor.jobs.texts import TextSampler
 from monitor.store.history import SqliteHistory
 from monitor.store.sqlite import SqliteStore
+from tests.detectors.test_remote_embedder import DIM, EmbeddingServer
 from tests.monitor.jobs.test_drift import WordHashEmbedder
 
 S = 1_000_000_000
@@ -159,3 +160,23 @@ def test_a_flooding_segment_is_sampled_less_and_never_starves_the_others(
     assert depths[Segment(service="bot", model=None)] == 300 - 32, "bounded, oldest dropped"
     # a first pass reads the whole horizon: an hour of 2 calls a minute, 2 texts each
     assert depths[Segment(service="quiet", model=None)] == 60 * 2 * 2 - 32
+
+
+def test_a_remote_embedder_embeds_ahead_and_the_jobs_then_send_it_nothing(
+        store: SqliteStore, history: SqliteHistory) -> None:
+    server = EmbeddingServer()
+    try:
+        embedder = CachedEmbedder(RemoteEmbedder(server.url, "bge-small", batch_size=16),
+                                  MemoryCache(100_000))
+        texts = TextSampler(store, history, embedder, SampleRates(store, 3600))
+        assert texts.rates is not None
+        now = T0 + 2 * HOUR
+        texts.window(BOT, Direction.COMPLETION, last(15, now), CAP)
+        ahead = Prefetcher(store, texts, texts.rates, cap=CAP)
+        assert ahead.run(now + 5 * MINUTE)["embedded"] > 0
+        sent = len(server.requests)
+        sample = texts.window(BOT, Direction.COMPLETION, last(15, now + 5 * MINUTE), CAP)
+        assert len(sample) > 0 and sample.vectors.shape == (len(sample), DIM)
+        assert len(server.requests) == sent, "every text was embedded ahead"
+    finally:
+        server.close()
