@@ -6,6 +6,9 @@ embeds them in round-robin batches across segments, so a segment that floods nev
 the others. A segment's queue is bounded: when it overflows, its oldest texts are dropped
 and its sampling rate is lowered one step (fewer samples, never stale results); the step is
 given back once its queue drains. The jobs then read vectors from the embedding cache.
+
+A call whose start time precedes the previous pass when it is committed (a late export) is
+not read ahead; the job that samples it embeds it.
 """
 
 from __future__ import annotations
@@ -54,8 +57,9 @@ class Prefetcher:
 
     def run(self, now_ns: int | None = None) -> dict[str, float]:
         now = time.time_ns() if now_ns is None else now_ns
+        queued: set[tuple[str, str]] = set()  # a model's calls are in its service's sample too
         for service, model in self._rates.segments():
-            self._read(Segment(service=service, model=model), now)
+            self._read(Segment(service=service, model=model), now, queued)
         embedded = self._embed()
         stats = self.stats(now)
         return {"embedded": embedded, "depth": stats.depth, "lag_s": stats.lag_s}
@@ -73,7 +77,7 @@ class Prefetcher:
         with self._lock:
             return {segment: len(queue) for segment, queue in self._queues.items()}
 
-    def _read(self, segment: Segment, now: int) -> None:
+    def _read(self, segment: Segment, now: int, queued: set[tuple[str, str]]) -> None:
         since = self._seen_ns.get(segment, now - self._rates.horizon_ns)
         query = sampled(CallQuery(service=segment.service, model=segment.model,
                                   since_ns=since, until_ns=now),
@@ -83,6 +87,9 @@ class Prefetcher:
         with self._lock:
             queue = self._queues.setdefault(segment, deque())
             for call in calls:
+                if (call.trace_id, call.span_id) in queued:
+                    continue
+                queued.add((call.trace_id, call.span_id))
                 for direction in Direction:
                     text = call.prompt if direction is Direction.PROMPT else call.completion
                     if text:

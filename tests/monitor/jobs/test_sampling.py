@@ -180,3 +180,16 @@ def test_a_remote_embedder_embeds_ahead_and_the_jobs_then_send_it_nothing(
         assert len(server.requests) == sent, "every text was embedded ahead"
     finally:
         server.close()
+
+
+def test_a_call_in_both_its_service_and_model_samples_is_queued_once(
+        store: SqliteStore, history: SqliteHistory) -> None:
+    texts = sampler(store, history, nested=True)
+    assert texts.rates is not None
+    now = T0 + 2 * HOUR
+    for segment in (BOT, Segment(service="bot", model="mini")):
+        texts.rates.rate(segment, CAP, now)
+    ahead = Prefetcher(store, texts, texts.rates, cap=CAP)
+    embedded = ahead.run(now + 30 * MINUTE)["embedded"]
+    assert embedded > 0
+    assert embedded == texts.embedder.stats.misses  # type: ignore[attr-defined]
