@@ -3,7 +3,9 @@
 The reference of a pinned or automatic baseline is frozen the first time it is used
 (texts, their embeddings, and their toxicity scores when a scorer asks), so it survives the
 retention of its calls and is never embedded again. Current and trailing windows are read
-from the store each run; their embeddings come from the cache.
+from the store each run, in the segment's shared nested sample (monitor/jobs/sampling.py), so
+consecutive runs read mostly the same calls; their embeddings come from the cache (filled
+ahead by monitor/jobs/prefetch.py).
 """
 
 from __future__ import annotations
