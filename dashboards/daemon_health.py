@@ -131,6 +131,22 @@ def build() -> Dashboard:
              f"sum by (job_name) (increase(driftwatch_job_duration_seconds_count{{{INST}}}[1h]))",
              "{{job_name}}")), w=12, h=8)
     board.add(graph(
+        "Job run time, share of its interval", "Each job's last run time over its "
+        "interval; near 1 the detectors fall behind and their results go stale "
+        "(DriftwatchDetectorsBehind fires above 0.8).", "percentunit",
+        prom(f"driftwatch_job_busy_ratio{{{INST}}}", "{{job_name}}"), min_val=0), w=12, h=8)
+    board.add(graph(
+        "Detector sampling rate", "Share of each segment's calls in its shared detector "
+        "sample: falls as traffic grows, so each segment embeds about sample_cap texts per "
+        "window.", "percentunit",
+        prom(f"driftwatch_detector_sampling_rate{{{INST}}}", "{{service}} {{model}}"),
+        min_val=0, max_val=1), w=12, h=8)
+    board.add(graph(
+        "Texts embedded per second", "Texts the embedding model ran on (cache misses), "
+        "per second over 5 minutes.", "short",
+        prom(f"sum by (instance) (rate(driftwatch_embedding_cache_misses{{{INST}}}[5m]))",
+             "{{instance}}"), min_val=0), w=12, h=8)
+    board.add(graph(
         "Notifications by outcome", "Alert notifications per second, by notifier and "
         "outcome.", "short",
         prom(f"sum by (notifier, outcome) "

@@ -37,7 +37,9 @@ from monitor.jobs.drift.plugin import DriftPlugin
 from monitor.jobs.embeddings import build_embedder, limit_threads
 from monitor.jobs.latency.plugin import LatencyPlugin
 from monitor.jobs.plugin import DetectorDeps, DetectorPlugin, details_readers
+from monitor.jobs.prefetch import Prefetcher
 from monitor.jobs.references import References
+from monitor.jobs.sampling import SampleRates, SamplingRateCollector
 from monitor.jobs.scheduler import JobScheduler, JobSpec
 from monitor.jobs.texts import TextSampler
 from monitor.jobs.toxicity.plugin import ToxicityPlugin
@@ -130,8 +132,12 @@ class Daemon:
         references = References(
             self.store, self.history, auto_window_s=max(s.window for _, s in enabled),
             auto_min_calls=max(s.min_samples for _, s in enabled))
-        texts = (self._texts(config) if any(plugin.reads_texts for plugin, _ in enabled)
-                 else None)
+        readers = [section for plugin, section in enabled if plugin.reads_texts]
+        # the longest window a text-reading job looks at holds about `sample_cap` samples
+        texts = self._texts(config, max(s.window for s in readers)) if readers else None
+        if texts is not None and texts.rates is not None and config.embedding.ahead:
+            self._add_embed_ahead(config, texts, texts.rates,
+                                  max(s.sample_cap for s in readers))
         deps = DetectorDeps(store=self.store, history=self.history, references=references,
                             texts=texts, retention_s=config.store.retention,
                             redact=self.redactor)
@@ -142,7 +148,22 @@ class Daemon:
                 self.jobs.add(spec)
             self._models.extend(built.models)
 
-    def _texts(self, config: Config) -> TextSampler:
+    def _add_embed_ahead(self, config: Config, texts: TextSampler, rates: SampleRates,
+                         cap: int) -> None:
+        """The `embed_ahead` job: sampled texts embedded as they arrive, and its queue."""
+        ahead = Prefetcher(self.store, texts, rates, cap=cap,
+                           per_segment=config.embedding.ahead_queue,
+                           budget=max(64, int(config.embedding.ahead_interval * 10)))
+        self.jobs.add(JobSpec("embed_ahead", config.embedding.ahead_interval, ahead.run))
+        self.metrics.watch("embedding_queue_depth", "Sampled texts waiting to be embedded",
+                           lambda: float(ahead.stats().depth))
+        self.metrics.watch("embedding_queue_lag_seconds", "Age of the oldest call whose "
+                           "texts wait to be embedded (0: none wait)",
+                           lambda: ahead.stats().lag_s)
+        self.metrics.watch_total("embedding_ahead_texts", "Texts embedded ahead of the jobs",
+                                 lambda: float(ahead.stats().embedded))
+
+    def _texts(self, config: Config, horizon_s: float) -> TextSampler:
         """The embedder every text-reading detector shares, and its sampler."""
         embedder = build_embedder(config.embedding, self.history)
         self.metrics.watch("embedding_cache_hits", "Texts whose embedding came from the cache",
@@ -150,7 +171,9 @@ class Daemon:
         self.metrics.watch("embedding_cache_misses", "Texts embedded by the model",
                            lambda: float(embedder.stats.misses))
         self._models.append(embedder)
-        return TextSampler(self.store, self.history, embedder)
+        rates = SampleRates(self.store, horizon_s)
+        self.metrics.registry.register(SamplingRateCollector(rates))
+        return TextSampler(self.store, self.history, embedder, rates)
 
     def _add_alerts(self, config: Config) -> AlertEngine:
         """Rules on the detectors' latest results, their state in the store, and the
@@ -176,7 +199,8 @@ class Daemon:
     def _job_status(self) -> dict[str, JobStatus]:
         since = self.jobs.started_s or time.time()
         return {name: JobStatus(interval_s=interval, since_s=since,
-                                last_success_s=self.jobs.last_success.get(name))
+                                last_success_s=self.jobs.last_success.get(name),
+                                last_duration_s=self.jobs.last_duration.get(name))
                 for name, interval in self.jobs.intervals.items()}
 
     def _load_models(self) -> None:

@@ -112,6 +112,19 @@ DriftwatchJobStale:
     description: "The {job} job runs every {interval:g}s and last succeeded {last_success}:
       its results (and the alerts on them) are stale. See the daemon's log."
 
+DriftwatchDetectorsBehind:
+  kind: job_behind
+  # fires while a run still ends inside its interval, before DriftwatchJobStale would
+  busy_share: 0.8
+  severity: ticket
+  annotations:
+    summary: "driftwatch job {job} is falling behind: its last run took {value:.0%} of its
+      interval"
+    description: "The {job} job runs every {interval:g}s and its last run took
+      {duration:.0f}s; when runs outlast the interval its results go stale. See
+      driftwatch_job_busy_ratio and driftwatch_detector_sampling_rate; lower sample_cap, raise
+      embedding.threads or move embedding to embedding.remote."
+
 DriftwatchRefusingSpans:
   kind: spans_refused
   severity: ticket

@@ -40,7 +40,8 @@ MAX_UNDELIVERED_S = 86400.0  # a resolved alert no notifier could take is droppe
 ALERTS_JOB = "alerts"
 DASHBOARDS = {"drift": "driftwatch-quality", "toxicity": "driftwatch-quality",
               "latency": "driftwatch-overview", "traffic_absent": "driftwatch-overview",
-              "job_stale": "driftwatch-daemon", "spans_refused": "driftwatch-daemon"}
+              "job_stale": "driftwatch-daemon", "job_behind": "driftwatch-daemon",
+              "spans_refused": "driftwatch-daemon"}
 
 
 # -- what one evaluation looks at ---------------------------------------------------------------
@@ -51,6 +52,7 @@ class JobStatus:
     interval_s: float
     last_success_s: float | None  # unix time; None = not since the daemon started
     since_s: float  # when the daemon's schedule started
+    last_duration_s: float | None = None  # how long its last run took; None: not yet run
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,7 +110,7 @@ class Rule:
         self.context = context
         self.model = AlertRule.from_config(name, config)
         self._observe = {"detector": self._results, "traffic_absent": self._results,
-                         "job_stale": self._job_stale,
+                         "job_stale": self._job_stale, "job_behind": self._job_behind,
                          "spans_refused": self._spans_refused}[config.kind]
 
     @property
@@ -157,6 +159,23 @@ class Rule:
                 key=f"eval:{inputs.now_ns}", value=age,
                 values={"job": job, "value": age, "interval": status.interval_s,
                         "last_success": last, "threshold": self.model.stale_after},
+                source_interval_s=self.context.evaluation_interval_s))
+        return observations
+
+    def _job_behind(self, inputs: Inputs) -> list[Observation]:
+        """A job whose last run took most of its interval: the next runs start late and its
+        results go stale soon (embedding detectors on more traffic than the CPU keeps up)."""
+        observations = []
+        for job, status in sorted(inputs.jobs.items()):
+            if status.last_duration_s is None:
+                continue
+            share = status.last_duration_s / status.interval_s
+            observations.append(Observation(
+                labels={"job": job}, holds=share > self.model.busy_share,
+                key=f"eval:{inputs.now_ns}", value=share,
+                values={"job": job, "value": share, "interval": status.interval_s,
+                        "duration": status.last_duration_s,
+                        "threshold": self.model.busy_share},
                 source_interval_s=self.context.evaluation_interval_s))
         return observations
 

@@ -106,6 +106,8 @@ def _expr(rule: AlertRule, config: Config, detectors: Detectors,
                 f"or\n(\n  {k} * driftwatch_job_interval_seconds"
                 f" unless driftwatch_job_last_success_timestamp_seconds\n)\n"
                 f"< on (instance) group_left () (time() - process_start_time_seconds)")
+    if rule.kind == "job_behind":
+        return f"driftwatch_job_busy_ratio > {rule.busy_share:g}"
     assert rule.kind == "spans_refused", rule.kind
     window = _duration(max(300.0, 2 * config.alerts.evaluation_interval))
     return (f"sum without (transport, reason) "
@@ -182,6 +184,10 @@ def _shipped_annotations(name: str, config: Config) -> dict[str, str] | None:
             "driftwatch job {{ $labels.job_name }} has not succeeded for a while",
             "The job has not succeeded for more than its stale_after intervals: its results "
             "(and the alerts on them) are stale. See the daemon's log."),
+        "DriftwatchDetectorsBehind": (
+            "driftwatch job {{ $labels.job_name }} is falling behind",
+            "Its last run took {{ $value | humanizePercentage }} of its interval: its results "
+            "will go stale. Lower sample_cap, add embedding.threads, or use embedding.remote."),
         "DriftwatchRefusingSpans": (
             "driftwatch is refusing spans",
             "Exporters were refused {{ $value | humanize }} spans (queue full, too large or "
@@ -206,7 +212,8 @@ def _annotations(name: str, rule: RuleConfig, config: Config) -> dict[str, str]:
     if config.alerts.grafana_url:
         uid = DASHBOARDS.get(dashboard_key(AlertRule.from_config(name, rule)),
                              "driftwatch-overview")
-        query = "?var-service={{ $labels.service }}" if rule.kind != "job_stale" else ""
+        daemon_wide = rule.kind in ("job_stale", "job_behind")
+        query = "" if daemon_wide else "?var-service={{ $labels.service }}"
         annotations.setdefault("dashboard_url",
                                f"{config.alerts.grafana_url.rstrip('/')}/d/{uid}{query}")
     return annotations

@@ -74,6 +74,9 @@ class CallQuery:
     #: with `limit`, a uniform random sample: calls ordered by span id (random by spec),
     #: so the same window always gives the same sample and cached embeddings are reused
     sample: bool = False
+    #: only calls whose span id, read as a big-endian 64-bit number, is below this: a
+    #: segment's nested sample (see monitor/jobs/sampling.py); None keeps every call
+    sample_below: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -51,7 +51,8 @@ def build_embedder(config: EmbeddingConfig, persisted: EmbeddingCache) -> Cached
         inner = RemoteEmbedder(remote.url, remote.model, api_key=remote.api_key,
                                batch_size=config.batch_size, timeout_s=remote.timeout)
     else:
-        inner = LocalEmbedder(config.model, batch_size=config.batch_size)
+        inner = LocalEmbedder(config.model, batch_size=config.batch_size,
+                              max_seq_length=config.max_seq_length)
     cache: EmbeddingCache = persisted
     if config.cache_items:
         cache = TieredCache(MemoryCache(config.cache_items), persisted)

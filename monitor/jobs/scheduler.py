@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import Gauge
 
-from monitor.core.metrics import SelfMetrics
+from monitor.core.metrics import PREFIX, SelfMetrics
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,10 @@ class JobScheduler:
         self._scheduler: AsyncIOScheduler | None = None
         self.started_s: float | None = None  # unix time the schedule started
         self.last_success: dict[str, float] = {}  # job -> unix time of its last success
+        self.last_duration: dict[str, float] = {}  # job -> seconds its last run took
+        self._busy = Gauge(f"{PREFIX}_job_busy_ratio", "Each job's last run time as a share "
+                           "of its interval (above 1: runs start late)", ["job_name"],
+                           registry=metrics.registry)
 
     def add(self, spec: JobSpec) -> None:
         self._jobs[spec.name] = spec
@@ -99,7 +104,9 @@ class JobScheduler:
                 self._metrics.job_runs.labels(name, "error").inc()
                 raise
             finally:
-                self._metrics.job_duration.labels(name).observe(time.perf_counter() - began)
+                took = self.last_duration[name] = time.perf_counter() - began
+                self._metrics.job_duration.labels(name).observe(took)
+                self._busy.labels(name).set(took / spec.interval_s)
             self._metrics.job_runs.labels(name, "ok").inc()
             self.last_success[name] = time.time()
             self._metrics.job_last_success.labels(name).set(self.last_success[name])

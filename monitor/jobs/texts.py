@@ -3,7 +3,9 @@
 The reference of a pinned or automatic baseline is frozen the first time it is used
 (texts, their embeddings, and their toxicity scores when a scorer asks), so it survives the
 retention of its calls and is never embedded again. Current and trailing windows are read
-from the store each run; their embeddings come from the cache.
+from the store each run, in the segment's shared nested sample (monitor/jobs/sampling.py), so
+consecutive runs read mostly the same calls; their embeddings come from the cache (filled
+ahead by monitor/jobs/prefetch.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from detectors.embedder import Embedder
 from monitor.core.components import Store
 from monitor.core.records import Direction, Segment
 from monitor.jobs.references import Reference, Window
+from monitor.jobs.sampling import SampleRates, sampled
 from monitor.store.history import BaselineSample, SampleKind, SqliteHistory
 
 SAMPLE_KIND: dict[Direction, SampleKind] = {Direction.PROMPT: "prompt",
@@ -39,8 +42,12 @@ class TextSampler:
     """Reads, samples and embeds the texts of windows. The embedder is shared by every job,
     so calls to it are serialised: two jobs never compete for the CPU embedding at once."""
 
-    def __init__(self, store: Store, history: SqliteHistory, embedder: Embedder) -> None:
+    def __init__(self, store: Store, history: SqliteHistory, embedder: Embedder,
+                 rates: SampleRates | None = None) -> None:
+        """`rates`: the segments' shared nested samples; None reads the old per-window
+        sample (the `cap` smallest span ids of each window)."""
         self._store = store
+        self.rates = rates
         self._history = history
         self._embedder = embedder
         self._embed_lock = threading.Lock()
@@ -62,7 +69,11 @@ class TextSampler:
 
     def window(self, segment: Segment, direction: Direction, window: Window,
                cap: int) -> TextSample:
-        calls = self._store.calls(window.query(segment, with_text=direction, limit=cap))
+        query = window.query(segment, with_text=direction, limit=cap)
+        if self.rates is not None and self.rates.nested:
+            # the LIMIT stays as a bound: past it, the smallest keys, still a nested sample
+            query = sampled(query, self.rates.rate(segment, cap, window.end_ns))
+        calls = self._store.calls(query)
         texts = tuple((c.prompt if direction is Direction.PROMPT else c.completion) or ""
                       for c in calls)
         return TextSample(texts=texts, vectors=self.embed(texts))

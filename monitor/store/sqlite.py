@@ -605,6 +605,14 @@ def _select(columns: str, query: CallQuery) -> tuple[str, list[Any]]:
     return sql, params
 
 
+def _key_blob(below: int | None) -> bytes | None:
+    if below is None:
+        return None
+    if not 0 <= below < 1 << 64:
+        raise ValueError(f"sample_below: must be in [0, 2**64), got: {below}")
+    return below.to_bytes(8, "big")
+
+
 def _call_filter(query: CallQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = [] if query.include_wrappers else ["wrapped = 0"]
     if query.with_text is not None:
@@ -614,6 +622,8 @@ def _call_filter(query: CallQuery) -> tuple[str, list[Any]]:
     for clause, value in (
         ("service = ?", query.service), ("model = ?", query.model),
         ("start_ns >= ?", query.since_ns), ("start_ns < ?", query.until_ns),
+        # span ids are stored as 8-byte BLOBs, which SQLite compares as big-endian numbers
+        ("span_id < ?", _key_blob(query.sample_below)),
     ):
         if value is not None:
             clauses.append(clause)

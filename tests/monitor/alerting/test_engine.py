@@ -17,7 +17,8 @@ from tests.monitor.alerting.receivers import Alerting, receiving, result
 
 S = 10**9
 ONLY = ["LLMLatencyRegression", "LLMErrorBudgetBurn", "LLMTrafficAbsent", "DriftwatchJobStale",
-        "DriftwatchRefusingSpans", "LLMPromptDrift", "LLMToxicityHigh"]
+        "DriftwatchRefusingSpans", "DriftwatchDetectorsBehind", "LLMPromptDrift",
+        "LLMToxicityHigh"]
 
 
 def only(*names: str, **overrides: Any) -> dict[str, Any]:
@@ -200,6 +201,27 @@ def test_a_job_without_success_for_three_intervals_and_refused_spans(
 
     alerting.jobs["latency"] = JobStatus(interval_s=60, last_success_s=now, since_s=now - 900)
     assert alerting.run() == {}, "no new refusals and a fresh success: both resolve"
+
+
+def test_a_job_whose_last_run_took_most_of_its_interval_is_falling_behind(
+        alerting: Alerting) -> None:
+    now = time.time()
+    alerting.jobs = {
+        "toxicity": JobStatus(interval_s=300, last_success_s=now, since_s=now - 900,
+                              last_duration_s=270),
+        "drift": JobStatus(interval_s=900, last_success_s=now, since_s=now - 900,
+                           last_duration_s=60),
+        "latency": JobStatus(interval_s=60, last_success_s=now, since_s=now - 900)}
+    fired = alerting.run()
+    assert set(fired) == {"DriftwatchDetectorsBehind job=toxicity"}
+    behind = fired["DriftwatchDetectorsBehind job=toxicity"]["annotations"]
+    assert behind["summary"] == ("driftwatch job toxicity is falling behind: its last run "
+                                 "took 90% of its interval")
+    assert "last run took 270s" in behind["description"]
+
+    alerting.jobs["toxicity"] = JobStatus(interval_s=300, last_success_s=now,
+                                          since_s=now - 900, last_duration_s=40)
+    assert alerting.run() == {}
 
 
 def test_drift_alert_says_what_moved_with_redacted_examples(alerting: Alerting) -> None:

@@ -1,0 +1,195 @@
+"""The segments' shared, nested samples: windows read the same calls, texts are embedded once."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from detectors.embedder import CachedEmbedder, MemoryCache, RemoteEmbedder
+from monitor.core.components import WriteBatch
+from monitor.core.records import Direction, LLMCall, Segment
+from monitor.daemon import DETECTORS
+from monitor.jobs.plugin import details_readers
+from monitor.jobs.prefetch import Prefetcher
+from monitor.jobs.references import Window
+from monitor.jobs.sampling import SampleRate, SampleRates
+from monitor.jobs.texts import TextSampler
+from monitor.store.history import SqliteHistory
+from monitor.store.sqlite import SqliteStore
+from tests.detectors.test_remote_embedder import DIM, EmbeddingServer
+from tests.monitor.jobs.test_drift import WordHashEmbedder
+
+S = 1_000_000_000
+MINUTE = 60 * S
+HOUR = 60 * MINUTE
+T0 = 1_750_000_000 * S
+CAP = 100
+
+
+def steady(rng: random.Random, *, start: int, hours: int, per_minute: int,
+           model: str = "gpt-4o", service: str = "bot") -> list[LLMCall]:
+    """`per_minute` calls a minute with random span ids; each prompt says its start time."""
+    every = MINUTE // per_minute
+    return [LLMCall(trace_id=f"{rng.getrandbits(128):032x}", span_id=f"{rng.getrandbits(64):016x}",
+                    parent_span_id=None, service=service, provider="openai",
+                    request_model=model, response_model=model, operation="chat",
+                    start_ns=start + i * every, duration_s=1.0,
+                    prompt=f"{model} asked at {start + i * every}",
+                    completion=f"answer number {i} from {model}")
+            for i in range(hours * 60 * per_minute)]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "driftwatch.db")
+    rng = random.Random(11)
+    store.write(WriteBatch(calls=[*steady(rng, start=T0, hours=3, per_minute=20),
+                                  *steady(rng, start=T0, hours=3, per_minute=5, model="mini")]))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def history(store: SqliteStore) -> Iterator[SqliteHistory]:
+    history = SqliteHistory(store.path, details=details_readers(DETECTORS))
+    yield history
+    history.close()
+
+
+def sampler(store: SqliteStore, history: SqliteHistory, *, nested: bool) -> TextSampler:
+    embedder = CachedEmbedder(WordHashEmbedder(), MemoryCache(1_000_000))
+    return TextSampler(store, history, embedder, SampleRates(store, 3600, nested=nested))
+
+
+def last(minutes: int, end: int) -> Window:
+    return Window(start_ns=end - minutes * MINUTE, end_ns=end)
+
+
+BOT = Segment(service="bot", model=None)
+
+
+def test_a_shorter_window_reads_the_calls_the_longer_one_sampled_within_it(
+        store: SqliteStore, history: SqliteHistory) -> None:
+    texts = sampler(store, history, nested=True)
+    end = T0 + 3 * HOUR
+    hour = set(texts.window(BOT, Direction.PROMPT, last(60, end), CAP).texts)
+    quarter = set(texts.window(BOT, Direction.PROMPT, last(15, end), CAP).texts)
+    in_quarter = {t for t in hour if int(t.split()[-1]) >= end - 15 * MINUTE}
+    assert 0.5 * CAP <= len(hour) <= CAP
+    assert quarter == in_quarter
+
+
+def test_a_model_sample_holds_every_call_the_service_sample_took_of_that_model(
+        store: SqliteStore, history: SqliteHistory) -> None:
+    texts = sampler(store, history, nested=True)
+    end = T0 + 3 * HOUR
+    service = texts.window(BOT, Direction.COMPLETION, last(60, end), CAP).texts
+    mini = texts.window(Segment(service="bot", model="mini"), Direction.COMPLETION,
+                        last(60, end), CAP).texts
+    assert {t for t in service if t.endswith("mini")} <= set(mini)
+    assert len(mini) > len([t for t in service if t.endswith("mini")])
+
+
+def embedded_over_two_hours(texts: TextSampler) -> int:
+    """Runs every 5 minutes reading the last 15 minutes; texts the model embedded."""
+    for run in range(24):
+        end = T0 + HOUR + run * 5 * MINUTE
+        texts.window(BOT, Direction.PROMPT, last(15, end), CAP)
+    return texts.embedder.stats.misses  # type: ignore[attr-defined, no-any-return]
+
+
+def test_steady_traffic_embeds_a_few_times_fewer_texts_than_the_per_window_sample(
+        store: SqliteStore, history: SqliteHistory) -> None:
+    nested = embedded_over_two_hours(sampler(store, history, nested=True))
+    per_window = embedded_over_two_hours(sampler(store, history, nested=False))
+    assert nested <= 2 * CAP * 1.1  # about one cap an hour
+    assert per_window >= 3 * nested
+
+
+def test_the_rate_holds_under_steady_traffic_and_falls_in_quarter_octaves() -> None:
+    rate = SampleRate.for_count(1200, 100)
+    assert 0.84 * 100 < 1200 * rate.rate <= 100
+    assert rate.keeps(1250, 100) and rate.keeps(1150, 100)
+    assert not rate.keeps(3000, 100)
+    assert SampleRate.for_count(80, 100) == SampleRate(0)
+    assert SampleRate(0).threshold is None
+
+
+def test_texts_embedded_ahead_are_read_by_the_next_run_without_embedding_again(
+        store: SqliteStore, history: SqliteHistory) -> None:
+    texts = sampler(store, history, nested=True)
+    assert texts.rates is not None
+    ahead = Prefetcher(store, texts, texts.rates, cap=CAP)
+    first = T0 + 2 * HOUR
+    texts.window(BOT, Direction.PROMPT, last(15, first), CAP)  # a job run: segment known
+    embedded = ahead.run(first + 5 * MINUTE)["embedded"]
+    misses = texts.embedder.stats.misses  # type: ignore[attr-defined]
+    assert embedded > 0
+    sample = texts.window(BOT, Direction.PROMPT, last(15, first + 5 * MINUTE), CAP)
+    assert len(sample) > 0
+    assert texts.embedder.stats.misses == misses  # type: ignore[attr-defined]
+    assert ahead.stats(first + 5 * MINUTE).depth == 0
+
+
+def test_a_flooding_segment_is_sampled_less_and_never_starves_the_others(
+        tmp_path: Path) -> None:
+    rng = random.Random(5)
+    flood = steady(rng, start=T0, hours=1, per_minute=600, model="big")
+    quiet = steady(rng, start=T0, hours=1, per_minute=2, service="quiet")
+    store = SqliteStore(tmp_path / "d.db")
+    store.write(WriteBatch(calls=[*quiet[:60], *flood[:6_000]]))  # the first 10 minutes
+    history = SqliteHistory(store.path, details=details_readers(DETECTORS))
+    texts = sampler(store, history, nested=True)
+    assert texts.rates is not None
+    ahead = Prefetcher(store, texts, texts.rates, cap=100_000, per_segment=300, budget=64)
+    for segment in (Segment(service="bot", model=None), Segment(service="quiet", model=None)):
+        texts.rates.rate(segment, 100_000, T0 + 10 * MINUTE)
+    before = texts.rates.current()[("bot", None)]
+    store.write(WriteBatch(calls=[*quiet[60:], *flood[6_000:]]))
+    ahead.run(T0 + HOUR)
+    rates = texts.rates.current()
+    assert rates[("bot", None)] < before, "the flood sheds samples"
+    assert rates[("quiet", None)] == 1.0
+    depths = ahead.depths()
+    history.close()
+    store.close()
+    # round robin: each segment had half of the pass's budget of 64 texts embedded
+    assert depths[Segment(service="bot", model=None)] == 300 - 32, "bounded, oldest dropped"
+    # a first pass reads the whole horizon: an hour of 2 calls a minute, 2 texts each
+    assert depths[Segment(service="quiet", model=None)] == 60 * 2 * 2 - 32
+
+
+def test_a_remote_embedder_embeds_ahead_and_the_jobs_then_send_it_nothing(
+        store: SqliteStore, history: SqliteHistory) -> None:
+    server = EmbeddingServer()
+    try:
+        embedder = CachedEmbedder(RemoteEmbedder(server.url, "bge-small", batch_size=16),
+                                  MemoryCache(100_000))
+        texts = TextSampler(store, history, embedder, SampleRates(store, 3600))
+        assert texts.rates is not None
+        now = T0 + 2 * HOUR
+        texts.window(BOT, Direction.COMPLETION, last(15, now), CAP)
+        ahead = Prefetcher(store, texts, texts.rates, cap=CAP)
+        assert ahead.run(now + 5 * MINUTE)["embedded"] > 0
+        sent = len(server.requests)
+        sample = texts.window(BOT, Direction.COMPLETION, last(15, now + 5 * MINUTE), CAP)
+        assert len(sample) > 0 and sample.vectors.shape == (len(sample), DIM)
+        assert len(server.requests) == sent, "every text was embedded ahead"
+    finally:
+        server.close()
+
+
+def test_a_call_in_both_its_service_and_model_samples_is_queued_once(
+        store: SqliteStore, history: SqliteHistory) -> None:
+    texts = sampler(store, history, nested=True)
+    assert texts.rates is not None
+    now = T0 + 2 * HOUR
+    for segment in (BOT, Segment(service="bot", model="mini")):
+        texts.rates.rate(segment, CAP, now)
+    ahead = Prefetcher(store, texts, texts.rates, cap=CAP)
+    embedded = ahead.run(now + 30 * MINUTE)["embedded"]
+    assert embedded > 0
+    assert embedded == texts.embedder.stats.misses  # type: ignore[attr-defined]
