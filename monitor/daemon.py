@@ -109,7 +109,7 @@ class Daemon:
         for name, interval in self.jobs.intervals.items():
             self.metrics.job_interval.labels(name).set(interval)
         export_results(self.metrics, lambda: self.history.latest(), self.history.self_checks,
-                       DETECTORS)
+                       DETECTORS, self.label_limits)
         self.metrics.watch("store_calls", "LLM calls in the store",
                            lambda: float(self.store.stats().calls))
         self.metrics.watch("store_disk_bytes", "Bytes the store's database and WAL files "

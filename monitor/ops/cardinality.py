@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 OVERFLOW_LABEL: Final = "otel_metric_overflow"
 DEFAULT_LIMIT: Final = 2_000
+# Refused label sets remembered so each is counted once (the result families meet the same
+# ones at every scrape); past that many, an overcount beats unbounded memory.
+_REMEMBER_REFUSED: Final = 10_000
 
 
 class Overflow:
@@ -72,7 +75,7 @@ class LabelSetLimit:
                 log.warning("metric %s reached its limit of %d label sets; further ones are "
                             'recorded as %s="true" (metrics.cardinality_limit)', self.family,
                             self.limit, OVERFLOW_LABEL)
-            if len(self._refused) < self.limit:  # remember a bounded number to count once
+            if len(self._refused) < max(self.limit, _REMEMBER_REFUSED):
                 if key not in self._refused:
                     self._refused.add(key)
                     self._refused_count += 1
@@ -82,7 +85,7 @@ class LabelSetLimit:
 
     @property
     def overflowed(self) -> int:
-        """Distinct label sets refused so far (exact up to `limit` of them)."""
+        """Distinct label sets refused so far (exact up to 10,000 or `limit` of them)."""
         return self._refused_count
 
     def forget(self, keep: set[Hashable]) -> None:
