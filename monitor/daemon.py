@@ -39,6 +39,7 @@ from monitor.jobs.latency.plugin import LatencyPlugin
 from monitor.jobs.plugin import DetectorDeps, DetectorPlugin, details_readers
 from monitor.jobs.references import References
 from monitor.jobs.scheduler import JobScheduler, JobSpec
+from monitor.jobs.segments import SegmentWatch
 from monitor.jobs.texts import TextSampler
 from monitor.jobs.toxicity.plugin import ToxicityPlugin
 from monitor.ops.cardinality import CardinalityLimits
@@ -98,6 +99,10 @@ class Daemon:
         self.jobs = JobScheduler(self.metrics)
         self.jobs.add(JobSpec("retention", config.jobs.retention_interval, self._retention))
         self._models: list[Embedder | Scorer] = []
+        self.segment_watch = SegmentWatch(config.jobs.max_segments)
+        self.metrics.watch("segments_unwatched", "Segments with calls that the detectors do "
+                           "not watch (past jobs.max_segments)",
+                           lambda: float(self.segment_watch.counts.unwatched))
         self._add_detectors(config)
         self.alert_state: SqliteAlertState | None = None
         self.dispatcher: Dispatcher | None = None
@@ -105,7 +110,7 @@ class Daemon:
         self.ops = OpsServer(config.ops, OpsDeps(
             metrics=self.metrics, store=self.store, history=self.history, jobs=self.jobs,
             listeners=tuple(r.listener for r in self.receivers), alerts=self.alerts,
-            detectors=DETECTORS))
+            detectors=DETECTORS, segments=self.segment_watch))
         for name, interval in self.jobs.intervals.items():
             self.metrics.job_interval.labels(name).set(interval)
         export_results(self.metrics, lambda: self.history.latest(), self.history.self_checks,
@@ -129,7 +134,7 @@ class Daemon:
             return
         references = References(
             self.store, self.history, auto_window_s=max(s.window for _, s in enabled),
-            auto_min_calls=max(s.min_samples for _, s in enabled))
+            auto_min_calls=max(s.min_samples for _, s in enabled), watch=self.segment_watch)
         texts = (self._texts(config) if any(plugin.reads_texts for plugin, _ in enabled)
                  else None)
         deps = DetectorDeps(store=self.store, history=self.history, references=references,

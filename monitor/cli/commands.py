@@ -285,9 +285,12 @@ def _cmd_calls(args: argparse.Namespace) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     client = _client(args)
-    results = client.get("/api/v1/results", detector=args.detector,
-                         service=args.service)["results"]
-    _print_results(results, as_json=args.json, ops_url=client.url)
+    answer = client.get("/api/v1/results", detector=args.detector, service=args.service)
+    _print_results(answer["results"], as_json=args.json, ops_url=client.url)
+    segments = answer.get("segments") or {}
+    if not args.json and segments.get("unwatched"):
+        print(f"{segments['unwatched']} segments not watched: more than jobs.max_segments "
+              f"({segments['limit']}) have calls; the busiest {segments['watched']} are")
     return EXIT_OK
 
 

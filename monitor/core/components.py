@@ -142,6 +142,10 @@ class Store(ABC):
         """Every (service, model) with calls since the given time."""
 
     @abstractmethod
+    def segment_calls(self, since_ns: int | None = None) -> dict[Segment, int]:
+        """Every (service, model) with calls since the given time, and how many."""
+
+    @abstractmethod
     def delete_before(self, cutoff_ns: int, batch_size: int) -> int:
         """Delete calls and stale pending events older than the cutoff, in small
         transactions so writers are never blocked for long; return the rows deleted."""

@@ -28,6 +28,7 @@ from monitor.core.records import DetectorResult, Direction
 from monitor.core.timeparse import TimeParseError, parse_time
 from monitor.jobs.plugin import DetectorPlugin
 from monitor.jobs.scheduler import JobScheduler, UnknownJob
+from monitor.jobs.segments import SegmentWatch
 from monitor.ops import reports
 from monitor.ops.access import OpsAccess
 from monitor.ops.config import OpsConfig
@@ -47,6 +48,7 @@ class OpsDeps:
     listeners: tuple[Listener, ...]  # receivers that must be bound for /readyz
     alerts: AlertEngine | None = None  # None: alerting is turned off
     detectors: Mapping[str, DetectorPlugin[Any, Any]] = field(default_factory=dict)
+    segments: SegmentWatch | None = None  # which segments the detectors watch
 
 
 class OpsServer:
@@ -153,7 +155,10 @@ class OpsServer:
         results = await asyncio.to_thread(
             self._deps.history.latest, detector=params.get("detector"),
             service=params.get("service"))
-        return web.json_response({"results": [r.to_json() for r in results]})
+        answer: dict[str, Any] = {"results": [r.to_json() for r in results]}
+        if self._deps.segments is not None:
+            answer["segments"] = self._deps.segments.counts.to_json()
+        return web.json_response(answer)
 
     async def _series(self, request: web.Request) -> web.Response:
         try:
@@ -172,7 +177,10 @@ class OpsServer:
             self._deps.history.recent, detector=params["detector"], service=params["service"],
             model=params.get("model") or None,
             direction=Direction(direction) if direction else None, limit=limit)
-        return web.json_response({"results": [r.to_json() for r in results]})
+        answer: dict[str, Any] = {"results": [r.to_json() for r in results]}
+        if self._deps.segments is not None:
+            answer["segments"] = self._deps.segments.counts.to_json()
+        return web.json_response(answer)
 
     async def _result(self, request: web.Request) -> web.Response:
         text = request.match_info["id"]

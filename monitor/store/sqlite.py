@@ -396,6 +396,12 @@ class SqliteStore(Store):
             f"SELECT DISTINCT service, model FROM calls{where} ORDER BY service, model", params)
         return [Segment(service=service, model=model) for service, model in rows]
 
+    def segment_calls(self, since_ns: int | None = None) -> dict[Segment, int]:
+        where, params = _call_filter(CallQuery(since_ns=since_ns))
+        rows = self._read(f"SELECT service, model, count(*) FROM calls{where} "
+                          "GROUP BY service, model", params)
+        return {Segment(service=service, model=model): n for service, model, n in rows}
+
     def disk_bytes(self) -> int:
         """Bytes the store's files take on disk: the database and its WAL."""
         total = 0
