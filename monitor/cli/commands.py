@@ -16,7 +16,7 @@ import logging
 import sys
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from monitor import __version__
 from monitor.cli.client import OpsClient, OpsError
 from monitor.cli.demo import add_demo_command
 from monitor.cli.replay import add_replay_command
-from monitor.cli.terminal import OneLineFormatter
+from monitor.cli.terminal import OneLineFormatter, printable
 from monitor.config import Config, load_config
 from monitor.core.components import CallQuery
 from monitor.core.errors import ConfigError, StoreError
@@ -270,16 +270,18 @@ def _cmd_calls(args: argparse.Namespace) -> int:
         print(f"driftwatch: --since/--until: {exc}", file=sys.stderr)
         return EXIT_USAGE
     store = SqliteStore(Path(path))
-    try:
-        calls = store.calls(CallQuery(service=args.service, model=args.model, since_ns=since,
-                                      until_ns=until, limit=args.limit))
+    query = CallQuery(service=args.service, model=args.model, since_ns=since, until_ns=until,
+                      limit=args.limit)
+    try:  # printed page by page as the store gives them: any answer in bounded memory
+        pages = store.call_pages(query)
+        if args.json:
+            for page in pages:
+                for call in page:
+                    print(json.dumps(call.to_json(), ensure_ascii=False))
+        else:
+            _print_calls_table(pages)
     finally:
         store.close()
-    if args.json:
-        for call in calls:
-            print(json.dumps(call.to_json(), ensure_ascii=False))
-    else:
-        _print_calls_table(calls)
     return EXIT_OK
 
 
@@ -411,19 +413,25 @@ def _print_results(results: list[dict[str, Any]], *, as_json: bool,
             print(f"{'':<9} report: {ops_url}{report}")
 
 
-def _print_calls_table(calls: list[LLMCall]) -> None:
-    if not calls:
-        print("no calls in that window")
-        return
-    header = f"{'START (UTC)':<20} {'SERVICE':<18} {'MODEL':<22} {'DUR s':>7} {'STATUS':<6} " \
-             f"{'IN':>6} {'OUT':>6}  PROMPT"
-    print(header)
-    for c in calls:
-        prompt = (c.prompt or "(not captured)").replace("\n", " ")
-        print(f"{c.start:%Y-%m-%d %H:%M:%S} {_cut(c.service, 18):<18} "
-              f"{_cut(c.model or '-', 22):<22} {c.duration_s:>7.3f} {c.status.value:<6} "
-              f"{_num(c.input_tokens):>6} {_num(c.output_tokens):>6}  {_cut(prompt, 60)}")
-    print(f"{len(calls)} calls")
+def _print_calls_table(pages: Iterable[list[LLMCall]]) -> None:
+    count = 0
+    for page in pages:
+        if not count:
+            print(f"{'START (UTC)':<20} {'SERVICE':<18} {'MODEL':<22} {'DUR s':>7} "
+                  f"{'STATUS':<6} {'IN':>6} {'OUT':>6}  PROMPT")
+        for c in page:
+            prompt = c.prompt or "(not captured)"
+            print(f"{c.start:%Y-%m-%d %H:%M:%S} {_cell(c.service, 18):<18} "
+                  f"{_cell(c.model or '-', 22):<22} {c.duration_s:>7.3f} {c.status.value:<6} "
+                  f"{_num(c.input_tokens):>6} {_num(c.output_tokens):>6}  {_cell(prompt, 60)}")
+        count += len(page)
+    print(f"{count} calls" if count else "no calls in that window")
+
+
+def _cell(text: str, width: int) -> str:
+    """A wire text as one table cell: control characters (ESC, CR, newline) made visible,
+    so a hostile name can neither rewrite the terminal nor split the row; then cut."""
+    return _cut(printable(text), width)
 
 
 def _cut(text: str, width: int) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -122,6 +122,11 @@ class Store(ABC):
     @abstractmethod
     def calls(self, query: CallQuery) -> list[LLMCall]:
         """Stored calls matching the query, by start time (wrappers left out unless asked)."""
+
+    @abstractmethod
+    def call_pages(self, query: CallQuery, page_size: int = 500) -> Iterator[list[LLMCall]]:
+        """The same calls as `calls(query)` (not sampled), in order, read page by page, so
+        an answer of any size takes the memory of one page."""
 
     @abstractmethod
     def timings(self, query: CallQuery) -> list[Timing]:

@@ -71,6 +71,7 @@ _FIELDS = (
 )
 _COLUMNS = ", ".join(_FIELDS)
 _ROW = f"rowid, {_COLUMNS}"
+_START_AT = 1 + _FIELDS.index("start_ns")  # in a _ROW row
 
 _ROW_PARAMS = len(_FIELDS) + 2  # the fields, model and received_ns
 # Rows per INSERT statement at most. Binding needs the GIL but sqlite3_step releases it, so
@@ -364,6 +365,25 @@ class SqliteStore(Store):
 
     def calls(self, query: CallQuery) -> list[LLMCall]:
         return [_call_from_row(row) for row in self._read(*_select(_ROW, query))]
+
+    def call_pages(self, query: CallQuery, page_size: int = 500) -> Iterator[list[LLMCall]]:
+        # Keyset paging on (start_ns, rowid): each page one short read, however deep.
+        order, after = ("DESC", "<") if query.newest_first else ("ASC", ">")
+        left = query.limit
+        cursor: tuple[int, int] | None = None
+        while left is None or left > 0:
+            where, params = _call_filter(query)
+            if cursor is not None:
+                where += (" AND " if where else " WHERE ") + f"(start_ns, rowid) {after} (?, ?)"
+                params.extend(cursor)
+            size = page_size if left is None else min(page_size, left)
+            rows = self._read(f"SELECT {_ROW} FROM calls{where} ORDER BY start_ns {order}, "
+                              f"rowid {order} LIMIT ?", [*params, size])
+            if not rows:
+                return
+            yield [_call_from_row(row) for row in rows]
+            cursor = (rows[-1][_START_AT], rows[-1][0])
+            left = None if left is None else left - len(rows)
 
     def timings(self, query: CallQuery) -> list[Timing]:
         return [Timing(start_ns=start, duration_s=duration, error=status == _ERROR,
