@@ -72,6 +72,7 @@ class Daemon:
         self._pauses = CollectorPauses(self.metrics.registry)
         self._store_lock, sqlite = _open_store(config)
         self.store: Store = sqlite
+        self._sqlite = sqlite
         ingest = config.ingest
         self._extract_pool = ExtractionPool(
             auto_workers() if ingest.workers == "auto" else ingest.workers, self.metrics,
@@ -173,10 +174,20 @@ class Daemon:
         engine = AlertEngine(
             config.alerts, rules, state, Sources(
                 results=self.history.latest, jobs=self._job_status,
-                refused_total=self.metrics.spans_refused_total),
+                refused_total=self.metrics.spans_refused_total,
+                free_bytes=self._free_disk_bytes),
             self.metrics, dispatcher, external_url)
         self.jobs.add(JobSpec("alerts", config.alerts.evaluation_interval, engine.run))
         return engine
+
+    def _free_disk_bytes(self) -> float | None:
+        """Free bytes on the store's filesystem; None when it cannot be asked (the disk
+        rule then keeps its state rather than guess)."""
+        try:
+            return float(self._sqlite.free_disk_bytes())
+        except OSError:
+            log.warning("cannot read the free space of the store's filesystem", exc_info=True)
+            return None
 
     def _job_status(self) -> dict[str, JobStatus]:
         since = self.jobs.started_s or time.time()

@@ -65,7 +65,8 @@ class RuleConfig(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     enabled: bool = True
-    kind: Literal["detector", "traffic_absent", "job_stale", "spans_refused"] = "detector"
+    kind: Literal["detector", "traffic_absent", "job_stale", "spans_refused",
+                  "disk_filling"] = "detector"
     detector: Literal["drift", "toxicity", "latency"] | None = None
     direction: Literal["prompt", "completion"] | None = None  # None: both
     scope: Literal["any", "service", "model"] = "any"  # whole services, models, or both
@@ -75,6 +76,9 @@ class RuleConfig(Section):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     stale_after: float = Field(default=3.0, gt=0)  # job_stale: job intervals without success
+    # disk_filling: holds while the store's filesystem has less free than this many times
+    # store.min_free_bytes, where ingest stops
+    free_below: float = Field(default=4.0, gt=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleConfig:

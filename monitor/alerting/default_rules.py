@@ -112,6 +112,17 @@ DriftwatchJobStale:
     description: "The {job} job runs every {interval:g}s and last succeeded {last_success}:
       its results (and the alerts on them) are stale. See the daemon's log."
 
+DriftwatchDiskFilling:
+  kind: disk_filling
+  # while the store's filesystem has under 4x store.min_free_bytes free (ingest stops at 1x)
+  for: 2
+  severity: ticket
+  annotations:
+    summary: "driftwatch's store has {value:,.0f} bytes free"
+    description: "Ingest stops below store.min_free_bytes ({min_free_bytes:,} bytes); this
+      rule holds under {threshold:,.0f}. Free space on the store's filesystem, lower
+      store.retention or move the store."
+
 DriftwatchRefusingSpans:
   kind: spans_refused
   severity: ticket

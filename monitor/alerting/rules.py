@@ -75,6 +75,7 @@ class AlertRule:
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
     stale_after: float  # job_stale: job intervals without success
+    free_below: float  # disk_filling: multiples of store.min_free_bytes
 
     @classmethod
     def from_config(cls, name: str, config: RuleConfig) -> AlertRule:
@@ -85,7 +86,8 @@ class AlertRule:
         return cls(name=name, kind=config.kind, detector=detector, direction=config.direction,
                    scope=config.scope, condition=condition, for_=config.for_,
                    severity=config.severity, labels=dict(config.labels),
-                   annotations=dict(config.annotations), stale_after=config.stale_after)
+                   annotations=dict(config.annotations), stale_after=config.stale_after,
+                   free_below=config.free_below)
 
     @property
     def on_results(self) -> bool:

@@ -106,6 +106,9 @@ def _expr(rule: AlertRule, config: Config, detectors: Detectors,
                 f"or\n(\n  {k} * driftwatch_job_interval_seconds"
                 f" unless driftwatch_job_last_success_timestamp_seconds\n)\n"
                 f"< on (instance) group_left () (time() - process_start_time_seconds)")
+    if rule.kind == "disk_filling":
+        threshold = rule.free_below * config.store.min_free_bytes
+        return f"driftwatch_store_filesystem_free_bytes < {threshold:.0f}"
     assert rule.kind == "spans_refused", rule.kind
     window = _duration(max(300.0, 2 * config.alerts.evaluation_interval))
     return (f"sum without (transport, reason) "
@@ -182,6 +185,11 @@ def _shipped_annotations(name: str, config: Config) -> dict[str, str] | None:
             "driftwatch job {{ $labels.job_name }} has not succeeded for a while",
             "The job has not succeeded for more than its stale_after intervals: its results "
             "(and the alerts on them) are stale. See the daemon's log."),
+        "DriftwatchDiskFilling": (
+            "driftwatch's store has {{ $value | humanize1024 }}B free",
+            f"Ingest stops below store.min_free_bytes ({config.store.min_free_bytes:,} "
+            "bytes): free space on the store's filesystem, lower retention or move the "
+            "store."),
         "DriftwatchRefusingSpans": (
             "driftwatch is refusing spans",
             "Exporters were refused {{ $value | humanize }} spans (queue full, too large or "
@@ -206,7 +214,8 @@ def _annotations(name: str, rule: RuleConfig, config: Config) -> dict[str, str]:
     if config.alerts.grafana_url:
         uid = DASHBOARDS.get(dashboard_key(AlertRule.from_config(name, rule)),
                              "driftwatch-overview")
-        query = "?var-service={{ $labels.service }}" if rule.kind != "job_stale" else ""
+        query = ("?var-service={{ $labels.service }}"
+                 if rule.kind not in ("job_stale", "disk_filling") else "")
         annotations.setdefault("dashboard_url",
                                f"{config.alerts.grafana_url.rstrip('/')}/d/{uid}{query}")
     return annotations

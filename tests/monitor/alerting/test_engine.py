@@ -17,7 +17,7 @@ from tests.monitor.alerting.receivers import Alerting, receiving, result
 
 S = 10**9
 ONLY = ["LLMLatencyRegression", "LLMErrorBudgetBurn", "LLMTrafficAbsent", "DriftwatchJobStale",
-        "DriftwatchRefusingSpans", "LLMPromptDrift", "LLMToxicityHigh"]
+        "DriftwatchRefusingSpans", "LLMPromptDrift", "LLMToxicityHigh", "DriftwatchDiskFilling"]
 
 
 def only(*names: str, **overrides: Any) -> dict[str, Any]:
@@ -200,6 +200,23 @@ def test_a_job_without_success_for_three_intervals_and_refused_spans(
 
     alerting.jobs["latency"] = JobStatus(interval_s=60, last_success_s=now, since_s=now - 900)
     assert alerting.run() == {}, "no new refusals and a fresh success: both resolve"
+
+
+def test_a_filling_disk_tickets_before_ingest_stops_and_resolves_when_freed(
+        alerting: Alerting) -> None:
+    min_free = alerting.config.store.min_free_bytes  # 32 MiB: ingest stops below it
+    alerting.free_bytes = 5 * min_free
+    assert alerting.run() == {}
+    alerting.free_bytes = 3 * min_free  # under 4x: pending, then firing (for: 2)
+    alerting.run()
+    fired = alerting.run()
+    assert fired["DriftwatchDiskFilling"]["state"] == "firing"
+    assert fired["DriftwatchDiskFilling"]["annotations"]["summary"] == \
+        f"driftwatch's store has {3 * min_free:,} bytes free"
+    alerting.free_bytes = None  # the filesystem cannot be asked: the alert keeps its state
+    assert "DriftwatchDiskFilling" in alerting.run()
+    alerting.free_bytes = 8 * min_free
+    assert alerting.run() == {}
 
 
 def test_drift_alert_says_what_moved_with_redacted_examples(alerting: Alerting) -> None:
