@@ -142,6 +142,26 @@ OTHER: Final = "_OTHER"
 _LOW_CARDINALITY = re.compile(r"^[A-Za-z0-9_.\-/]{1,64}$")
 
 
+# C0 controls, DEL, C1 controls and the bidirectional overrides, as monitor.cli.terminal
+# shows them to a person.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+
+
+def label_value(value: str) -> str:
+    """A wire text as a label value: every control character (ESC, CR, newline, tab) and
+    bidi override shown as a visible escape (`\\x1b`, `\\n`), so a name cannot rewrite the
+    terminal or the dashboard that shows it; the exposition escapes quotes and backslashes
+    itself."""
+    return _CONTROL.sub(_escape, value)
+
+
 def error_type_label(value: str) -> str:
     """`error.type` as a label: the conventions want a low-cardinality identifier (a class
     name, a status code, `timeout`); a value that reads like a message (spaces, punctuation,

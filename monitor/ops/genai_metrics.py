@@ -23,6 +23,7 @@ from monitor.core.records import CallStatus, LLMCall
 from monitor.ops.cardinality import (
     CardinalityLimits,
     error_type_label,
+    label_value,
     overflow_sample,
 )
 
@@ -83,7 +84,7 @@ class BatchHistogram:
                 total += n
                 cumulative.append((edge, total))
             if isinstance(key, tuple):
-                family.add_metric(list(key), cumulative, series.sum)
+                family.add_metric([label_value(v) for v in key], cumulative, series.sum)
             else:  # the overflow series
                 family.samples.extend(
                     [*(overflow_sample(f"{self.name}_bucket", n, le=edge)

@@ -25,7 +25,7 @@ from prometheus_client.samples import Sample as PromSample
 from monitor.core.metrics import PREFIX, SelfMetrics
 from monitor.core.records import DetectorResult, SelfCheckRecord
 from monitor.jobs.plugin import DetectorPlugin, Sample
-from monitor.ops.cardinality import OVERFLOW, OVERFLOW_LABEL, CardinalityLimits
+from monitor.ops.cardinality import OVERFLOW, OVERFLOW_LABEL, CardinalityLimits, label_value
 
 _DIRECTED = ("service", "model", "direction")
 
@@ -77,7 +77,7 @@ class DetectorResults(Collector):
                                               sample.value)
                 continue
             seen[sample.family].add(sample.labels)
-            family.add_metric([value for _, value in sample.labels], sample.value)
+            family.add_metric([label_value(value) for _, value in sample.labels], sample.value)
         for key, value in overflow.items():
             families[key].samples.append(
                 PromSample(families[key].name, {OVERFLOW_LABEL: "true"}, value, None, None))

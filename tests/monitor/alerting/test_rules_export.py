@@ -67,13 +67,14 @@ alerts:
               if "alert" in r}
     ttft = alerts["LLMTimeToFirstTokenHigh"]
     assert ttft["expr"] == \
-        'max without (quantile) (driftwatch_latency_ttft_seconds{quantile="0.95"}) > 1.5'
+        'max without (quantile_level) ' \
+        '(driftwatch_latency_ttft_seconds{quantile_level="0.95"}) > 1.5'
     assert ttft["for"] == "2m"
     assert "LLMTrafficAbsent" not in alerts
     assert "rate1h > 14.4 * 0.005" in alerts["LLMErrorBudgetBurn"]["expr"]
     custom = alerts["SlowAndFailing"]
     assert custom["expr"] == (
-        'max without (quantile) (driftwatch_latency_duration_seconds{quantile="0.99", '
+        'max without (quantile_level) (driftwatch_latency_duration_seconds{quantile_level="0.99", '
         'model!=""}) > 20 and driftwatch_latency_error_ratio{model!=""} > 0.05')
     assert custom["annotations"]["summary"] == \
         "{{ $labels.service }}{{ with $labels.model }}/{{ . }}{{ end }} p99 " \

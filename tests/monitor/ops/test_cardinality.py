@@ -55,7 +55,7 @@ def label_sets(exposition: str) -> dict[str, set[str]]:
 def test_a_flood_of_services_models_and_error_types_leaves_every_family_bounded(
         start_daemon) -> None:  # type: ignore[no-untyped-def]
     daemon: Daemon = start_daemon(metrics={"cardinality_limit": LIMIT},
-                                  latency={"min_samples": 10})
+                                  latency={"min_samples": 10}, jobs={"max_segments": 4 * FLOOD})
     rng = random.Random(7)
     for i in range(FLOOD):
         status, _, _ = raw_request("POST", daemon.http + "/v1/traces", flood_body(i, rng),
