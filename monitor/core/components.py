@@ -49,6 +49,9 @@ class WriteBatch:
         return total
 
 
+Fresh = tuple[bool, ...] | None  # per call, whether newly stored; None: all were
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WriteResult:
     calls_inserted: int = 0  # new rows (re-delivered spans are not new)
@@ -56,6 +59,9 @@ class WriteResult:
     wrappers: int = 0  # stored calls found to wrap another call of the same exchange
     events_joined: int = 0  # content events applied to a stored call
     events_pending: int = 0  # content events kept until their span arrives
+    #: per call of the batch, in order, whether it is a new row (the first copy of a span
+    #: the store did not hold); None when every call was new
+    fresh: Fresh = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,8 +181,8 @@ class Store(ABC):
 class CallSink(Protocol):
     """Where the collectors hand what they extracted; resolves once it is durable."""
 
-    async def submit(self, batch: WriteBatch) -> None:
-        """Queue the batch and wait for its commit.
+    async def submit(self, batch: WriteBatch) -> Fresh:
+        """Queue the batch and wait for its commit; which of its calls were new (`Fresh`).
 
         :raises Overloaded: the queue is full; nothing was queued.
         """

@@ -244,13 +244,14 @@ class SqliteStore(Store):
             with self._transaction("write a batch") as cur:
                 lo = cur.execute("SELECT coalesce(max(rowid), 0) FROM calls").fetchone()[0]
                 inserted = self._insert_calls(cur, batch.calls, received_ns)
+                fresh = None if inserted == len(batch.calls) else _fresh(cur, lo, batch.calls)
                 joined, pending, changed = _join_events(cur, lo, batch.events, received_ns)
                 wrappers = _link_wrappers(cur, lo, changed)
             self._count(inserted, wrappers)
             self._checkpointer.poke()
         return WriteResult(
             calls_inserted=inserted, duplicates=len(batch.calls) - inserted, wrappers=wrappers,
-            events_joined=joined, events_pending=pending)
+            events_joined=joined, events_pending=pending, fresh=fresh)
 
     def _insert_calls(
         self, cur: sqlite3.Cursor, calls: Sequence[LLMCall], received_ns: int
@@ -673,6 +674,19 @@ def _call_from_row(row: Sequence[Any]) -> LLMCall:
         content_source=ContentSource(values["content_source"]),
     )
     return LLMCall(**values)
+
+
+def _fresh(cur: sqlite3.Cursor, lo: int, calls: Sequence[LLMCall]) -> tuple[bool, ...]:
+    """Which calls are new rows: those inserted in this write (rowid > lo), each span's
+    first copy only (the insert keeps the first of a batch's copies)."""
+    new = {(bytes(row[0]).hex(), bytes(row[1]).hex()) for row in cur.execute(
+        "SELECT trace_id, span_id FROM calls WHERE rowid > ?", (lo,))}
+    marks = []
+    for call in calls:
+        key = (call.trace_id, call.span_id)
+        marks.append(key in new)
+        new.discard(key)
+    return tuple(marks)
 
 
 @lru_cache(maxsize=16)
