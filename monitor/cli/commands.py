@@ -335,7 +335,7 @@ def _cmd_baseline_list(args: argparse.Namespace) -> int:
         print("no baselines yet")
     for b in baselines:
         segment = Segment(service=b["service"], model=b["model"]).label
-        print(f"{segment:<40} {b['source']:<7} {b['from']} to {b['to']}")
+        print(f"{_cell(segment, 40):<40} {b['source']:<7} {b['from']} to {b['to']}")
     return EXIT_OK
 
 
@@ -358,9 +358,9 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         labels = ",".join(f"{k}={v}" for k, v in sorted(a["labels"].items())
                           if k not in ("alertname", "severity"))
         since = (a["starts_at"] or a["active_at"])[:19].replace("T", " ")
-        print(f"{a['state']:<9} {_cut(a['alertname'], 26):<26} "
-              f"{a['labels'].get('severity', '-'):<8} {since:<20} {_cut(labels, 40):<40} "
-              f"{a['annotations'].get('summary', '')}")
+        print(f"{_cell(a['state'], 9):<9} {_cell(a['alertname'], 26):<26} "
+              f"{_cell(a['labels'].get('severity', '-'), 8):<8} {_cell(since, 20):<20} "
+              f"{_cell(labels, 40):<40} {printable(a['annotations'].get('summary', ''))}")
     return EXIT_OK
 
 
@@ -401,13 +401,14 @@ def _print_results(results: list[dict[str, Any]], *, as_json: bool,
         segment = Segment(service=r["service"], model=r["model"]).title
         state = {True: "ANOMALOUS", False: "ok", None: "no data"}[r["anomalous"]]
         p = "-" if r["p_value"] is None else f"{r['p_value']:.2g}"
-        print(f"{r['detector']:<9} {_cut(segment, 36):<36} {r['direction'] or '-':<10} "
-              f"{state:<12} {r['n_reference']:>5} {r['n_current']:>5} {p:>8}  {r['summary']}")
+        print(f"{_cell(r['detector'], 9):<9} {_cell(segment, 36):<36} "
+              f"{_cell(r['direction'] or '-', 10):<10} {state:<12} {r['n_reference']:>5} "
+              f"{r['n_current']:>5} {p:>8}  {printable(r['summary'])}")
         if r["detector"] == DRIFT and r["anomalous"]:
             for cluster in DriftDetails.from_json(r["details"]).clusters[:3]:
-                example = (cluster.examples or ("",))[0].replace("\n", " ")
+                example = (cluster.examples or ("",))[0]
                 print(f"{'':<9} cluster {cluster.share_reference:.0%} -> "
-                      f"{cluster.share_current:.0%}: {_cut(example, 90)}")
+                      f"{cluster.share_current:.0%}: {_cell(example, 90)}")
         report = report_path(r)
         if r["anomalous"] and report and ops_url:
             print(f"{'':<9} report: {ops_url}{report}")
