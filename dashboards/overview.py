@@ -137,9 +137,9 @@ def build() -> Dashboard:
         "whole service), and its p95 against the reference's.", ("service", "model"), [
             ("Calls/s", f"driftwatch_latency_requests_per_second{{{SVC}}}"),
             ("Error ratio", f"driftwatch_latency_error_ratio{{{SVC}}}"),
-            *((f"p{q}", f'driftwatch_latency_duration_seconds{{{SVC}, quantile="0.{q}"}}')
+            *((f"p{q}", f'driftwatch_latency_duration_seconds{{{SVC}, quantile_level="0.{q}"}}')
               for q in ("50", "95", "99")),
-            *((f"TTFT p{q}", f'driftwatch_latency_ttft_seconds{{{SVC}, quantile="0.{q}"}}')
+            *((f"TTFT p{q}", f'driftwatch_latency_ttft_seconds{{{SVC}, quantile_level="0.{q}"}}')
               for q in ("50", "95")),
             ("p95 / reference", f"driftwatch_latency_p95_ratio{{{SVC}}}"),
         ], overrides=[

@@ -41,6 +41,7 @@ from monitor.jobs.prefetch import Prefetcher
 from monitor.jobs.references import References
 from monitor.jobs.sampling import SampleRates, SamplingRateCollector
 from monitor.jobs.scheduler import JobScheduler, JobSpec
+from monitor.jobs.segments import SegmentWatch
 from monitor.jobs.texts import TextSampler
 from monitor.jobs.toxicity.plugin import ToxicityPlugin
 from monitor.ops.cardinality import CardinalityLimits
@@ -73,6 +74,7 @@ class Daemon:
         self._pauses = CollectorPauses(self.metrics.registry)
         self._store_lock, sqlite = _open_store(config)
         self.store: Store = sqlite
+        self._sqlite = sqlite
         ingest = config.ingest
         self._extract_pool = ExtractionPool(
             auto_workers() if ingest.workers == "auto" else ingest.workers, self.metrics,
@@ -100,6 +102,10 @@ class Daemon:
         self.jobs = JobScheduler(self.metrics)
         self.jobs.add(JobSpec("retention", config.jobs.retention_interval, self._retention))
         self._models: list[Embedder | Scorer] = []
+        self.segment_watch = SegmentWatch(config.jobs.max_segments)
+        self.metrics.watch("segments_unwatched", "Segments with calls that the detectors do "
+                           "not watch (past jobs.max_segments)",
+                           lambda: float(self.segment_watch.counts.unwatched))
         self._add_detectors(config)
         self.alert_state: SqliteAlertState | None = None
         self.dispatcher: Dispatcher | None = None
@@ -107,11 +113,11 @@ class Daemon:
         self.ops = OpsServer(config.ops, OpsDeps(
             metrics=self.metrics, store=self.store, history=self.history, jobs=self.jobs,
             listeners=tuple(r.listener for r in self.receivers), alerts=self.alerts,
-            detectors=DETECTORS))
+            detectors=DETECTORS, segments=self.segment_watch))
         for name, interval in self.jobs.intervals.items():
             self.metrics.job_interval.labels(name).set(interval)
         export_results(self.metrics, lambda: self.history.latest(), self.history.self_checks,
-                       DETECTORS)
+                       DETECTORS, self.label_limits)
         self.metrics.watch("store_calls", "LLM calls in the store",
                            lambda: float(self.store.stats().calls))
         self.metrics.watch("store_disk_bytes", "Bytes the store's database and WAL files "
@@ -131,7 +137,7 @@ class Daemon:
             return
         references = References(
             self.store, self.history, auto_window_s=max(s.window for _, s in enabled),
-            auto_min_calls=max(s.min_samples for _, s in enabled))
+            auto_min_calls=max(s.min_samples for _, s in enabled), watch=self.segment_watch)
         readers = [section for plugin, section in enabled if plugin.reads_texts]
         # the longest window a text-reading job looks at holds about `sample_cap` samples
         texts = self._texts(config, max(s.window for s in readers)) if readers else None
@@ -191,10 +197,20 @@ class Daemon:
         engine = AlertEngine(
             config.alerts, rules, state, Sources(
                 results=self.history.latest, jobs=self._job_status,
-                refused_total=self.metrics.spans_refused_total),
+                refused_total=self.metrics.spans_refused_total,
+                free_bytes=self._free_disk_bytes),
             self.metrics, dispatcher, external_url)
         self.jobs.add(JobSpec("alerts", config.alerts.evaluation_interval, engine.run))
         return engine
+
+    def _free_disk_bytes(self) -> float | None:
+        """Free bytes on the store's filesystem; None when it cannot be asked (the disk
+        rule then keeps its state rather than guess)."""
+        try:
+            return float(self._sqlite.free_disk_bytes())
+        except OSError:
+            log.warning("cannot read the free space of the store's filesystem", exc_info=True)
+            return None
 
     def _job_status(self) -> dict[str, JobStatus]:
         since = self.jobs.started_s or time.time()

@@ -65,8 +65,8 @@ class RuleConfig(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     enabled: bool = True
-    kind: Literal["detector", "traffic_absent", "job_stale", "job_behind",
-                  "spans_refused"] = "detector"
+    kind: Literal["detector", "traffic_absent", "job_stale", "job_behind", "spans_refused",
+                  "disk_filling"] = "detector"
     detector: Literal["drift", "toxicity", "latency"] | None = None
     direction: Literal["prompt", "completion"] | None = None  # None: both
     scope: Literal["any", "service", "model"] = "any"  # whole services, models, or both
@@ -78,6 +78,9 @@ class RuleConfig(Section):
     stale_after: float = Field(default=3.0, gt=0)  # job_stale: job intervals without success
     #: job_behind: the share of its interval a job's last run took, above which it fires
     busy_share: float = Field(default=0.8, gt=0)
+    # disk_filling: holds while the store's filesystem has less free than this many times
+    # store.min_free_bytes, where ingest stops
+    free_below: float = Field(default=4.0, gt=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleConfig:

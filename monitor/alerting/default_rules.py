@@ -124,6 +124,16 @@ DriftwatchDetectorsBehind:
       {duration:.0f}s; when runs outlast the interval its results go stale. See
       driftwatch_job_busy_ratio and driftwatch_detector_sampling_rate; lower sample_cap, raise
       embedding.threads or move embedding to embedding.remote."
+DriftwatchDiskFilling:
+  kind: disk_filling
+  # while the store's filesystem has under 4x store.min_free_bytes free (ingest stops at 1x)
+  for: 2
+  severity: ticket
+  annotations:
+    summary: "driftwatch's store has {value:,.0f} bytes free"
+    description: "Ingest stops below store.min_free_bytes ({min_free_bytes:,} bytes); this
+      rule holds under {threshold:,.0f}. Free space on the store's filesystem, lower
+      store.retention or move the store."
 
 DriftwatchRefusingSpans:
   kind: spans_refused

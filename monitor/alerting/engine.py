@@ -41,7 +41,7 @@ ALERTS_JOB = "alerts"
 DASHBOARDS = {"drift": "driftwatch-quality", "toxicity": "driftwatch-quality",
               "latency": "driftwatch-overview", "traffic_absent": "driftwatch-overview",
               "job_stale": "driftwatch-daemon", "job_behind": "driftwatch-daemon",
-              "spans_refused": "driftwatch-daemon"}
+              "spans_refused": "driftwatch-daemon", "disk_filling": "driftwatch-daemon"}
 
 
 # -- what one evaluation looks at ---------------------------------------------------------------
@@ -61,6 +61,7 @@ class Inputs:
     results: Sequence[DetectorResult]
     jobs: Mapping[str, JobStatus]
     refused: float  # spans refused since the previous evaluation
+    free_bytes: float | None = None  # free on the store's filesystem; None: unknown
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +71,7 @@ class Sources:
     results: Callable[[], Sequence[DetectorResult]]
     jobs: Callable[[], Mapping[str, JobStatus]]
     refused_total: Callable[[], float]
+    free_bytes: Callable[[], float | None] = lambda: None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +100,7 @@ class RuleContext:
     evaluation_interval_s: float
     slo_availability: float
     latency_window_s: float
+    min_free_bytes: int = 0  # store.min_free_bytes: ingest stops below it
 
 
 class Rule:
@@ -111,7 +114,8 @@ class Rule:
         self.model = AlertRule.from_config(name, config)
         self._observe = {"detector": self._results, "traffic_absent": self._results,
                          "job_stale": self._job_stale, "job_behind": self._job_behind,
-                         "spans_refused": self._spans_refused}[config.kind]
+                         "spans_refused": self._spans_refused,
+                         "disk_filling": self._disk_filling}[config.kind]
 
     @property
     def severity(self) -> str:
@@ -185,6 +189,16 @@ class Rule:
             value=inputs.refused, values={"value": inputs.refused, "threshold": 0},
             source_interval_s=self.context.evaluation_interval_s)]
 
+    def _disk_filling(self, inputs: Inputs) -> list[Observation]:
+        threshold = self.model.free_below * self.context.min_free_bytes
+        free = inputs.free_bytes
+        return [Observation(
+            labels={}, holds=None if free is None else free < threshold,
+            key=f"eval:{inputs.now_ns}", value=free,
+            values={"value": free, "threshold": threshold,
+                    "min_free_bytes": self.context.min_free_bytes},
+            source_interval_s=self.context.evaluation_interval_s)]
+
     def _explanation(self, result: DetectorResult) -> dict[str, str]:
         """What changed, for people (the clusters that moved, the most toxic texts): the
         detector's own explanation, its texts redacted and cut short."""
@@ -222,7 +236,8 @@ def rules_from_config(config: Config, detectors: Detectors,
         redact=redact or Redactor.from_config(config.redaction),
         evaluation_interval_s=config.alerts.evaluation_interval,
         slo_availability=config.latency.slo.availability,
-        latency_window_s=config.latency.window)
+        latency_window_s=config.latency.window,
+        min_free_bytes=config.store.min_free_bytes)
     return [Rule(name, rule, context) for name, rule in config.alerts.rules.items()
             if rule.enabled]
 
@@ -314,7 +329,8 @@ class AlertEngine:
         now = now_ns or time.time_ns()
         refused = self._sources.refused_total()
         inputs = Inputs(now_ns=now, results=self._sources.results(),
-                        jobs=self._sources.jobs(), refused=refused - self._refused_seen)
+                        jobs=self._sources.jobs(), refused=refused - self._refused_seen,
+                        free_bytes=self._sources.free_bytes())
         self._refused_seen = refused
         alerts = self.evaluate(inputs)
         self._metrics.alert_evaluations.inc()

@@ -75,6 +75,7 @@ class AlertRule:
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
     stale_after: float  # job_stale: job intervals without success
+    free_below: float  # disk_filling: multiples of store.min_free_bytes
     busy_share: float = 0.8  # job_behind: last run time over interval that fires it
 
     @classmethod
@@ -87,7 +88,7 @@ class AlertRule:
                    scope=config.scope, condition=condition, for_=config.for_,
                    severity=config.severity, labels=dict(config.labels),
                    annotations=dict(config.annotations), stale_after=config.stale_after,
-                   busy_share=config.busy_share)
+                   busy_share=config.busy_share, free_below=config.free_below)
 
     @property
     def on_results(self) -> bool:

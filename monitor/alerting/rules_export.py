@@ -108,6 +108,9 @@ def _expr(rule: AlertRule, config: Config, detectors: Detectors,
                 f"< on (instance) group_left () (time() - process_start_time_seconds)")
     if rule.kind == "job_behind":
         return f"driftwatch_job_busy_ratio > {rule.busy_share:g}"
+    if rule.kind == "disk_filling":
+        threshold = rule.free_below * config.store.min_free_bytes
+        return f"driftwatch_store_filesystem_free_bytes < {threshold:.0f}"
     assert rule.kind == "spans_refused", rule.kind
     window = _duration(max(300.0, 2 * config.alerts.evaluation_interval))
     return (f"sum without (transport, reason) "
@@ -188,6 +191,11 @@ def _shipped_annotations(name: str, config: Config) -> dict[str, str] | None:
             "driftwatch job {{ $labels.job_name }} is falling behind",
             "Its last run took {{ $value | humanizePercentage }} of its interval: its results "
             "will go stale. Lower sample_cap, add embedding.threads, or use embedding.remote."),
+        "DriftwatchDiskFilling": (
+            "driftwatch's store has {{ $value | humanize1024 }}B free",
+            f"Ingest stops below store.min_free_bytes ({config.store.min_free_bytes:,} "
+            "bytes): free space on the store's filesystem, lower retention or move the "
+            "store."),
         "DriftwatchRefusingSpans": (
             "driftwatch is refusing spans",
             "Exporters were refused {{ $value | humanize }} spans (queue full, too large or "
@@ -212,7 +220,7 @@ def _annotations(name: str, rule: RuleConfig, config: Config) -> dict[str, str]:
     if config.alerts.grafana_url:
         uid = DASHBOARDS.get(dashboard_key(AlertRule.from_config(name, rule)),
                              "driftwatch-overview")
-        daemon_wide = rule.kind in ("job_stale", "job_behind")
+        daemon_wide = rule.kind in ("job_stale", "job_behind", "disk_filling")
         query = "" if daemon_wide else "?var-service={{ $labels.service }}"
         annotations.setdefault("dashboard_url",
                                f"{config.alerts.grafana_url.rstrip('/')}/d/{uid}{query}")

@@ -16,7 +16,7 @@ import logging
 import sys
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from monitor import __version__
 from monitor.cli.client import OpsClient, OpsError
 from monitor.cli.demo import add_demo_command
 from monitor.cli.replay import add_replay_command
-from monitor.cli.terminal import OneLineFormatter
+from monitor.cli.terminal import OneLineFormatter, printable
 from monitor.config import Config, load_config
 from monitor.core.components import CallQuery
 from monitor.core.errors import ConfigError, StoreError
@@ -270,24 +270,29 @@ def _cmd_calls(args: argparse.Namespace) -> int:
         print(f"driftwatch: --since/--until: {exc}", file=sys.stderr)
         return EXIT_USAGE
     store = SqliteStore(Path(path))
-    try:
-        calls = store.calls(CallQuery(service=args.service, model=args.model, since_ns=since,
-                                      until_ns=until, limit=args.limit))
+    query = CallQuery(service=args.service, model=args.model, since_ns=since, until_ns=until,
+                      limit=args.limit)
+    try:  # printed page by page as the store gives them: any answer in bounded memory
+        pages = store.call_pages(query)
+        if args.json:
+            for page in pages:
+                for call in page:
+                    print(json.dumps(call.to_json(), ensure_ascii=False))
+        else:
+            _print_calls_table(pages)
     finally:
         store.close()
-    if args.json:
-        for call in calls:
-            print(json.dumps(call.to_json(), ensure_ascii=False))
-    else:
-        _print_calls_table(calls)
     return EXIT_OK
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
     client = _client(args)
-    results = client.get("/api/v1/results", detector=args.detector,
-                         service=args.service)["results"]
-    _print_results(results, as_json=args.json, ops_url=client.url)
+    answer = client.get("/api/v1/results", detector=args.detector, service=args.service)
+    _print_results(answer["results"], as_json=args.json, ops_url=client.url)
+    segments = answer.get("segments") or {}
+    if not args.json and segments.get("unwatched"):
+        print(f"{segments['unwatched']} segments not watched: more than jobs.max_segments "
+              f"({segments['limit']}) have calls; the busiest {segments['watched']} are")
     return EXIT_OK
 
 
@@ -330,7 +335,7 @@ def _cmd_baseline_list(args: argparse.Namespace) -> int:
         print("no baselines yet")
     for b in baselines:
         segment = Segment(service=b["service"], model=b["model"]).label
-        print(f"{segment:<40} {b['source']:<7} {b['from']} to {b['to']}")
+        print(f"{_cell(segment, 40):<40} {b['source']:<7} {b['from']} to {b['to']}")
     return EXIT_OK
 
 
@@ -353,9 +358,9 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         labels = ",".join(f"{k}={v}" for k, v in sorted(a["labels"].items())
                           if k not in ("alertname", "severity"))
         since = (a["starts_at"] or a["active_at"])[:19].replace("T", " ")
-        print(f"{a['state']:<9} {_cut(a['alertname'], 26):<26} "
-              f"{a['labels'].get('severity', '-'):<8} {since:<20} {_cut(labels, 40):<40} "
-              f"{a['annotations'].get('summary', '')}")
+        print(f"{_cell(a['state'], 9):<9} {_cell(a['alertname'], 26):<26} "
+              f"{_cell(a['labels'].get('severity', '-'), 8):<8} {_cell(since, 20):<20} "
+              f"{_cell(labels, 40):<40} {printable(a['annotations'].get('summary', ''))}")
     return EXIT_OK
 
 
@@ -396,31 +401,38 @@ def _print_results(results: list[dict[str, Any]], *, as_json: bool,
         segment = Segment(service=r["service"], model=r["model"]).title
         state = {True: "ANOMALOUS", False: "ok", None: "no data"}[r["anomalous"]]
         p = "-" if r["p_value"] is None else f"{r['p_value']:.2g}"
-        print(f"{r['detector']:<9} {_cut(segment, 36):<36} {r['direction'] or '-':<10} "
-              f"{state:<12} {r['n_reference']:>5} {r['n_current']:>5} {p:>8}  {r['summary']}")
+        print(f"{_cell(r['detector'], 9):<9} {_cell(segment, 36):<36} "
+              f"{_cell(r['direction'] or '-', 10):<10} {state:<12} {r['n_reference']:>5} "
+              f"{r['n_current']:>5} {p:>8}  {printable(r['summary'])}")
         if r["detector"] == DRIFT and r["anomalous"]:
             for cluster in DriftDetails.from_json(r["details"]).clusters[:3]:
-                example = (cluster.examples or ("",))[0].replace("\n", " ")
+                example = (cluster.examples or ("",))[0]
                 print(f"{'':<9} cluster {cluster.share_reference:.0%} -> "
-                      f"{cluster.share_current:.0%}: {_cut(example, 90)}")
+                      f"{cluster.share_current:.0%}: {_cell(example, 90)}")
         report = report_path(r)
         if r["anomalous"] and report and ops_url:
             print(f"{'':<9} report: {ops_url}{report}")
 
 
-def _print_calls_table(calls: list[LLMCall]) -> None:
-    if not calls:
-        print("no calls in that window")
-        return
-    header = f"{'START (UTC)':<20} {'SERVICE':<18} {'MODEL':<22} {'DUR s':>7} {'STATUS':<6} " \
-             f"{'IN':>6} {'OUT':>6}  PROMPT"
-    print(header)
-    for c in calls:
-        prompt = (c.prompt or "(not captured)").replace("\n", " ")
-        print(f"{c.start:%Y-%m-%d %H:%M:%S} {_cut(c.service, 18):<18} "
-              f"{_cut(c.model or '-', 22):<22} {c.duration_s:>7.3f} {c.status.value:<6} "
-              f"{_num(c.input_tokens):>6} {_num(c.output_tokens):>6}  {_cut(prompt, 60)}")
-    print(f"{len(calls)} calls")
+def _print_calls_table(pages: Iterable[list[LLMCall]]) -> None:
+    count = 0
+    for page in pages:
+        if not count:
+            print(f"{'START (UTC)':<20} {'SERVICE':<18} {'MODEL':<22} {'DUR s':>7} "
+                  f"{'STATUS':<6} {'IN':>6} {'OUT':>6}  PROMPT")
+        for c in page:
+            prompt = c.prompt or "(not captured)"
+            print(f"{c.start:%Y-%m-%d %H:%M:%S} {_cell(c.service, 18):<18} "
+                  f"{_cell(c.model or '-', 22):<22} {c.duration_s:>7.3f} {c.status.value:<6} "
+                  f"{_num(c.input_tokens):>6} {_num(c.output_tokens):>6}  {_cell(prompt, 60)}")
+        count += len(page)
+    print(f"{count} calls" if count else "no calls in that window")
+
+
+def _cell(text: str, width: int) -> str:
+    """A wire text as one table cell: control characters (ESC, CR, newline) made visible,
+    so a hostile name can neither rewrite the terminal nor split the row; then cut."""
+    return _cut(printable(text), width)
 
 
 def _cut(text: str, width: int) -> str:

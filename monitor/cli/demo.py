@@ -35,6 +35,7 @@ import yaml
 
 from monitor.cli.client import OpsClient, OpsError
 from monitor.cli.progress import ProgressBar
+from monitor.cli.terminal import printable
 from monitor.core.records import Segment, rfc3339
 from monitor.jobs.drift.details import DETECTOR as DRIFT
 from monitor.jobs.drift.details import DriftDetails
@@ -329,7 +330,7 @@ def explain(results: list[dict[str, Any]], ops: str, out: TextIO) -> list[str]:
                   "(the report page shows it; content warning: offensive language)", file=out)
         else:
             for r in found if detector == "latency" else [head]:
-                print(f"    {r['summary']}", file=out)
+                print(f"    {printable(r['summary'])}", file=out)
         if (detector, direction) == ("drift", "prompt"):
             _clusters(head, out)
         if detector == "toxicity":
@@ -338,7 +339,7 @@ def explain(results: list[dict[str, Any]], ops: str, out: TextIO) -> list[str]:
                   "on the report page (content warning: offensive language)", file=out)
         others = [r["model"] for r in found[1:] if r["model"]]
         if others and detector != "latency":
-            print(f"    also anomalous per model: {', '.join(others)}", file=out)
+            print(f"    also anomalous per model: {printable(', '.join(others))}", file=out)
         if detector in ("drift", "toxicity") and (path := report_path(head)):
             urls.append(f"{ops}{path}")
             print(f"    report: {urls[-1]}", file=out)
@@ -357,18 +358,18 @@ def _by_story(item: tuple[tuple[str, str], list[dict[str, Any]]]) -> int:
 
 
 def _segment(result: dict[str, Any]) -> str:
-    return Segment(service=result["service"], model=result["model"]).title
+    return printable(Segment(service=result["service"], model=result["model"]).title)
 
 
 def _clusters(result: dict[str, Any], out: TextIO) -> None:
     grown = [c for c in DriftDetails.from_json(result["details"]).clusters
              if c.share_current > c.share_reference]
     for cluster in grown[:2]:
-        words = ", ".join(cluster.keywords) or "(no keywords)"
+        words = printable(", ".join(cluster.keywords)) or "(no keywords)"
         print(f"    a topic grew from {cluster.share_reference:.0%} to "
               f"{cluster.share_current:.0%} of prompts: {words}", file=out)
         for example in cluster.examples[:3]:
-            print(f"      e.g. \"{_cut(example, 100)}\"", file=out)
+            print(f"      e.g. \"{_cut(printable(example), 100)}\"", file=out)
 
 
 def alerts(client: OpsClient, out: TextIO) -> None:
@@ -385,12 +386,13 @@ def alerts(client: OpsClient, out: TextIO) -> None:
         annotations = alert.get("annotations") or {}
         labels = alert.get("labels") or {}
         name = alert.get("alertname") or labels.get("alertname", "?")
-        print(f"  {alert.get('state', '?'):<9} {name}: "
-              f"{annotations.get('summary') or annotations.get('description', '')}", file=out)
+        summary = annotations.get("summary") or annotations.get("description", "")
+        print(f"  {printable(str(alert.get('state', '?'))):<9} {printable(str(name))}: "
+              f"{printable(summary)}", file=out)
         for line in (annotations.get("explanation") or "").splitlines()[:3]:
-            print(f"            {_cut(line, 110)}", file=out)
+            print(f"            {_cut(printable(line), 110)}", file=out)
         if annotations.get("report_url"):
-            print(f"            report: {annotations['report_url']}", file=out)
+            print(f"            report: {printable(annotations['report_url'])}", file=out)
 
 
 def next_steps(target: Target, urls: list[str], out: TextIO) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,6 +49,9 @@ class WriteBatch:
         return total
 
 
+Fresh = tuple[bool, ...] | None  # per call, whether newly stored; None: all were
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WriteResult:
     calls_inserted: int = 0  # new rows (re-delivered spans are not new)
@@ -56,6 +59,9 @@ class WriteResult:
     wrappers: int = 0  # stored calls found to wrap another call of the same exchange
     events_joined: int = 0  # content events applied to a stored call
     events_pending: int = 0  # content events kept until their span arrives
+    #: per call of the batch, in order, whether it is a new row (the first copy of a span
+    #: the store did not hold); None when every call was new
+    fresh: Fresh = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,6 +133,11 @@ class Store(ABC):
         """Stored calls matching the query, by start time (wrappers left out unless asked)."""
 
     @abstractmethod
+    def call_pages(self, query: CallQuery, page_size: int = 500) -> Iterator[list[LLMCall]]:
+        """The same calls as `calls(query)` (not sampled), in order, read page by page, so
+        an answer of any size takes the memory of one page."""
+
+    @abstractmethod
     def timings(self, query: CallQuery) -> list[Timing]:
         """The numeric fields of the matching calls (honours `limit` and `sample`)."""
 
@@ -143,6 +154,10 @@ class Store(ABC):
     @abstractmethod
     def segments(self, since_ns: int | None = None) -> list[Segment]:
         """Every (service, model) with calls since the given time."""
+
+    @abstractmethod
+    def segment_calls(self, since_ns: int | None = None) -> dict[Segment, int]:
+        """Every (service, model) with calls since the given time, and how many."""
 
     @abstractmethod
     def delete_before(self, cutoff_ns: int, batch_size: int) -> int:
@@ -169,8 +184,8 @@ class Store(ABC):
 class CallSink(Protocol):
     """Where the collectors hand what they extracted; resolves once it is durable."""
 
-    async def submit(self, batch: WriteBatch) -> None:
-        """Queue the batch and wait for its commit.
+    async def submit(self, batch: WriteBatch) -> Fresh:
+        """Queue the batch and wait for its commit; which of its calls were new (`Fresh`).
 
         :raises Overloaded: the queue is full; nothing was queued.
         """

@@ -1,11 +1,17 @@
 """Times as people type them: RFC 3339 ("2026-11-22T07:00:00Z"), relative ("-2h", "1h" = an
-hour ago, "now"), or unix seconds. All results are unix nanoseconds."""
+hour ago, "now"), or unix seconds. All results are unix nanoseconds within int64 (years 1677 to
+2262), what the store and OTLP hold; anything else is a TimeParseError, never an
+OverflowError."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Final
 
 from monitor.core.config import parse_duration
+
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
 
 
 class TimeParseError(ValueError):
@@ -13,6 +19,21 @@ class TimeParseError(ValueError):
 
 
 def parse_time(text: str, *, now_ns: int) -> int:
+    """Unix nanoseconds from `text`; TimeParseError says what was expected."""
+    try:
+        ns = _parse(text, now_ns=now_ns)
+    except (OverflowError, ValueError) as exc:
+        if isinstance(exc, TimeParseError):
+            raise
+        ns = None
+    if ns is None or not INT64_MIN <= ns <= INT64_MAX:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise TimeParseError(f"outside the times driftwatch can hold (years 1677 to 2262), "
+                             f"got: {shown!r}")
+    return ns
+
+
+def _parse(text: str, *, now_ns: int) -> int:
     value = text.strip()
     if value == "now":
         return now_ns

@@ -18,6 +18,8 @@ from monitor.core.config import (
 
 class JobsConfig(Section):
     retention_interval: Duration = 3600.0
+    # the most segments (services and their models) the detectors watch, busiest first
+    max_segments: int = Field(default=500, ge=1)
 
 
 class RemoteEmbeddingConfig(Section):

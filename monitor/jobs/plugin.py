@@ -90,7 +90,7 @@ class Gauge:
     """One gauge family a detector exports per result, carrying one of its rule fields.
 
     Its labels are the segment's (`service`, `model`, and `direction` for detectors that
-    have one) followed by `labels`, fixed ones such as quantile="0.95".
+    have one) followed by `labels`, fixed ones such as quantile_level="0.95".
     """
 
     family: str  # the metric name after "driftwatch_"
@@ -116,7 +116,7 @@ class PromQLField:
     fixed labels to aggregate away so checks on several metrics of a segment match."""
 
     metric: str
-    matchers: tuple[str, ...] = ()  # e.g. 'quantile="0.95"'
+    matchers: tuple[str, ...] = ()  # e.g. 'quantile_level="0.95"'
     drop: tuple[str, ...] = ()
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from monitor.core.components import CallQuery, Store
 from monitor.core.records import Direction, Segment, rfc3339
 from monitor.jobs.config import WindowedConfig
+from monitor.jobs.segments import SegmentWatch
 from monitor.store.history import Baseline, SqliteHistory
 
 
@@ -59,19 +60,23 @@ class References:
     """Resolves segments, windows and references from the store and the history."""
 
     def __init__(self, store: Store, history: SqliteHistory, *, auto_window_s: float,
-                 auto_min_calls: int) -> None:
+                 auto_min_calls: int, watch: SegmentWatch | None = None) -> None:
         self._store = store
         self._history = history
+        self.watch = watch or SegmentWatch()
         self._auto_window_ns = int(auto_window_s * 1e9)
         self._auto_min_calls = auto_min_calls
 
     def segments(self, since_ns: int) -> list[Segment]:
-        """Every service with calls since then, as a whole and per model."""
-        found = self._store.segments(since_ns)
-        services = sorted({s.service for s in found})
-        whole = [Segment(service=s, model=None) for s in services]
-        per_model = [s for s in found if s.model is not None]
-        return sorted([*whole, *per_model], key=lambda s: (s.service, s.model or ""))
+        """The watched segments with calls since then (each service as a whole and per
+        model; at most `jobs.max_segments`, the busiest kept), ordered by name."""
+        calls: dict[Segment, int] = {}
+        for segment, n in self._store.segment_calls(since_ns).items():
+            whole = Segment(service=segment.service, model=None)
+            calls[whole] = calls.get(whole, 0) + n
+            if segment.model is not None:
+                calls[segment] = n
+        return sorted(self.watch.choose(calls), key=lambda s: (s.service, s.model or ""))
 
     def current(self, section: WindowedConfig, reference: Reference, now_ns: int) -> Window:
         start = now_ns - int(section.window * 1e9)

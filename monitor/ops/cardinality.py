@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 OVERFLOW_LABEL: Final = "otel_metric_overflow"
 DEFAULT_LIMIT: Final = 2_000
+# Refused label sets remembered so each is counted once (the result families meet the same
+# ones at every scrape); past that many, an overcount beats unbounded memory.
+_REMEMBER_REFUSED: Final = 10_000
 
 
 class Overflow:
@@ -72,7 +75,7 @@ class LabelSetLimit:
                 log.warning("metric %s reached its limit of %d label sets; further ones are "
                             'recorded as %s="true" (metrics.cardinality_limit)', self.family,
                             self.limit, OVERFLOW_LABEL)
-            if len(self._refused) < self.limit:  # remember a bounded number to count once
+            if len(self._refused) < max(self.limit, _REMEMBER_REFUSED):
                 if key not in self._refused:
                     self._refused.add(key)
                     self._refused_count += 1
@@ -82,7 +85,7 @@ class LabelSetLimit:
 
     @property
     def overflowed(self) -> int:
-        """Distinct label sets refused so far (exact up to `limit` of them)."""
+        """Distinct label sets refused so far (exact up to 10,000 or `limit` of them)."""
         return self._refused_count
 
     def forget(self, keep: set[Hashable]) -> None:
@@ -137,6 +140,26 @@ def overflow_sample(name: str, value: float, **extra: str) -> Sample:
 
 OTHER: Final = "_OTHER"
 _LOW_CARDINALITY = re.compile(r"^[A-Za-z0-9_.\-/]{1,64}$")
+
+
+# C0 controls, DEL, C1 controls and the bidirectional overrides, as monitor.cli.terminal
+# shows them to a person.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+
+
+def label_value(value: str) -> str:
+    """A wire text as a label value: every control character (ESC, CR, newline, tab) and
+    bidi override shown as a visible escape (`\\x1b`, `\\n`), so a name cannot rewrite the
+    terminal or the dashboard that shows it; the exposition escapes quotes and backslashes
+    itself."""
+    return _CONTROL.sub(_escape, value)
 
 
 def error_type_label(value: str) -> str:

@@ -18,11 +18,12 @@ from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from monitor.core.components import CallSink, WriteBatch
+from monitor.core.components import CallSink, Fresh, WriteBatch
 from monitor.core.records import CallStatus, LLMCall
 from monitor.ops.cardinality import (
     CardinalityLimits,
     error_type_label,
+    label_value,
     overflow_sample,
 )
 
@@ -83,7 +84,7 @@ class BatchHistogram:
                 total += n
                 cumulative.append((edge, total))
             if isinstance(key, tuple):
-                family.add_metric(list(key), cumulative, series.sum)
+                family.add_metric([label_value(v) for v in key], cumulative, series.sum)
             else:  # the overflow series
                 family.samples.extend(
                     [*(overflow_sample(f"{self.name}_bucket", n, le=edge)
@@ -137,18 +138,22 @@ class GenAiMetrics(Collector):
 class MeteredSink:
     """A CallSink that records the GenAI metrics of each batch once it is committed.
 
-    A span the exporter re-delivers after a lost acknowledgement is observed again, as an
-    OTel SDK would count a retried operation; the store keeps it once.
+    Only calls the store took as new are counted: a span the exporter re-delivers after a
+    lost acknowledgement is stored once and counted once, so the histograms agree with the
+    store (`driftwatch_calls_duplicate_total` counts the re-deliveries).
     """
 
     def __init__(self, inner: CallSink, metrics: GenAiMetrics) -> None:
         self._inner = inner
         self._metrics = metrics
 
-    async def submit(self, batch: WriteBatch) -> None:
-        await self._inner.submit(batch)
+    async def submit(self, batch: WriteBatch) -> Fresh:
+        fresh = await self._inner.submit(batch)
+        calls = (batch.calls if fresh is None
+                 else [c for c, new in zip(batch.calls, fresh, strict=True) if new])
         # A framework span that wraps a provider span of the same exchange is left out,
         # so one call is counted once.
         parents = {(c.trace_id, c.parent_span_id) for c in batch.calls if c.parent_span_id}
-        self._metrics.observe([c for c in batch.calls if (c.trace_id, c.span_id) not in parents]
-                              if parents else batch.calls)
+        self._metrics.observe([c for c in calls if (c.trace_id, c.span_id) not in parents]
+                              if parents else calls)
+        return fresh

@@ -5,40 +5,53 @@ anomalous or had too little data, its sample sizes) are labelled `detector`; eac
 adds its own gauges (`DetectorPlugin.gauges`). Labels are the segment (model "" = the whole
 service), the direction ("" where a detector has none) and fixed names, never values or
 texts. One history that cannot be read costs that scrape these families, not the others.
+
+Services and models come from the wire, so each family keeps at most the configured number
+of label sets (`metrics.cardinality_limit`, the limits the GenAI histograms use); the rest
+fold into one `otel_metric_overflow="true"` series per family carrying their largest value
+(an anomaly among them still reads 1). The families are rebuilt from the latest results at
+every scrape, so a label set whose result is gone gives its place back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample as PromSample
 
 from monitor.core.metrics import PREFIX, SelfMetrics
 from monitor.core.records import DetectorResult, SelfCheckRecord
 from monitor.jobs.plugin import DetectorPlugin, Sample
+from monitor.ops.cardinality import OVERFLOW, OVERFLOW_LABEL, CardinalityLimits, label_value
 
 _DIRECTED = ("service", "model", "direction")
 
 
 def export_results(metrics: SelfMetrics, latest: Callable[[], Sequence[DetectorResult]],
                    self_checks: Callable[[], Sequence[SelfCheckRecord]],
-                   detectors: Mapping[str, DetectorPlugin[Any, Any]]) -> None:
-    """Export the latest detector results (and drift self-checks) on the metrics' registry."""
+                   detectors: Mapping[str, DetectorPlugin[Any, Any]],
+                   limits: CardinalityLimits | None = None) -> None:
+    """Export the latest detector results (and drift self-checks) on the metrics' registry,
+    each family bounded by `limits` (the default limit where none is given)."""
     metrics.registry.register(DetectorResults(latest, self_checks, detectors,
-                                              metrics.read_failed))
+                                              metrics.read_failed,
+                                              limits or CardinalityLimits()))
 
 
 class DetectorResults(Collector):
     def __init__(self, latest: Callable[[], Sequence[DetectorResult]],
                  self_checks: Callable[[], Sequence[SelfCheckRecord]],
                  detectors: Mapping[str, DetectorPlugin[Any, Any]],
-                 failed: Callable[[str], None]) -> None:
+                 failed: Callable[[str], None], limits: CardinalityLimits) -> None:
         self._latest = latest
         self._self_checks = self_checks
         self._detectors = detectors
         self._failed = failed
+        self._limits = limits
+        self._exported: set[str] = set()  # families of earlier scrapes, to forget when gone
 
     def describe(self):  # type: ignore[no-untyped-def]
         return []
@@ -50,13 +63,27 @@ class DetectorResults(Collector):
             self._failed(f"{PREFIX}_detector_results")
             return
         families: dict[str, GaugeMetricFamily] = {}
+        seen: dict[str, set[Hashable]] = {}
+        overflow: dict[str, float] = {}
         for sample in self._samples(latest, self_checks):
+            name = f"{PREFIX}_{sample.family}"
             family = families.get(sample.family)
             if family is None:
                 family = families[sample.family] = GaugeMetricFamily(
-                    f"{PREFIX}_{sample.family}", sample.doc,
-                    labels=[name for name, _ in sample.labels])
-            family.add_metric([value for _, value in sample.labels], sample.value)
+                    name, sample.doc, labels=[label for label, _ in sample.labels])
+                seen[sample.family] = set()
+            if self._limits.of(name).admit(sample.labels) is OVERFLOW:
+                overflow[sample.family] = max(overflow.get(sample.family, sample.value),
+                                              sample.value)
+                continue
+            seen[sample.family].add(sample.labels)
+            family.add_metric([label_value(value) for _, value in sample.labels], sample.value)
+        for key, value in overflow.items():
+            families[key].samples.append(
+                PromSample(families[key].name, {OVERFLOW_LABEL: "true"}, value, None, None))
+        for key in self._exported | set(seen):
+            self._limits.of(f"{PREFIX}_{key}").forget(seen.get(key, set()))
+        self._exported = set(seen)
         yield from families.values()
 
     def _samples(self, latest: Sequence[DetectorResult],

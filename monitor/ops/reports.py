@@ -1,5 +1,8 @@
 """Report pages on the ops server: one detector result, explained, as plain HTML.
 
+GET /: an index for a person who opens the ops address in a browser: links to /metrics and
+the API, and the latest results (anomalous first), each linking its report.
+
 GET /reports/{detector}/{id}: the segment, windows and sample sizes, and what the
 detector's plugin shows of its result (`DetectorPlugin.report`): for drift the tests, a 2-D
 projection of both windows and the clusters whose share moved, with redacted examples; for
@@ -20,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.core.records import DetectorResult
+from monitor.core.records import DetectorResult, Segment
 from monitor.jobs.plugin import DetectorPlugin, Report
 from monitor.ops.markup import time
 from monitor.store.history import SqliteHistory
@@ -59,7 +62,8 @@ footer{margin-top:32px;font-size:13px;color:#5c6472}
 def routes(history: SqliteHistory,
            detectors: Mapping[str, DetectorPlugin[Any, Any]]) -> list[web.RouteDef]:
     """The report routes, for the ops server's router (`app.add_routes(...)`)."""
-    return [web.get("/reports/{detector}/{id}", ReportPages(history, detectors).page)]
+    pages = ReportPages(history, detectors)
+    return [web.get("/", pages.index), web.get("/reports/{detector}/{id}", pages.page)]
 
 
 def report_path(result: DetectorResult | Mapping[str, Any]) -> str | None:
@@ -76,6 +80,10 @@ class ReportPages:
                  detectors: Mapping[str, DetectorPlugin[Any, Any]]) -> None:
         self._history = history
         self._detectors = detectors
+
+    async def index(self, request: web.Request) -> web.Response:
+        latest = await asyncio.to_thread(self._history.latest)
+        return _html(200, index_page(latest))
 
     async def page(self, request: web.Request) -> web.Response:
         detector, text = request.match_info["detector"], request.match_info["id"]
@@ -124,6 +132,45 @@ def page(result: DetectorResult, report: Report) -> str:
         f'<p class="summary">{escape(result.summary)}</p></header>{body}'
         f'<footer>driftwatch result {result.id}, computed {time(result.computed_ns)} · '
         f'<a href="/api/v1/results/{result.id}">JSON</a></footer></main></body></html>')
+
+
+INDEX_LINKS = (("/metrics", "Prometheus metrics"),
+               ("/api/v1/results", "latest detector results (JSON)"),
+               ("/api/v1/alerts", "alerts (JSON)"),
+               ("/api/v1/calls?limit=20", "the 20 oldest stored calls of the last hour (JSON)"))
+INDEX_RESULTS = 50
+
+
+def index_page(latest: list[DetectorResult]) -> str:
+    """The ops root: where to look, and the latest results, anomalous and newest first."""
+    links = "".join(f'<li><a href="{escape(href)}">{escape(href)}</a> '
+                    f'<span class="muted">{escape(what)}</span></li>' for href, what in INDEX_LINKS)
+    ordered = sorted(latest, key=lambda r: (r.anomalous is not True, -r.computed_ns))
+    rows = "".join(_index_row(r) for r in ordered[:INDEX_RESULTS])
+    more = len(ordered) - INDEX_RESULTS
+    table = (f"<table><thead><tr><th>Detector</th><th>Segment</th><th>Direction</th>"
+             f"<th>State</th><th>Computed</th><th>Report</th></tr></thead><tbody>{rows}"
+             "</tbody></table>" if rows else
+             '<p class="muted">No detector results yet: jobs run on their schedule.</p>')
+    if more > 0:
+        table += f'<p class="muted">and {more:,} more in /api/v1/results</p>'
+    return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<link rel="icon" href="data:,"><title>driftwatch</title><style>{_CSS}</style>'
+            f"</head><body><main><h1>driftwatch</h1><ul>{links}</ul>"
+            f"{_section('results', 'Latest results', table)}</main></body></html>")
+
+
+def _index_row(r: DetectorResult) -> str:
+    state_class, state = {True: ("anomalous", "ANOMALOUS"), False: ("ok", "ok"),
+                          None: ("nodata", "no data")}[r.anomalous]
+    segment = Segment(service=r.service, model=r.model).title
+    link = report_path(r) or ""
+    return (f"<tr><td>{escape(r.detector)}</td><td>{escape(segment)}</td>"
+            f"<td>{escape(r.direction.value if r.direction else '-')}</td>"
+            f'<td><span class="state {state_class}">{state}</span></td>'
+            f"<td>{escape(time(r.computed_ns))}</td>"
+            f'<td><a href="{escape(link)}">report</a></td></tr>')
 
 
 def _error_page(title: str, message: str, *, raw_hint: str = "") -> str:

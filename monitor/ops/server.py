@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -24,10 +24,11 @@ from monitor.core.components import CallQuery, Store
 from monitor.core.endpoints import Listener, bind_socket, server_ssl_context
 from monitor.core.errors import StoreError
 from monitor.core.metrics import SelfMetrics
-from monitor.core.records import DetectorResult, Direction
+from monitor.core.records import DetectorResult, Direction, LLMCall
 from monitor.core.timeparse import TimeParseError, parse_time
 from monitor.jobs.plugin import DetectorPlugin
 from monitor.jobs.scheduler import JobScheduler, UnknownJob
+from monitor.jobs.segments import SegmentWatch
 from monitor.ops import reports
 from monitor.ops.access import OpsAccess
 from monitor.ops.config import OpsConfig
@@ -35,7 +36,11 @@ from monitor.store.history import Baseline, SqliteHistory
 
 log = logging.getLogger(__name__)
 
-MAX_CALLS_PER_PAGE = 10_000
+# /api/v1/calls: the most calls one request may ask for (`limit`), what it gets without
+# one, and the rows read from the store at a time while the answer streams.
+MAX_CALLS_PER_REQUEST = 100_000
+DEFAULT_CALLS = 10_000
+CALLS_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,7 @@ class OpsDeps:
     listeners: tuple[Listener, ...]  # receivers that must be bound for /readyz
     alerts: AlertEngine | None = None  # None: alerting is turned off
     detectors: Mapping[str, DetectorPlugin[Any, Any]] = field(default_factory=dict)
+    segments: SegmentWatch | None = None  # which segments the detectors watch
 
 
 class OpsServer:
@@ -123,13 +129,30 @@ class OpsServer:
         body = await asyncio.to_thread(self._deps.metrics.exposition)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def _calls(self, request: web.Request) -> web.Response:
+    async def _calls(self, request: web.Request) -> web.StreamResponse:
         try:
             query = calls_query(dict(request.query), now_ns=time.time_ns())
         except ValueError as exc:
             return _error(400, str(exc))
-        calls = await asyncio.to_thread(self._deps.store.calls, query)
-        return web.json_response({"calls": [c.to_json() for c in calls]})
+        asked = query.limit or DEFAULT_CALLS
+        # One more than asked: whether the limit cut the answer short, said at its end.
+        pages = self._deps.store.call_pages(replace(query, limit=asked + 1), CALLS_PAGE)
+        page: list[LLMCall] = await asyncio.to_thread(next, pages, [])  # failing: a 503
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"calls": [')
+        sent = fetched = 0
+        while page:
+            fetched += len(page)
+            rows = [json.dumps(c.to_json(), ensure_ascii=False) for c in page[: asked - sent]]
+            if rows:
+                await response.write(((", " if sent else "") + ", ".join(rows)).encode())
+                sent += len(rows)
+            page = await asyncio.to_thread(next, pages, [])
+        end = {"limit": asked, "max_limit": MAX_CALLS_PER_REQUEST, "truncated": fetched > asked}
+        await response.write(f"], {json.dumps(end)[1:]}".encode())
+        await response.write_eof()
+        return response
 
     async def _jobs(self, request: web.Request) -> web.Response:
         return web.json_response({"jobs": self._deps.jobs.names})
@@ -153,7 +176,10 @@ class OpsServer:
         results = await asyncio.to_thread(
             self._deps.history.latest, detector=params.get("detector"),
             service=params.get("service"))
-        return web.json_response({"results": [r.to_json() for r in results]})
+        answer: dict[str, Any] = {"results": [r.to_json() for r in results]}
+        if self._deps.segments is not None:
+            answer["segments"] = self._deps.segments.counts.to_json()
+        return web.json_response(answer)
 
     async def _series(self, request: web.Request) -> web.Response:
         try:
@@ -282,9 +308,10 @@ def calls_query(params: dict[str, str], *, now_ns: int) -> CallQuery:
         raise ValueError(f"unknown parameter {unknown[0]!r}; known: {', '.join(sorted(known))}")
     since = _time_param(params, "since", now_ns)
     until = _time_param(params, "until", now_ns)
-    limit_text = params.get("limit", str(MAX_CALLS_PER_PAGE))
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_CALLS_PER_PAGE:
-        raise ValueError(f"limit: expected 1 to {MAX_CALLS_PER_PAGE}, got: {limit_text!r}")
+    limit_text = params.get("limit", str(DEFAULT_CALLS))
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_CALLS_PER_REQUEST:
+        raise ValueError(f"limit: expected 1 to {MAX_CALLS_PER_REQUEST} (the most one "
+                         f"request may ask for), got: {limit_text[:40]!r}")
     order = params.get("order", "asc")
     if order not in ("asc", "desc"):
         raise ValueError(f"order: expected asc or desc, got: {order!r}")

@@ -71,6 +71,7 @@ _FIELDS = (
 )
 _COLUMNS = ", ".join(_FIELDS)
 _ROW = f"rowid, {_COLUMNS}"
+_START_AT = 1 + _FIELDS.index("start_ns")  # in a _ROW row
 
 _ROW_PARAMS = len(_FIELDS) + 2  # the fields, model and received_ns
 # Rows per INSERT statement at most. Binding needs the GIL but sqlite3_step releases it, so
@@ -243,13 +244,14 @@ class SqliteStore(Store):
             with self._transaction("write a batch") as cur:
                 lo = cur.execute("SELECT coalesce(max(rowid), 0) FROM calls").fetchone()[0]
                 inserted = self._insert_calls(cur, batch.calls, received_ns)
+                fresh = None if inserted == len(batch.calls) else _fresh(cur, lo, batch.calls)
                 joined, pending, changed = _join_events(cur, lo, batch.events, received_ns)
                 wrappers = _link_wrappers(cur, lo, changed)
             self._count(inserted, wrappers)
             self._checkpointer.poke()
         return WriteResult(
             calls_inserted=inserted, duplicates=len(batch.calls) - inserted, wrappers=wrappers,
-            events_joined=joined, events_pending=pending)
+            events_joined=joined, events_pending=pending, fresh=fresh)
 
     def _insert_calls(
         self, cur: sqlite3.Cursor, calls: Sequence[LLMCall], received_ns: int
@@ -365,6 +367,25 @@ class SqliteStore(Store):
     def calls(self, query: CallQuery) -> list[LLMCall]:
         return [_call_from_row(row) for row in self._read(*_select(_ROW, query))]
 
+    def call_pages(self, query: CallQuery, page_size: int = 500) -> Iterator[list[LLMCall]]:
+        # Keyset paging on (start_ns, rowid): each page one short read, however deep.
+        order, after = ("DESC", "<") if query.newest_first else ("ASC", ">")
+        left = query.limit
+        cursor: tuple[int, int] | None = None
+        while left is None or left > 0:
+            where, params = _call_filter(query)
+            if cursor is not None:
+                where += (" AND " if where else " WHERE ") + f"(start_ns, rowid) {after} (?, ?)"
+                params.extend(cursor)
+            size = page_size if left is None else min(page_size, left)
+            rows = self._read(f"SELECT {_ROW} FROM calls{where} ORDER BY start_ns {order}, "
+                              f"rowid {order} LIMIT ?", [*params, size])
+            if not rows:
+                return
+            yield [_call_from_row(row) for row in rows]
+            cursor = (rows[-1][_START_AT], rows[-1][0])
+            left = None if left is None else left - len(rows)
+
     def timings(self, query: CallQuery) -> list[Timing]:
         return [Timing(start_ns=start, duration_s=duration, error=status == _ERROR,
                        error_type=error_type, ttft_s=ttft, input_tokens=tokens_in,
@@ -395,6 +416,12 @@ class SqliteStore(Store):
         rows = self._read(
             f"SELECT DISTINCT service, model FROM calls{where} ORDER BY service, model", params)
         return [Segment(service=service, model=model) for service, model in rows]
+
+    def segment_calls(self, since_ns: int | None = None) -> dict[Segment, int]:
+        where, params = _call_filter(CallQuery(since_ns=since_ns))
+        rows = self._read(f"SELECT service, model, count(*) FROM calls{where} "
+                          "GROUP BY service, model", params)
+        return {Segment(service=service, model=model): n for service, model, n in rows}
 
     def disk_bytes(self) -> int:
         """Bytes the store's files take on disk: the database and its WAL."""
@@ -657,6 +684,19 @@ def _call_from_row(row: Sequence[Any]) -> LLMCall:
         content_source=ContentSource(values["content_source"]),
     )
     return LLMCall(**values)
+
+
+def _fresh(cur: sqlite3.Cursor, lo: int, calls: Sequence[LLMCall]) -> tuple[bool, ...]:
+    """Which calls are new rows: those inserted in this write (rowid > lo), each span's
+    first copy only (the insert keeps the first of a batch's copies)."""
+    new = {(bytes(row[0]).hex(), bytes(row[1]).hex()) for row in cur.execute(
+        "SELECT trace_id, span_id FROM calls WHERE rowid > ?", (lo,))}
+    marks = []
+    for call in calls:
+        key = (call.trace_id, call.span_id)
+        marks.append(key in new)
+        new.discard(key)
+    return tuple(marks)
 
 
 @lru_cache(maxsize=16)

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 
-from monitor.core.components import Store, WriteBatch, WriteResult
+from monitor.core.components import Fresh, Store, WriteBatch, WriteResult
 from monitor.core.errors import Overloaded, StoreError
 from monitor.core.metrics import SelfMetrics
 
@@ -36,7 +36,7 @@ class CommitWriter:
         self._max_bytes = max_bytes
         self._commit_max = commit_max_items
         self._retry_after_s = retry_after_s
-        self._queue: deque[tuple[WriteBatch, Future[None], int]] = deque()
+        self._queue: deque[tuple[WriteBatch, Future[Fresh], int]] = deque()
         self._depth = 0
         self._bytes = 0  # of text in the queued batches
         self._cond = threading.Condition()
@@ -60,17 +60,17 @@ class CommitWriter:
             self._thread = threading.Thread(target=self._run, name="commit-writer", daemon=True)
             self._thread.start()
 
-    async def submit(self, batch: WriteBatch) -> None:
-        """Queue the batch and return once it is committed.
+    async def submit(self, batch: WriteBatch) -> Fresh:
+        """Queue the batch and return once it is committed: which of its calls were new.
 
         :raises Overloaded: the queue is full (or closing); nothing was queued.
         :raises StoreError: the commit failed; nothing of this batch was committed.
         """
-        await asyncio.wrap_future(self.offer(batch))
+        return await asyncio.wrap_future(self.offer(batch))
 
-    def offer(self, batch: WriteBatch) -> Future[None]:
+    def offer(self, batch: WriteBatch) -> Future[Fresh]:
         """Queue the batch; the future resolves when it is committed."""
-        done: Future[None] = Future()
+        done: Future[Fresh] = Future()
         size = len(batch)
         if size == 0:
             done.set_result(None)
@@ -113,8 +113,8 @@ class CommitWriter:
                 group = self._take()
             self._commit(group)
 
-    def _take(self) -> list[tuple[WriteBatch, Future[None]]]:
-        group: list[tuple[WriteBatch, Future[None]]] = []
+    def _take(self) -> list[tuple[WriteBatch, Future[Fresh]]]:
+        group: list[tuple[WriteBatch, Future[Fresh]]] = []
         items = text = 0
         while self._queue and (not group or items + len(self._queue[0][0]) <= self._commit_max):
             batch, done, size = self._queue.popleft()
@@ -125,7 +125,7 @@ class CommitWriter:
         self._bytes -= text
         return group
 
-    def _commit(self, group: list[tuple[WriteBatch, Future[None]]]) -> None:
+    def _commit(self, group: list[tuple[WriteBatch, Future[Fresh]]]) -> None:
         merged = WriteBatch(
             calls=[c for batch, _ in group for c in batch.calls],
             events=[e for batch, _ in group for e in batch.events],
@@ -149,8 +149,11 @@ class CommitWriter:
         self._metrics.commit_duration.observe(time.perf_counter() - began)
         self._metrics.commit_size.observe(len(merged))
         self._count(result)
-        for _, done in group:
-            done.set_result(None)
+        at = 0
+        for batch, done in group:  # each request its own calls' part of the group's marks
+            end = at + len(batch.calls)
+            done.set_result(None if result.fresh is None else result.fresh[at:end])
+            at = end
 
     def _count(self, result: WriteResult) -> None:
         m = self._metrics

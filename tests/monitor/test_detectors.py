@@ -32,7 +32,8 @@ def test_the_daemon_schedules_a_job_for_each_enabled_detector(tmp_path: Path) ->
     daemon = Daemon(Config.model_validate({
         "store": {"path": str(tmp_path / "driftwatch.db")}, "toxicity": {"enabled": False}}))
     try:
-        assert daemon.jobs.names == ["alerts", "drift", "latency", "retention", "self_check"]
+        assert daemon.jobs.names == ["alerts", "drift", "embed_ahead", "latency", "retention",
+                                     "self_check"]
     finally:
         asyncio.run(daemon.stop())
 

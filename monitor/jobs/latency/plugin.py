@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from monitor.config import Config
 
 SLOS = ("availability", "latency")
+# Not `quantile`: Prometheus reserves that label for summaries (`promtool check metrics`).
+QUANTILE_LABEL = "quantile_level"
 
 
 class LatencyPlugin(DetectorPlugin[LatencyConfig, LatencyDetails]):
@@ -26,9 +28,9 @@ class LatencyPlugin(DetectorPlugin[LatencyConfig, LatencyDetails]):
     directed = False
     gauges = (
         *(Gauge(family="latency_duration_seconds", doc="Call duration quantiles of the window",
-                field=f"p{q}_s", labels=(("quantile", f"0.{q}"),)) for q in QUANTILES),
+                field=f"p{q}_s", labels=((QUANTILE_LABEL, f"0.{q}"),)) for q in QUANTILES),
         *(Gauge(family="latency_ttft_seconds", doc="Time-to-first-token quantiles",
-                field=f"ttft_p{q}_s", labels=(("quantile", f"0.{q}"),))
+                field=f"ttft_p{q}_s", labels=((QUANTILE_LABEL, f"0.{q}"),))
           for q in TTFT_QUANTILES),
         Gauge(family="latency_requests_per_second", doc="Calls per second in the window",
               field="rate_per_s"),

@@ -128,6 +128,7 @@ class Alerting:
         self.results: list[DetectorResult] = []
         self.jobs: dict[str, JobStatus] = {}
         self.refused = 0.0
+        self.free_bytes: float | None = 10 << 30
         self._build()
 
     def _build(self) -> None:
@@ -140,7 +141,7 @@ class Alerting:
         self.engine = AlertEngine(
             self.config.alerts, rules_from_config(self.config, DETECTORS), self.state,
             Sources(results=lambda: self.results, jobs=lambda: self.jobs,
-                    refused_total=lambda: self.refused),
+                    refused_total=lambda: self.refused, free_bytes=lambda: self.free_bytes),
             self.metrics, self.dispatcher, lambda: EXTERNAL_URL)
 
     def run(self, now_ns: int | None = None, wait: bool = True) -> dict[str, dict[str, Any]]:

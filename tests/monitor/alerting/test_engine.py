@@ -18,7 +18,7 @@ from tests.monitor.alerting.receivers import Alerting, receiving, result
 S = 10**9
 ONLY = ["LLMLatencyRegression", "LLMErrorBudgetBurn", "LLMTrafficAbsent", "DriftwatchJobStale",
         "DriftwatchRefusingSpans", "DriftwatchDetectorsBehind", "LLMPromptDrift",
-        "LLMToxicityHigh"]
+        "LLMToxicityHigh", "DriftwatchDiskFilling"]
 
 
 def only(*names: str, **overrides: Any) -> dict[str, Any]:
@@ -221,6 +221,23 @@ def test_a_job_whose_last_run_took_most_of_its_interval_is_falling_behind(
 
     alerting.jobs["toxicity"] = JobStatus(interval_s=300, last_success_s=now,
                                           since_s=now - 900, last_duration_s=40)
+    assert alerting.run() == {}
+
+
+def test_a_filling_disk_tickets_before_ingest_stops_and_resolves_when_freed(
+        alerting: Alerting) -> None:
+    min_free = alerting.config.store.min_free_bytes  # 32 MiB: ingest stops below it
+    alerting.free_bytes = 5 * min_free
+    assert alerting.run() == {}
+    alerting.free_bytes = 3 * min_free  # under 4x: pending, then firing (for: 2)
+    alerting.run()
+    fired = alerting.run()
+    assert fired["DriftwatchDiskFilling"]["state"] == "firing"
+    assert fired["DriftwatchDiskFilling"]["annotations"]["summary"] == \
+        f"driftwatch's store has {3 * min_free:,} bytes free"
+    alerting.free_bytes = None  # the filesystem cannot be asked: the alert keeps its state
+    assert "DriftwatchDiskFilling" in alerting.run()
+    alerting.free_bytes = 8 * min_free
     assert alerting.run() == {}
 
 

@@ -38,7 +38,7 @@ def test_the_shipped_rule_file_is_the_export_of_the_defaults(tmp_path: Path) -> 
 def test_promtool_accepts_the_rules_and_their_unit_tests_pass() -> None:
     checked = promtool("check", "rules", str(RULES))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 18 rules found" in checked.stdout  # 7 burn-window ratios, 11 alerts
+    assert "SUCCESS: 19 rules found" in checked.stdout  # 7 burn-window ratios, 12 alerts
     tested = promtool("test", "rules", str(RULES_TEST))
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
@@ -67,13 +67,14 @@ alerts:
               if "alert" in r}
     ttft = alerts["LLMTimeToFirstTokenHigh"]
     assert ttft["expr"] == \
-        'max without (quantile) (driftwatch_latency_ttft_seconds{quantile="0.95"}) > 1.5'
+        'max without (quantile_level) ' \
+        '(driftwatch_latency_ttft_seconds{quantile_level="0.95"}) > 1.5'
     assert ttft["for"] == "2m"
     assert "LLMTrafficAbsent" not in alerts
     assert "rate1h > 14.4 * 0.005" in alerts["LLMErrorBudgetBurn"]["expr"]
     custom = alerts["SlowAndFailing"]
     assert custom["expr"] == (
-        'max without (quantile) (driftwatch_latency_duration_seconds{quantile="0.99", '
+        'max without (quantile_level) (driftwatch_latency_duration_seconds{quantile_level="0.99", '
         'model!=""}) > 20 and driftwatch_latency_error_ratio{model!=""} > 0.05')
     assert custom["annotations"]["summary"] == \
         "{{ $labels.service }}{{ with $labels.model }}/{{ . }}{{ end }} p99 " \

@@ -54,13 +54,17 @@ def label_sets(exposition: str) -> dict[str, set[str]]:
 
 def test_a_flood_of_services_models_and_error_types_leaves_every_family_bounded(
         start_daemon) -> None:  # type: ignore[no-untyped-def]
-    daemon: Daemon = start_daemon(metrics={"cardinality_limit": LIMIT})
+    daemon: Daemon = start_daemon(metrics={"cardinality_limit": LIMIT},
+                                  latency={"min_samples": 10}, jobs={"max_segments": 4 * FLOOD})
     rng = random.Random(7)
     for i in range(FLOOD):
         status, _, _ = raw_request("POST", daemon.http + "/v1/traces", flood_body(i, rng),
                                    {"Content-Type": "application/json"})
         assert status == 200
     assert len({c["service"] for c in daemon.calls()}) == FLOOD  # every call is stored
+    status, _, _ = raw_request("POST", daemon.ops + "/api/v1/jobs/latency/run", b"{}",
+                               {"Content-Type": "application/json"})
+    assert status == 200
 
     status, text = get(daemon.ops + "/metrics")
     assert status == 200
@@ -69,6 +73,13 @@ def test_a_flood_of_services_models_and_error_types_leaves_every_family_bounded(
     assert len(duration) == LIMIT + 1 and 'otel_metric_overflow="true"' in duration
     for name, sets in families.items():
         assert len(sets) <= LIMIT + 1, f"{name} has {len(sets)} label sets"
+    # The latency job has a result per service and per model (three each): 1,200 segments.
+    insufficient = families["driftwatch_detector_insufficient_data"]
+    assert len(insufficient) == LIMIT + 1 and 'otel_metric_overflow="true"' in insufficient
+    assert daemon.metric("driftwatch_detector_insufficient_data",
+                         otel_metric_overflow="true") == 1  # the overflowed ones' largest
+    assert daemon.metric("driftwatch_metric_label_sets_overflowed_total",
+                         metric="driftwatch_detector_insufficient_data") == 4 * FLOOD - LIMIT
     assert "user0@example.com" not in text  # a message is never a label
     assert daemon.metric("driftwatch_metric_label_sets_overflowed_total",
                          metric="gen_ai_client_operation_duration_seconds") == 3 * FLOOD - LIMIT

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from monitor.core.components import WriteBatch
+from monitor.core.components import CallQuery, Fresh, WriteBatch
+from monitor.core.metrics import SelfMetrics
 from monitor.core.records import CallStatus, LLMCall
 from monitor.ops.cardinality import CardinalityLimits
 from monitor.ops.genai_metrics import DURATION_BUCKETS, TOKEN_BUCKETS, GenAiMetrics, MeteredSink
+from monitor.store.sqlite import SqliteStore
+from monitor.store.writer import CommitWriter
+from tests.harness import Daemon
+from tests.monitor.jobs.test_segments import send
 
 LABELS = ["service_name", "gen_ai_provider_name", "gen_ai_request_model",
           "gen_ai_operation_name"]
@@ -121,3 +127,43 @@ def test_an_error_type_that_reads_like_a_message_is_folded_into_other() -> None:
     labels = {line.split('error_type="')[1].split('"')[0] for line in exposition(registry)
               if 'error_type="' in line}
     assert labels == {"_OTHER", "openai.RateLimitError"}
+
+
+def operations_counted(registry: CollectorRegistry) -> float:
+    return sum(s.value for metric in registry.collect() for s in metric.samples
+               if s.name == "gen_ai_client_operation_duration_seconds_count")
+
+
+def test_a_re_delivered_span_is_counted_once_even_within_one_group_commit(
+        tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "calls.db")
+    writer = CommitWriter(store, SelfMetrics(), max_items=100, max_bytes=1 << 20,
+                          commit_max_items=100, retry_after_s=1.0)
+    registry = CollectorRegistry()
+    sink = MeteredSink(writer, GenAiMetrics(registry, CardinalityLimits()))
+    a, b = call(1), call(2)
+
+    async def deliver() -> list[Fresh]:
+        # Queued before the writer starts: one group commit holding a retry of `a` (twice).
+        first = asyncio.ensure_future(sink.submit(WriteBatch(calls=[a, b])))
+        retry = asyncio.ensure_future(sink.submit(WriteBatch(calls=[a, a])))
+        await asyncio.sleep(0)
+        await writer.start()
+        marks = list(await asyncio.gather(first, retry))
+        marks.append(await sink.submit(WriteBatch(calls=[b])))  # after its commit
+        await writer.stop()
+        return marks
+
+    assert asyncio.run(deliver()) == [(True, True), (False, False), (False,)]
+    assert operations_counted(registry) == 2
+    assert len(store.calls(CallQuery())) == 2
+    store.close()
+
+
+def test_the_daemon_counts_a_re_delivered_request_once(
+        start_daemon) -> None:  # type: ignore[no-untyped-def]
+    daemon: Daemon = start_daemon()
+    send(daemon, "chat", 5)
+    send(daemon, "chat", 5)  # the exporter retries after a lost acknowledgement
+    assert daemon.metric("gen_ai_client_operation_duration_seconds_count") == 5
+    assert daemon.metric("driftwatch_llm_calls_duplicate_total") == 5
