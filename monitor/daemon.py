@@ -341,9 +341,10 @@ async def serve(config: Config, out: TextIO = sys.stdout) -> int:
     # process holds, which in an embedding process (a test) is not only this daemon.
     frozen = settle()
     log.info("garbage collector settled: %d start-up objects frozen", frozen)
-    print(daemon.banner(), file=out, flush=True)
+    # said before the banner: whoever waits for "listening" can read them in the log
     _log_access(config)
     log.info("store at %s (retention %gs)", config.store.path, config.store.retention)
+    print(daemon.banner(), file=out, flush=True)
     await stop.wait()
     log.info("shutting down: refusing new data, draining the queue")
     try:
