@@ -241,6 +241,22 @@ def test_a_filling_disk_tickets_before_ingest_stops_and_resolves_when_freed(
     assert alerting.run() == {}
 
 
+def test_an_alert_quotes_examples_through_the_configured_redaction(tmp_path: Path) -> None:
+    world = Alerting(tmp_path / "driftwatch.db", only(*ONLY), redaction={
+        "kinds": ["email"],  # IPs left as they are
+        "patterns": [{"name": "employee", "regex": r"EMP-\d{6}", "placeholder": "[EMP]"}]})
+    try:
+        clusters = [{"keywords": ["refund"], "share_reference": 0.02, "share_current": 0.31,
+                     "examples": ["badge EMP-004217 from 203.0.113.45, ann.lee@example.com"]}]
+        world.results = [result("drift", model=None, direction="prompt", clusters=clusters,
+                                summary="drift in prompts of chat")]
+        alert = world.run()["LLMPromptDrift direction=prompt,service=chat"]
+        explanation = alert["annotations"]["explanation"]
+        assert "badge [EMP] from 203.0.113.45, [EMAIL]" in explanation
+    finally:
+        world.close()
+
+
 def test_drift_alert_says_what_moved_with_redacted_examples(alerting: Alerting) -> None:
     clusters = [{"keywords": ["refund", "card", "charge"], "share_reference": 0.02,
                  "share_current": 0.31,
