@@ -43,7 +43,7 @@ class CallBounds:
         if ttft is not None and not (math.isfinite(ttft) and 0 <= ttft <= MAX_DURATION_S):
             return (f"time to first token: {ttft:g}s is out of range "
                     f"(0 to {MAX_DURATION_S:g}s)")
-        for name in ("input_tokens", "output_tokens", "total_tokens"):
+        for name in ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens"):
             value = getattr(call, name)
             if value is not None and not 0 <= value <= MAX_TOKENS:
                 return f"{name}: {value} is out of range (0 to {MAX_TOKENS})"

@@ -95,6 +95,7 @@ def _call(
         completion=cut(texts.completion, max_chars),
         content_source=source,
         convention=reader.convention(source),
+        cached_input_tokens=reader.cached_input_tokens(attrs),
     )
 
 

@@ -35,6 +35,7 @@ from monitor.jobs.config import (
     WindowedConfig,
 )
 from monitor.ops.config import MetricsConfig, OpsConfig
+from monitor.pricing.config import PricingConfig
 from monitor.store.config import StoreConfig
 
 ENV_PREFIX = "DRIFTWATCH_"
@@ -65,6 +66,7 @@ class Config(Section):
     alerts: AlertsConfig = AlertsConfig()
     redaction: RedactionConfig = RedactionConfig()
     metrics: MetricsConfig = MetricsConfig()
+    pricing: PricingConfig = PricingConfig()
     log: LogConfig = LogConfig()
 
     @model_validator(mode="after")

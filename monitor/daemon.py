@@ -31,7 +31,7 @@ from monitor import __version__
 from monitor.alerting.engine import AlertEngine, JobStatus, Sources, rules_from_config
 from monitor.alerting.notifiers import Dispatcher, build_notifiers
 from monitor.config import Config
-from monitor.core.components import Component, Store
+from monitor.core.components import CallSink, Component, Store
 from monitor.core.metrics import SelfMetrics
 from monitor.jobs.drift.plugin import DriftPlugin
 from monitor.jobs.embeddings import build_embedder, limit_threads
@@ -46,10 +46,13 @@ from monitor.jobs.texts import TextSampler
 from monitor.jobs.toxicity.plugin import ToxicityPlugin
 from monitor.ops.cardinality import CardinalityLimits
 from monitor.ops.collector_pauses import CollectorPauses, settle
+from monitor.ops.cost_metrics import CostMetrics
 from monitor.ops.genai_metrics import GenAiMetrics, MeteredSink
 from monitor.ops.metric_push import OtlpMetricPush
 from monitor.ops.metrics import export_results
 from monitor.ops.server import OpsDeps, OpsServer
+from monitor.pricing.sink import PricedSink
+from monitor.pricing.table import PriceTable
 from monitor.store.alert_state import SqliteAlertState
 from monitor.store.files import StoreLock
 from monitor.store.history import SqliteHistory
@@ -85,7 +88,11 @@ class Daemon:
             retry_after_s=ingest.retry_after)
         self.label_limits = CardinalityLimits(config.metrics.cardinality_limit,
                                               self.metrics.registry)
-        sink = MeteredSink(self.writer, GenAiMetrics(self.metrics.registry, self.label_limits))
+        sink: CallSink = MeteredSink(
+            self.writer, GenAiMetrics(self.metrics.registry, self.label_limits),
+            CostMetrics(self.metrics.registry, self.label_limits))
+        if config.pricing.enabled:  # priced once, before the write (monitor.pricing.sink)
+            sink = PricedSink(sink, PriceTable(config.pricing), self.metrics.registry)
         ingestor = Ingestor(sink, self.metrics, self._extract_pool,
                             max_chars=ingest.max_attribute_chars,
                             bounds=CallBounds(max_start_ahead_s=ingest.max_start_ahead))

@@ -125,6 +125,7 @@ VOCABULARY = Vocabulary(
     input_tokens=("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
     output_tokens=("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
     total_tokens=("gen_ai.usage.total_tokens",),  # not in the conventions; OpenLLMetry, OpenLIT
+    cached_input_tokens=("gen_ai.usage.cache_read.input_tokens",),  # v1.40
     streaming=("gen_ai.request.stream",),
     ttft_seconds=("gen_ai.response.time_to_first_chunk",),  # v1.41
     finish_reasons=(FINISH_REASONS,),

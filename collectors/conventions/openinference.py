@@ -131,6 +131,7 @@ VOCABULARY = Vocabulary(
     input_tokens=("llm.token_count.prompt",),
     output_tokens=("llm.token_count.completion",),
     total_tokens=("llm.token_count.total",),
+    cached_input_tokens=("llm.token_count.prompt_details.cache_read",),
     ttft_milliseconds=("time_to_first_token_ms",),  # openai-agents realtime spans
     first_token_events=frozenset({"First Token Stream Event"}),
     finish_reason=("llm.finish_reason",),

@@ -97,6 +97,7 @@ FLATTENED = TextSource(ContentSource.OPENLLMETRY, "openllmetry", _flattened_text
 
 VOCABULARY = Vocabulary(
     total_tokens=("llm.usage.total_tokens",),  # before 0.5x; later gen_ai.usage.total_tokens
+    cached_input_tokens=("gen_ai.usage.cache_read_input_tokens",),
     streaming=("gen_ai.is_streaming", "llm.is_streaming"),
     first_token_events=frozenset({"gen_ai.content.completion.chunk"}),
     sources=(FLATTENED,),

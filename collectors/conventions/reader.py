@@ -86,6 +86,7 @@ class Vocabulary(NamedTuple):
     input_tokens: tuple[str, ...] = ()
     output_tokens: tuple[str, ...] = ()
     total_tokens: tuple[str, ...] = ()
+    cached_input_tokens: tuple[str, ...] = ()  # prompt-cache reads, part of the input tokens
     streaming: tuple[str, ...] = ()
     ttft_seconds: tuple[str, ...] = ()
     ttft_milliseconds: tuple[str, ...] = ()
@@ -119,6 +120,10 @@ class SpanReader(Protocol):
         """(input, output, total); the total is input + output when not given."""
         ...
 
+    def cached_input_tokens(self, attrs: Attributes) -> int | None:
+        """Input tokens read from the provider's prompt cache (counted in the input too)."""
+        ...
+
     def streaming(self, attrs: Attributes) -> bool | None: ...
 
     def ttft_s(self, attrs: Attributes, events: SpanEvents, span: trace_pb2.Span) -> float | None:
@@ -148,6 +153,7 @@ class AttributeReader:
     input_token_keys: tuple[str, ...]
     output_token_keys: tuple[str, ...]
     total_token_keys: tuple[str, ...]
+    cached_input_token_keys: tuple[str, ...]
     streaming_keys: tuple[str, ...]
     ttft_seconds_keys: tuple[str, ...]
     ttft_milliseconds_keys: tuple[str, ...]
@@ -191,6 +197,7 @@ class AttributeReader:
             input_token_keys=names(lambda v: v.input_tokens),
             output_token_keys=names(lambda v: v.output_tokens),
             total_token_keys=names(lambda v: v.total_tokens),
+            cached_input_token_keys=names(lambda v: v.cached_input_tokens),
             streaming_keys=names(lambda v: v.streaming),
             ttft_seconds_keys=names(lambda v: v.ttft_seconds),
             ttft_milliseconds_keys=names(lambda v: v.ttft_milliseconds),
@@ -240,6 +247,9 @@ class AttributeReader:
         if total is None and input_tokens is not None and output_tokens is not None:
             total = input_tokens + output_tokens
         return input_tokens, output_tokens, total
+
+    def cached_input_tokens(self, attrs: Attributes) -> int | None:
+        return first(attrs, self.cached_input_token_keys, as_count)
 
     def streaming(self, attrs: Attributes) -> bool | None:
         return first(attrs, self.streaming_keys, as_flag)

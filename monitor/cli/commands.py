@@ -419,12 +419,13 @@ def _print_calls_table(pages: Iterable[list[LLMCall]]) -> None:
     for page in pages:
         if not count:
             print(f"{'START (UTC)':<20} {'SERVICE':<18} {'MODEL':<22} {'DUR s':>7} "
-                  f"{'STATUS':<6} {'IN':>6} {'OUT':>6}  PROMPT")
+                  f"{'STATUS':<6} {'IN':>6} {'OUT':>6} {'COST $':>9}  PROMPT")
         for c in page:
             prompt = c.prompt or "(not captured)"
             print(f"{c.start:%Y-%m-%d %H:%M:%S} {_cell(c.service, 18):<18} "
                   f"{_cell(c.model or '-', 22):<22} {c.duration_s:>7.3f} {c.status.value:<6} "
-                  f"{_num(c.input_tokens):>6} {_num(c.output_tokens):>6}  {_cell(prompt, 60)}")
+                  f"{_num(c.input_tokens):>6} {_num(c.output_tokens):>6} "
+                  f"{_usd(c.cost_usd):>9}  {_cell(prompt, 60)}")
         count += len(page)
     print(f"{count} calls" if count else "no calls in that window")
 
@@ -441,6 +442,13 @@ def _cut(text: str, width: int) -> str:
 
 def _num(value: int | None) -> str:
     return "-" if value is None else str(value)
+
+
+def _usd(value: float | None) -> str:
+    """A call's cost: "-" when unpriced; fractions of a cent keep four significant digits."""
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if value >= 0.01 else f"{value:.4g}"
 
 
 if __name__ == "__main__":

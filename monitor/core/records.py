@@ -78,6 +78,10 @@ class LLMCall(NamedTuple):
     completion: str | None = None
     content_source: ContentSource = ContentSource.NONE
     convention: str = "otel"
+    # Input tokens read from the provider's prompt cache; part of `input_tokens` (OTel >= 1.27).
+    cached_input_tokens: int | None = None
+    # USD, from the configured price table when the call was stored; None when unpriced.
+    cost_usd: float | None = None
 
     @property
     def model(self) -> str | None:
@@ -125,6 +129,8 @@ class LLMCall(NamedTuple):
             "content_captured": self.content_captured,
             "content_source": self.content_source.name.lower(),
             "convention": self.convention,
+            "cached_input_tokens": self.cached_input_tokens,
+            "cost_usd": self.cost_usd,
         }
 
 

@@ -26,6 +26,7 @@ from monitor.ops.cardinality import (
     label_value,
     overflow_sample,
 )
+from monitor.ops.cost_metrics import CostMetrics
 
 # Bucket boundaries recommended by the GenAI metric conventions.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
@@ -143,9 +144,11 @@ class MeteredSink:
     store (`driftwatch_calls_duplicate_total` counts the re-deliveries).
     """
 
-    def __init__(self, inner: CallSink, metrics: GenAiMetrics) -> None:
+    def __init__(self, inner: CallSink, metrics: GenAiMetrics,
+                 cost: CostMetrics | None = None) -> None:
         self._inner = inner
         self._metrics = metrics
+        self._cost = cost
 
     async def submit(self, batch: WriteBatch) -> Fresh:
         fresh = await self._inner.submit(batch)
@@ -154,6 +157,9 @@ class MeteredSink:
         # A framework span that wraps a provider span of the same exchange is left out,
         # so one call is counted once.
         parents = {(c.trace_id, c.parent_span_id) for c in batch.calls if c.parent_span_id}
-        self._metrics.observe([c for c in calls if (c.trace_id, c.span_id) not in parents]
-                              if parents else calls)
+        counted = ([c for c in calls if (c.trace_id, c.span_id) not in parents]
+                   if parents else calls)
+        self._metrics.observe(counted)
+        if self._cost is not None:
+            self._cost.observe(counted)
         return fresh

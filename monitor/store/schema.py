@@ -179,7 +179,14 @@ _V3_ALERTS: Migration = (
     """,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_CALLS, _V2_DETECTORS, _V3_ALERTS)
+# Prompt-cache reads and each call's price, set once when the call is stored (issue 12, cost);
+# older rows read as null: unpriced, as they were when stored.
+_V4_CALL_COST: Migration = (
+    "ALTER TABLE calls ADD COLUMN cached_input_tokens INTEGER",
+    "ALTER TABLE calls ADD COLUMN cost_usd REAL",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_CALLS, _V2_DETECTORS, _V3_ALERTS, _V4_CALL_COST)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

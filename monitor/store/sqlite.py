@@ -68,6 +68,7 @@ _FIELDS = (
     "response_model", "operation", "start_ns", "duration_s", "status", "error_type",
     "input_tokens", "output_tokens", "total_tokens", "streaming", "ttft_s", "finish_reasons",
     "system_prompt", "prompt", "completion", "content_source", "convention",
+    "cached_input_tokens", "cost_usd",
 )
 _COLUMNS = ", ".join(_FIELDS)
 _ROW = f"rowid, {_COLUMNS}"
@@ -667,7 +668,8 @@ def _call_row(call: LLMCall, received_ns: int) -> tuple[Any, ...]:
         call.duration_s, _STATUS_TEXT[call.status], call.error_type, call.input_tokens,
         call.output_tokens, call.total_tokens, call.streaming, call.ttft_s,
         _reasons_json(call.finish_reasons), call.system_prompt, call.prompt, call.completion,
-        int(call.content_source), call.convention, call.model, received_ns,
+        int(call.content_source), call.convention, call.cached_input_tokens, call.cost_usd,
+        call.model, received_ns,
     )
 
 
