@@ -1,6 +1,6 @@
 """Overview: the SRE's landing page. Service levels and error budget first, then traffic,
-errors, latency, time to first token and tokens, from the GenAI client metrics the daemon
-derives from every call, beside what the latency detector measured on its window."""
+errors, latency, time to first token, tokens and cost, from the GenAI client metrics the
+daemon derives from every call, beside what the latency detector measured on its window."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ UID = "driftwatch-overview"
 CALLS = "gen_ai_client_operation_duration_seconds"
 TTFT = "gen_ai_server_time_to_first_token_seconds"
 TOKENS = "gen_ai_client_token_usage"
+COST = "driftwatch_llm_cost_usd_total"
 SEL = 'service_name=~"$service", gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"'
 SVC = 'service=~"$service"'
 SVC_NAME = 'service_name=~"$service"'
@@ -165,4 +166,31 @@ def build() -> Dashboard:
         "its window.", "short",
         prom(whole(f"driftwatch_latency_output_tokens_per_second{{{SVC}}}"),
              "{{service}} {{model}}")), w=8, h=8)
+
+    board.row("Cost")
+    spend = f"sum by (service) (rate({COST}{{{SVC}}}{RATE}))"
+    board.add(graph(
+        "Spend per hour by service", "USD per hour at the current pace, by the price table "
+        "(configuration.md, pricing); calls without a price add nothing (see Unpriced calls).",
+        "currencyUSD", prom(f"{spend} * 3600", "{{service}}"), min_val=0), w=8, h=8)
+    board.add(graph(
+        "Cost per call", "USD per call of the selected services: their spend over their "
+        "calls, priced or not (unpriced calls lower it; see Unpriced calls).", "currencyUSD",
+        prom(f"sum(rate({COST}{{{SVC}}}{RATE})) / sum(rate({CALLS}_count{{{SVC_NAME}}}{RATE}))",
+             "cost per call"), min_val=0), w=8, h=8)
+    board.add(graph(
+        "Top models by spend", "The five models that cost most per hour at the current pace "
+        "(the model that answered, dated names included).", "currencyUSD",
+        prom(f"topk(5, sum by (model) (rate({COST}{{{SVC}}}{RATE}))) * 3600", "{{model}}"),
+        min_val=0), w=8, h=8)
+    board.add(stat(
+        "Spend, last 24 hours", "USD spent over the last day, by service.", "currencyUSD",
+        prom(f"sum by (service) (increase({COST}{{{SVC}}}[24h]))", "{{service}}"),
+        show_name=True, decimals=2), w=12, h=5)
+    board.add(stat(
+        "Unpriced calls, last 24 hours", "Calls stored without a cost, by why: no model "
+        "name, a model the price table does not know (add it under pricing.models), or "
+        "token counts missing.", "none",
+        prom("sum by (reason) (increase(driftwatch_calls_unpriced_total[24h]))", "{{reason}}"),
+        steps=((None, "green"), (1, "orange")), show_name=True, decimals=0), w=12, h=5)
     return board.dashboard.build()
