@@ -34,6 +34,7 @@ from monitor.jobs.config import (
     ToxicityConfig,
     WindowedConfig,
 )
+from monitor.jobs.cost.config import CostConfig
 from monitor.ops.config import MetricsConfig, OpsConfig
 from monitor.pricing.config import PricingConfig
 from monitor.store.config import StoreConfig
@@ -63,6 +64,7 @@ class Config(Section):
     drift: DriftConfig = DriftConfig()
     toxicity: ToxicityConfig = ToxicityConfig()
     latency: LatencyConfig = LatencyConfig()
+    cost: CostConfig = CostConfig()
     alerts: AlertsConfig = AlertsConfig()
     redaction: RedactionConfig = RedactionConfig()
     metrics: MetricsConfig = MetricsConfig()
@@ -71,9 +73,12 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _references_within_retention(self) -> Config:
-        for name in ("drift", "toxicity", "latency"):
+        for name in ("drift", "toxicity", "latency", "cost"):
             section: WindowedConfig = getattr(self, name)
-            for where, ref in [("reference", section.reference), *(
+            # cost's default reference is trailing (a day ago): under a shorter retention it
+            # finds no calls and says "insufficient data"; only one the user set is an error
+            unset = name == "cost" and "reference" not in section.model_fields_set
+            for where, ref in [*([] if unset else [("reference", section.reference)]), *(
                     (f"segments.{i}.reference", s.reference)
                     for i, s in enumerate(section.segments))]:
                 if ref.mode == "trailing" and ref.offset + section.window > self.store.retention:

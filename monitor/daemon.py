@@ -33,6 +33,7 @@ from monitor.alerting.notifiers import Dispatcher, build_notifiers
 from monitor.config import Config
 from monitor.core.components import CallSink, Component, Store
 from monitor.core.metrics import SelfMetrics
+from monitor.jobs.cost.plugin import CostPlugin
 from monitor.jobs.drift.plugin import DriftPlugin
 from monitor.jobs.embeddings import build_embedder, limit_threads
 from monitor.jobs.latency.plugin import LatencyPlugin
@@ -65,7 +66,8 @@ STOP_TIMEOUT_S = 8.0
 
 #: every detector, by name (its job's name and its results' `detector`)
 DETECTORS: Mapping[str, DetectorPlugin[Any, Any]] = {
-    plugin.name: plugin for plugin in (DriftPlugin(), ToxicityPlugin(), LatencyPlugin())}
+    plugin.name: plugin for plugin in (DriftPlugin(), ToxicityPlugin(), LatencyPlugin(),
+                                       CostPlugin())}
 
 
 class Daemon:

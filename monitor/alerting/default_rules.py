@@ -84,6 +84,34 @@ LLMErrorBudgetBurnSlow:
       3d and {burn_rates[availability][6h]:.1f}x over 6h (availability SLO
       {slo_availability:.2%}, a ticket at 3x over 1d and 2h or 1x over 3d and 6h)."
 
+LLMCostRegression:
+  detector: cost
+  when: anomalous
+  for: 2
+  severity: ticket
+  annotations:
+    summary: "{segment} spends more than its reference: {spend_per_hour_usd:,.2f} USD/h,
+      x{spend_ratio:.2f}"
+    description: "{spend_per_hour_usd:,.2f} USD/h over {priced} priced calls against
+      {reference_spend_per_hour_usd:,.2f} USD/h in the reference ({reference}): cost per call
+      x{cost_per_call_ratio:.2f} (p={cost_per_call_p:.2g}), calls per second
+      x{call_rate_ratio:.2f} (p={call_rate_p:.2g})."
+
+LLMCostBudgetBurn:
+  detector: cost
+  scope: service
+  when:
+    - ["budget_burn.1h > 14.4", "budget_burn.5m > 14.4"]
+    - ["budget_burn.6h > 6", "budget_burn.30m > 6"]
+  for: 2
+  severity: page
+  annotations:
+    summary: "{service} is burning its daily LLM budget at {value:.1f}x its pace"
+    description: "Spend is {budget_burn[1h]:.1f}x the daily budget's pace over 1h and
+      {budget_burn[5m]:.1f}x over 5m, {budget_burn[6h]:.1f}x over 6h and
+      {budget_burn[30m]:.1f}x over 30m (budget {daily_budget_usd:,.2f} USD a day; at 14.4x a
+      day's budget is gone in 100 minutes)."
+
 LLMTimeToFirstTokenHigh:
   detector: latency
   when: "ttft_p95_s > 3"

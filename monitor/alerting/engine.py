@@ -39,7 +39,8 @@ STALE_RUNS = 3  # a result older than this many runs of its job is stale
 MAX_UNDELIVERED_S = 86400.0  # a resolved alert no notifier could take is dropped after this
 ALERTS_JOB = "alerts"
 DASHBOARDS = {"drift": "driftwatch-quality", "toxicity": "driftwatch-quality",
-              "latency": "driftwatch-overview", "traffic_absent": "driftwatch-overview",
+              "latency": "driftwatch-overview", "cost": "driftwatch-overview",
+              "traffic_absent": "driftwatch-overview",
               "job_stale": "driftwatch-daemon", "job_behind": "driftwatch-daemon",
               "spans_refused": "driftwatch-daemon", "disk_filling": "driftwatch-daemon"}
 

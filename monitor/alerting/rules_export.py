@@ -90,7 +90,7 @@ def _alert(name: str, config: RuleConfig, root: Config, detectors: Detectors,
 
 def _intervals(config: Config) -> dict[str, float]:
     return {"drift": config.drift.interval, "toxicity": config.toxicity.interval,
-            "latency": config.latency.interval}
+            "latency": config.latency.interval, "cost": config.cost.interval}
 
 
 def _expr(rule: AlertRule, config: Config, detectors: Detectors,

@@ -83,6 +83,8 @@ class CallQuery:
     #: only calls whose span id, read as a big-endian 64-bit number, is below this: a
     #: segment's nested sample (see monitor/jobs/sampling.py); None keeps every call
     sample_below: int | None = None
+    #: only calls with a cost (`cost_usd` set when stored)
+    priced: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +107,8 @@ class WindowCount:
     calls: int
     errors: int
     slow: int  # calls whose duration exceeded the threshold asked for
+    priced: int = 0  # calls with a cost
+    usd: float = 0.0  # their cost, added up
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,8 +146,14 @@ class Store(ABC):
         """The numeric fields of the matching calls (honours `limit` and `sample`)."""
 
     @abstractmethod
+    def costs(self, query: CallQuery) -> list[float]:
+        """The cost in USD of the matching calls that have one (honours `limit` and
+        `sample`)."""
+
+    @abstractmethod
     def count(self, query: CallQuery, *, slow_s: float) -> WindowCount:
-        """Count the matching calls, the errors among them and those slower than `slow_s`."""
+        """Count the matching calls, the errors among them, those slower than `slow_s`, and
+        those with a cost and what they cost."""
 
     @abstractmethod
     def minute_counts(self, segment: Segment, since_ns: int, until_ns: int, *,

@@ -94,4 +94,5 @@ class TrailingCounts:
 
 def _sum(counts: Sequence[WindowCount]) -> WindowCount:
     return WindowCount(calls=sum(c.calls for c in counts), errors=sum(c.errors for c in counts),
-                       slow=sum(c.slow for c in counts))
+                       slow=sum(c.slow for c in counts), priced=sum(c.priced for c in counts),
+                       usd=sum(c.usd for c in counts))

@@ -8,6 +8,7 @@ so reads see committed batches whole and never wait for the writer.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -73,6 +74,10 @@ _FIELDS = (
 _COLUMNS = ", ".join(_FIELDS)
 _ROW = f"rowid, {_COLUMNS}"
 _START_AT = 1 + _FIELDS.index("start_ns")  # in a _ROW row
+
+# after count(*): errors, calls slower than a bound, priced calls and their cost
+_COUNTS = ("coalesce(sum(status = ?), 0), coalesce(sum(duration_s > ?), 0), "
+           "count(cost_usd), coalesce(sum(cost_usd), 0.0)")
 
 _ROW_PARAMS = len(_FIELDS) + 2  # the fields, model and received_ns
 # Rows per INSERT statement at most. Binding needs the GIL but sqlite3_step releases it, so
@@ -394,23 +399,25 @@ class SqliteStore(Store):
                 for start, duration, status, error_type, ttft, tokens_in, tokens_out
                 in self._read(*_select(_TIMING, query))]
 
+    def costs(self, query: CallQuery) -> list[float]:
+        return [cost for (cost,) in self._read(*_select(
+            "cost_usd", dataclasses.replace(query, priced=True)))]
+
     def count(self, query: CallQuery, *, slow_s: float) -> WindowCount:
         where, params = _call_filter(query)
-        [(calls, errors, slow)] = self._read(
-            "SELECT count(*), coalesce(sum(status = ?), 0), coalesce(sum(duration_s > ?), 0) "
-            f"FROM calls{where}", [_ERROR, slow_s, *params])
-        return WindowCount(calls=calls, errors=errors, slow=slow)
+        [(calls, errors, slow, priced, usd)] = self._read(
+            f"SELECT count(*), {_COUNTS} FROM calls{where}", [_ERROR, slow_s, *params])
+        return WindowCount(calls=calls, errors=errors, slow=slow, priced=priced, usd=usd)
 
     def minute_counts(self, segment: Segment, since_ns: int, until_ns: int, *,
                       slow_s: float) -> dict[int, WindowCount]:
         where, params = _call_filter(CallQuery(service=segment.service, model=segment.model,
                                                since_ns=since_ns, until_ns=until_ns))
         rows = self._read(
-            f"SELECT start_ns / {MINUTE_NS}, count(*), coalesce(sum(status = ?), 0), "
-            f"coalesce(sum(duration_s > ?), 0) FROM calls{where} GROUP BY 1",
+            f"SELECT start_ns / {MINUTE_NS}, count(*), {_COUNTS} FROM calls{where} GROUP BY 1",
             [_ERROR, slow_s, *params])
-        return {minute: WindowCount(calls=n, errors=failed, slow=slower)
-                for minute, n, failed, slower in rows}
+        return {minute: WindowCount(calls=n, errors=failed, slow=slower, priced=priced, usd=usd)
+                for minute, n, failed, slower, priced, usd in rows}
 
     def segments(self, since_ns: int | None = None) -> list[Segment]:
         where, params = _call_filter(CallQuery(since_ns=since_ns))
@@ -643,6 +650,8 @@ def _key_blob(below: int | None) -> bytes | None:
 
 def _call_filter(query: CallQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = [] if query.include_wrappers else ["wrapped = 0"]
+    if query.priced:
+        clauses.append("cost_usd IS NOT NULL")
     if query.with_text is not None:
         # the column name comes from the enum, never from outside input
         clauses.append(f"length({_TEXT_COLUMN[query.with_text]}) > 0")

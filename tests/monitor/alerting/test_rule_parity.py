@@ -43,7 +43,8 @@ T0_NS = 1_800_000_000 * S  # the wall clock at Prometheus' time 0
 EVALUATIONS = 16  # LLMErrorBudgetBurnSlow (for: 15) fires on the 15th
 RULES_ON_RESULTS = {"LLMPromptDrift", "LLMCompletionDrift", "LLMToxicityHigh",
                     "LLMLatencyRegression", "LLMErrorBudgetBurn", "LLMErrorBudgetBurnSlow",
-                    "LLMTimeToFirstTokenHigh", "LLMTrafficAbsent"}
+                    "LLMTimeToFirstTokenHigh", "LLMTrafficAbsent", "LLMCostRegression",
+                    "LLMCostBudgetBurn"}
 ALERTS = "count by (alertname, alertstate, service, model, direction, severity) (ALERTS)"
 Alert = tuple[tuple[str, str], ...]  # sorted (label, value) pairs, alertstate included
 
@@ -82,6 +83,13 @@ DRIFT = [("chat", None, "prompt", True), ("chat", "gpt-4o", "completion", True),
          ("search", None, "completion", False)]
 # the drift job's second run (minute 16) finds chat's prompts back to their reference
 DRIFT_LATER: dict[tuple[str, str | None, str], bool | None] = {("chat", None, "prompt"): False}
+# (service, model, anomalous, {budget window: burn}) of each cost segment: chat burns its
+# daily budget fast (a page), search slowly (6h and 30m above 6x, a page too), docs has no
+# budget; search/small spends more than its reference; chat/gpt-4o has too few priced calls
+COST = [("chat", None, False, {"5m": 20.0, "30m": 18.0, "1h": 16.0, "6h": 3.0}),
+        ("search", None, False, {"5m": 2.0, "30m": 7.0, "1h": 5.0, "6h": 6.5}),
+        ("docs", None, False, {}), ("search", "small", True, {}),
+        ("chat", "gpt-4o", None, {})]
 # (service, model, direction, anomalous, lower 95% bound of the toxic rate)
 TOXICITY = [("chat", "gpt-4o", "completion", False, 0.15),  # surely above 10%
             ("chat", None, "prompt", True, 0.03),  # rose above its reference
@@ -122,7 +130,8 @@ class World:
         elapsed_s = (minute - 1) * 60  # the first evaluation is at minute 1
         for detector, interval_s in (("latency", self.config.latency.interval),
                                      ("drift", self.config.drift.interval),
-                                     ("toxicity", self.config.toxicity.interval)):
+                                     ("toxicity", self.config.toxicity.interval),
+                                     ("cost", self.config.cost.interval)):
             if elapsed_s % interval_s == 0:
                 for result in getattr(self, detector)(now_ns):
                     key = (result.detector, result.service, result.model,
@@ -166,6 +175,12 @@ class World:
             if not first:
                 anomalous = DRIFT_LATER.get((service, model, direction), anomalous)
             yield self.result("drift", service, model, direction, anomalous, now_ns)
+
+    def cost(self, now_ns: int) -> Iterator[DetectorResult]:
+        for service, model, anomalous, burn in COST:
+            yield self.result("cost", service, model, None, anomalous, now_ns,
+                              spend_per_hour_usd=12.5, spend_ratio=1.6 if anomalous else 1.0,
+                              budget_burn=burn, daily_budget_usd=100.0 if burn else None)
 
     def toxicity(self, now_ns: int) -> Iterator[DetectorResult]:
         for service, model, direction, anomalous, ci_low in TOXICITY:

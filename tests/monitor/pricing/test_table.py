@@ -120,3 +120,4 @@ def test_the_same_model_twice_is_an_error_naming_both() -> None:
     entry = {"model": "gpt-4o", "input_usd_per_million": 1, "output_usd_per_million": 1}
     with pytest.raises(ConfigError, match=r"models\.1: 'gpt-4o' .* already priced by models\.0"):
         load_config(None, {"DRIFTWATCH_PRICING__MODELS": f"[{entry}, {entry}]"})
+
