@@ -27,6 +27,7 @@ from collectors.conventions.reader import (
     SpanEvents,
 )
 from collectors.messages import cut
+from monitor.core.evaluations import MAX_RESPONSE_ID_CHARS, RESPONSE_ID
 from monitor.core.records import CallStatus, LLMCall
 
 
@@ -95,6 +96,7 @@ def _call(
         completion=cut(texts.completion, max_chars),
         content_source=source,
         convention=reader.convention(source),
+        response_id=as_label(attrs.get(RESPONSE_ID), MAX_RESPONSE_ID_CHARS),
     )
 
 

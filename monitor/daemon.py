@@ -120,6 +120,9 @@ class Daemon:
                        DETECTORS, self.label_limits)
         self.metrics.watch("store_calls", "LLM calls in the store",
                            lambda: float(self.store.stats().calls))
+        self.metrics.watch("store_pending_evaluations", "Evaluations waiting for their call "
+                           "(until ingest.join_window)",
+                           lambda: float(self.store.stats().pending_evaluations))
         self.metrics.watch("store_disk_bytes", "Bytes the store's database and WAL files "
                            "take", lambda: float(sqlite.disk_bytes()))
         self.metrics.watch("store_filesystem_free_bytes", "Bytes the daemon may still write "

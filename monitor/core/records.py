@@ -78,6 +78,9 @@ class LLMCall(NamedTuple):
     completion: str | None = None
     content_source: ContentSource = ContentSource.NONE
     convention: str = "otel"
+    #: the provider's id of the response (`gen_ai.response.id`), bounded: how an evaluation
+    #: that arrives without a span id finds its call
+    response_id: str | None = None
 
     @property
     def model(self) -> str | None:
@@ -125,6 +128,7 @@ class LLMCall(NamedTuple):
             "content_captured": self.content_captured,
             "content_source": self.content_source.name.lower(),
             "convention": self.convention,
+            "response_id": self.response_id,
         }
 
 
