@@ -34,6 +34,7 @@ from monitor.jobs.config import (
     ToxicityConfig,
     WindowedConfig,
 )
+from monitor.jobs.evaluation.config import EvaluationConfig
 from monitor.ops.config import MetricsConfig, OpsConfig
 from monitor.store.config import StoreConfig
 
@@ -62,6 +63,7 @@ class Config(Section):
     drift: DriftConfig = DriftConfig()
     toxicity: ToxicityConfig = ToxicityConfig()
     latency: LatencyConfig = LatencyConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     alerts: AlertsConfig = AlertsConfig()
     redaction: RedactionConfig = RedactionConfig()
     metrics: MetricsConfig = MetricsConfig()
@@ -69,7 +71,7 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _references_within_retention(self) -> Config:
-        for name in ("drift", "toxicity", "latency"):
+        for name in ("drift", "toxicity", "latency", "evaluation"):
             section: WindowedConfig = getattr(self, name)
             for where, ref in [("reference", section.reference), *(
                     (f"segments.{i}.reference", s.reference)

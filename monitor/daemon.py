@@ -35,6 +35,7 @@ from monitor.core.components import Component, Store
 from monitor.core.metrics import SelfMetrics
 from monitor.jobs.drift.plugin import DriftPlugin
 from monitor.jobs.embeddings import build_embedder, limit_threads
+from monitor.jobs.evaluation.plugin import EvaluationPlugin
 from monitor.jobs.latency.plugin import LatencyPlugin
 from monitor.jobs.plugin import DetectorDeps, DetectorPlugin, details_readers
 from monitor.jobs.prefetch import Prefetcher
@@ -62,7 +63,8 @@ STOP_TIMEOUT_S = 8.0
 
 #: every detector, by name (its job's name and its results' `detector`)
 DETECTORS: Mapping[str, DetectorPlugin[Any, Any]] = {
-    plugin.name: plugin for plugin in (DriftPlugin(), ToxicityPlugin(), LatencyPlugin())}
+    plugin.name: plugin for plugin in (DriftPlugin(), ToxicityPlugin(), LatencyPlugin(),
+                                       EvaluationPlugin())}
 
 
 class Daemon:

@@ -294,6 +294,9 @@ class DetectorResult:
     details: Details = dataclasses.field(default_factory=RawDetails)
     computed_ns: int = 0
     id: int | None = None  # assigned when the result is stored
+    #: the evaluation's name, for `evaluation` results: a segment has one result per
+    #: evaluation name, as it has one per direction for drift (None for other detectors)
+    evaluation: str | None = None
 
     @property
     def segment(self) -> Segment:
