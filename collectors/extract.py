@@ -20,10 +20,12 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collectors.attributes import attributes_dict
+from collectors.evaluations import is_evaluation, record_evaluation, span_evaluations
 from collectors.events import extract_event
 from collectors.otlp_json import parse_json
 from collectors.spans import MalformedSpan, extract_span
 from monitor.core.errors import BadRequest
+from monitor.core.evaluations import BadEvaluation, Evaluation
 from monitor.core.records import ContentEvent, LLMCall
 
 Signal = Literal["traces", "logs", "metrics"]
@@ -46,6 +48,8 @@ class Extracted:
 
     calls: list[LLMCall] = field(default_factory=list)
     events: list[ContentEvent] = field(default_factory=list)
+    evaluations: list[Evaluation] = field(default_factory=list)
+    evaluations_refused: int = 0  # evaluation events without a name, score or call
     received: int = 0  # spans, log records or metric points in the request
     rejected: int = 0
     first_error: str = ""
@@ -114,6 +118,10 @@ def extract_traces(request: ExportTraceServiceRequest, max_chars: int) -> Extrac
                 kinds[verdict.kind] = kinds.get(verdict.kind, 0) + 1
                 if verdict.call is not None:
                     calls.append(verdict.call)
+                if span.events:
+                    judged, refused = span_evaluations(span, is_call=verdict.call is not None)
+                    found.evaluations.extend(judged)
+                    found.evaluations_refused += refused
     return found
 
 
@@ -123,6 +131,13 @@ def extract_logs(request: ExportLogsServiceRequest, max_chars: int) -> Extracted
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
                 found.received += 1
+                if is_evaluation(record):
+                    try:
+                        found.evaluations.append(record_evaluation(record))
+                    except BadEvaluation as exc:
+                        found.evaluations_refused += 1
+                        found.reject(str(exc))
+                    continue
                 event = extract_event(record, seq=found.received, max_chars=max_chars)
                 if event is not None:
                     found.events.append(event)

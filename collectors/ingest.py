@@ -41,8 +41,10 @@ class Ingestor:
         if signal == "traces":
             await self._traces(found, transport)
         elif signal == "logs":
-            await self._sink.submit(WriteBatch(events=found.events))
-            genai = len(found.events)
+            await self._sink.submit(WriteBatch(events=found.events,
+                                               evaluations=found.evaluations))
+            self._count_evaluations(found)
+            genai = len(found.events) + len(found.evaluations) + found.evaluations_refused
             self._metrics.log_records.labels("true").inc(genai)
             self._metrics.log_records.labels("false").inc(found.received - genai)
         else:
@@ -58,10 +60,18 @@ class Ingestor:
         if out_of_range:
             m.spans_refused.labels(transport, "out_of_range").inc(out_of_range)
         try:
-            await self._sink.submit(WriteBatch(calls=found.calls))
+            await self._sink.submit(WriteBatch(calls=found.calls,
+                                               evaluations=found.evaluations))
         except Exception:
             m.spans_refused.labels(transport, "unavailable").inc(found.received - found.rejected)
             raise
+        self._count_evaluations(found)
         m.spans_accepted.labels(transport).inc(found.received - found.rejected)
         for kind, n in found.kinds.items():
             m.spans_by_kind.labels(kind).inc(n)
+
+    def _count_evaluations(self, found: Extracted) -> None:
+        for evaluation in found.evaluations:
+            self._metrics.evaluations_received.labels(evaluation.source).inc()
+        if found.evaluations_refused:
+            self._metrics.evaluations_refused.labels("invalid").inc(found.evaluations_refused)

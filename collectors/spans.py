@@ -27,6 +27,7 @@ from collectors.conventions.reader import (
     SpanEvents,
 )
 from collectors.messages import cut
+from monitor.core.evaluations import MAX_RESPONSE_ID_CHARS, RESPONSE_ID
 from monitor.core.records import CallStatus, LLMCall
 
 
@@ -96,6 +97,7 @@ def _call(
         content_source=source,
         convention=reader.convention(source),
         cached_input_tokens=reader.cached_input_tokens(attrs),
+        response_id=as_label(attrs.get(RESPONSE_ID), MAX_RESPONSE_ID_CHARS),
     )
 
 

@@ -17,10 +17,10 @@ class Defaults:
     latency_min_ratio: float = 1.2  # latency.min_ratio
     slo_availability: float = 0.99  # latency.slo.availability
     #: each scheduled job's interval, seconds (drift.interval, drift.self_check_interval,
-    #: toxicity.interval, latency.interval, jobs.retention_interval)
+    #: toxicity.interval, latency.interval, evaluation.interval, jobs.retention_interval)
     job_intervals_s: dict[str, float] = field(default_factory=lambda: {
         "drift": 900.0, "self_check": 6 * 3600.0, "toxicity": 300.0, "latency": 60.0,
-        "retention": 3600.0})
+        "evaluation": 300.0, "retention": 3600.0})
 
 
 DEFAULTS = Defaults()

@@ -1,6 +1,6 @@
-"""Quality: what the drift and toxicity detectors found, per segment, against the thresholds
-they decide with, with the sample counts beside every rate, what moved (the clusters are in
-each drift result, one click away) and how fresh each job's answer is."""
+"""Quality: what the drift, toxicity and evaluation detectors found, per segment, against the
+thresholds they decide with, with the sample counts beside every rate, what moved (the
+clusters are in each drift result, one click away) and how fresh each job's answer is."""
 
 from __future__ import annotations
 
@@ -164,6 +164,38 @@ def build() -> Dashboard:
                           'window="current"}'),
             ("Reference n", f'driftwatch_detector_samples{{detector="toxicity", {SEG}, '
                             'window="reference"}'),
+        ], overrides=[("Alarm", cell_states(ANOMALOUS))]), w=24, h=7)
+
+    board.row("Evaluations")
+    evals = 'service=~"$service", model=~"$model"'
+    legend = "{{service}} · {{model}} · {{evaluation}}"
+    board.add(graph(
+        "Evaluation pass rate against the reference",
+        "Share of each evaluation's results that passed (a pass label, or a score at the "
+        "threshold), per segment and evaluation name, and the reference's (from evaluators' "
+        "gen_ai.evaluation.result events and POST /api/v1/feedback).", "percentunit",
+        prom(whole(f"driftwatch_evaluation_pass_rate{{{evals}}}"), legend),
+        prom(whole(f"driftwatch_evaluation_reference_pass_rate{{{evals}}}"),
+             f"{legend} reference"), min_val=0, max_val=1), w=12, h=8)
+    board.add(graph(
+        "Mean evaluation score", "Mean score of each evaluation in the window, and the "
+        "reference's; higher is better.", "none",
+        prom(whole(f"driftwatch_evaluation_score_mean{{{evals}}}"), legend),
+        prom(whole(f"driftwatch_evaluation_reference_score_mean{{{evals}}}"),
+             f"{legend} reference")), w=12, h=8)
+    board.add(segment_table(
+        "Evaluations now, per segment and name",
+        "The latest evaluation result of every segment and evaluation name. A drop is "
+        "anomalous when the one-sided tests, corrected over the segment's names, find it "
+        "and the pass rate fell at least min_drop; the worst-scored calls are on its report "
+        "page (driftwatch status).", ("service", "model", "evaluation"), [
+            ("Alarm", f'driftwatch_detector_anomalous{{detector="evaluation", {evals}}}'),
+            ("Pass rate", f"driftwatch_evaluation_pass_rate{{{evals}}}"),
+            ("Reference pass rate", f"driftwatch_evaluation_reference_pass_rate{{{evals}}}"),
+            ("Mean score", f"driftwatch_evaluation_score_mean{{{evals}}}"),
+            ("Reference mean score",
+             f"driftwatch_evaluation_reference_score_mean{{{evals}}}"),
+            ("Current n", f"driftwatch_evaluation_count{{{evals}}}"),
         ], overrides=[("Alarm", cell_states(ANOMALOUS))]), w=24, h=7)
 
     board.row("Freshness")

@@ -35,6 +35,7 @@ from monitor.jobs.config import (
     WindowedConfig,
 )
 from monitor.jobs.cost.config import CostConfig
+from monitor.jobs.evaluation.config import EvaluationConfig
 from monitor.ops.config import MetricsConfig, OpsConfig
 from monitor.pricing.config import PricingConfig
 from monitor.store.config import StoreConfig
@@ -65,6 +66,7 @@ class Config(Section):
     toxicity: ToxicityConfig = ToxicityConfig()
     latency: LatencyConfig = LatencyConfig()
     cost: CostConfig = CostConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     alerts: AlertsConfig = AlertsConfig()
     redaction: RedactionConfig = RedactionConfig()
     metrics: MetricsConfig = MetricsConfig()
@@ -73,7 +75,7 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _references_within_retention(self) -> Config:
-        for name in ("drift", "toxicity", "latency", "cost"):
+        for name in ("drift", "toxicity", "latency", "cost", "evaluation"):
             section: WindowedConfig = getattr(self, name)
             # cost's default reference is trailing (a day ago): under a shorter retention it
             # finds no calls and says "insufficient data"; only one the user set is an error

@@ -36,6 +36,7 @@ from monitor.core.metrics import SelfMetrics
 from monitor.jobs.cost.plugin import CostPlugin
 from monitor.jobs.drift.plugin import DriftPlugin
 from monitor.jobs.embeddings import build_embedder, limit_threads
+from monitor.jobs.evaluation.plugin import EvaluationPlugin
 from monitor.jobs.latency.plugin import LatencyPlugin
 from monitor.jobs.plugin import DetectorDeps, DetectorPlugin, details_readers
 from monitor.jobs.prefetch import Prefetcher
@@ -67,7 +68,7 @@ STOP_TIMEOUT_S = 8.0
 #: every detector, by name (its job's name and its results' `detector`)
 DETECTORS: Mapping[str, DetectorPlugin[Any, Any]] = {
     plugin.name: plugin for plugin in (DriftPlugin(), ToxicityPlugin(), LatencyPlugin(),
-                                       CostPlugin())}
+                                       CostPlugin(), EvaluationPlugin())}
 
 
 class Daemon:
@@ -129,6 +130,9 @@ class Daemon:
                        DETECTORS, self.label_limits)
         self.metrics.watch("store_calls", "LLM calls in the store",
                            lambda: float(self.store.stats().calls))
+        self.metrics.watch("store_pending_evaluations", "Evaluations waiting for their call "
+                           "(until ingest.join_window)",
+                           lambda: float(self.store.stats().pending_evaluations))
         self.metrics.watch("store_disk_bytes", "Bytes the store's database and WAL files "
                            "take", lambda: float(sqlite.disk_bytes()))
         self.metrics.watch("store_filesystem_free_bytes", "Bytes the daemon may still write "

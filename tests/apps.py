@@ -67,8 +67,8 @@ class LLMApp:
     def chat(self, prompt: str | None, completion: str | None, *, model: str = "gpt-4o-mini",
              provider: str = "openai", system: str | None = None, error: str | None = None,
              input_tokens: int = 42, output_tokens: int = 17, start_ns: int | None = None,
-             duration_s: float | None = None,
-             cached_input_tokens: int | None = None) -> tuple[str, str]:
+             duration_s: float | None = None, cached_input_tokens: int | None = None,
+             response_id: str | None = None) -> tuple[str, str]:
         """One chat call; returns its (trace_id, span_id) in hex. With `start_ns` and
         `duration_s` the span carries those times (recorded traffic, backfills)."""
         attributes: dict[str, Any] = {
@@ -81,6 +81,8 @@ class LLMApp:
         }
         if cached_input_tokens is not None:
             attributes["gen_ai.usage.cache_read.input_tokens"] = cached_input_tokens
+        if response_id is not None:
+            attributes["gen_ai.response.id"] = response_id
         messages = []
         if system is not None:
             messages.append({"role": "system", "parts": [{"type": "text", "content": system}]})

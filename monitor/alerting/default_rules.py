@@ -122,6 +122,18 @@ LLMTimeToFirstTokenHigh:
     description: "Streamed responses of {segment} took {ttft_p95_s:.2f}s (p95) to their first
       token, above {threshold:g}s; p50 {ttft_p50_s:.2f}s."
 
+LLMEvaluationDrop:
+  detector: evaluation
+  # one-sided tests of pass rate and scores, corrected over the segment's evaluation names
+  when: anomalous
+  severity: ticket
+  annotations:
+    summary: "{evaluation} of {segment} dropped: pass rate {pass_rate:.1%} against
+      {reference_pass_rate:.1%}"
+    description: "{summary}. Mean score {mean_score:.3g} against {reference_mean_score:.3g}
+      over {n_current} evaluations ({n_reference} in the reference: {reference}); one-sided
+      p={p_value:.2g}. The worst-scored calls are on the report page."
+
 LLMTrafficAbsent:
   kind: traffic_absent
   scope: service

@@ -249,6 +249,8 @@ def _segment_labels(result: DetectorResult) -> dict[str, str]:
         labels["model"] = result.model
     if result.direction:
         labels["direction"] = result.direction.value
+    if result.evaluation:
+        labels["evaluation"] = result.evaluation
     return labels
 
 

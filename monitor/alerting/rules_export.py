@@ -77,7 +77,8 @@ _Dumper.add_representer(str, _literal)
 def _alert(name: str, config: RuleConfig, root: Config, detectors: Detectors,
            burn_windows: set[str]) -> dict[str, Any]:
     rule = AlertRule.from_config(name, config)
-    source_s = rule.source_interval_s(_intervals(root), root.alerts.evaluation_interval)
+    source_s = rule.source_interval_s(_intervals(root, detectors),
+                                      root.alerts.evaluation_interval)
     alert: dict[str, Any] = {"alert": name,
                              "expr": _expr(rule, root, detectors, burn_windows)}
     wait_s = rule.for_seconds(source_s)
@@ -88,9 +89,8 @@ def _alert(name: str, config: RuleConfig, root: Config, detectors: Detectors,
     return alert
 
 
-def _intervals(config: Config) -> dict[str, float]:
-    return {"drift": config.drift.interval, "toxicity": config.toxicity.interval,
-            "latency": config.latency.interval, "cost": config.cost.interval}
+def _intervals(config: Config, detectors: Detectors) -> dict[str, float]:
+    return {name: plugin.section(config).interval for name, plugin in detectors.items()}
 
 
 def _expr(rule: AlertRule, config: Config, detectors: Detectors,
@@ -138,7 +138,7 @@ def _duration(seconds: float) -> str:
 
 # -- annotations ------------------------------------------------------------------------------
 
-_LABEL_PLACEHOLDERS = {"service", "model", "direction", "job", "alertname"}
+_LABEL_PLACEHOLDERS = {"service", "model", "direction", "evaluation", "job", "alertname"}
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.\[\]]*)(?::([^{}]*))?\}")
 
 
@@ -178,6 +178,12 @@ def _shipped_annotations(name: str, config: Config) -> dict[str, str] | None:
             f"{SEGMENT}: time to first token p95 is {{{{ $value | humanizeDuration }}}}",
             "Streamed responses take {{ $value | humanizeDuration }} (p95) to their first "
             "token."),
+        "LLMEvaluationDrop": (
+            f"{{{{ $labels.evaluation }}}} of {SEGMENT} dropped below its reference",
+            "The evaluation's pass rate or scores fell significantly below the reference's "
+            "(pass rate in driftwatch_evaluation_pass_rate, the reference's in "
+            f"driftwatch_evaluation_reference_pass_rate); {status} shows the worst-scored "
+            "calls, redacted."),
         "LLMTrafficAbsent": (
             f"{{{{ $labels.service }}}} sent no LLM calls in the last "
             f"{_duration(config.latency.window)}",

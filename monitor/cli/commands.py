@@ -104,7 +104,8 @@ def _parser() -> argparse.ArgumentParser:
                             description="Latest result of every detector per segment, from "
                             "the running daemon.")
     _ops_args(status)
-    status.add_argument("--detector", choices=["drift", "toxicity", "latency", "cost"])
+    status.add_argument("--detector",
+                        choices=["drift", "toxicity", "latency", "cost", "evaluation"])
     status.add_argument("--service")
     status.add_argument("--json", action="store_true", help="one JSON object per line")
     status.set_defaults(handler=_cmd_status)
@@ -395,23 +396,26 @@ def _print_results(results: list[dict[str, Any]], *, as_json: bool,
         print("no detector results yet (jobs run on their schedule; "
               "`driftwatch jobs run drift` runs one now)")
         return
-    print(f"{'DETECTOR':<9} {'SEGMENT':<36} {'DIR':<10} {'STATE':<12} {'REF':>5} {'CUR':>5} "
-          f"{'P':>8}  SUMMARY")
+    print(f"{'DETECTOR':<10} {'SEGMENT':<36} {'DIR/EVAL':<12} {'STATE':<12} {'REF':>5} "
+          f"{'CUR':>5} {'P':>8}  SUMMARY")
     for r in results:
         segment = Segment(service=r["service"], model=r["model"]).title
         state = {True: "ANOMALOUS", False: "ok", None: "no data"}[r["anomalous"]]
         p = "-" if r["p_value"] is None else f"{r['p_value']:.2g}"
-        print(f"{_cell(r['detector'], 9):<9} {_cell(segment, 36):<36} "
-              f"{_cell(r['direction'] or '-', 10):<10} {state:<12} {r['n_reference']:>5} "
+        # an evaluation result is about one evaluation (its name), as drift's is about a
+        # direction
+        about = r["direction"] or (r.get("details") or {}).get("evaluation") or "-"
+        print(f"{_cell(r['detector'], 10):<10} {_cell(segment, 36):<36} "
+              f"{_cell(str(about), 12):<12} {state:<12} {r['n_reference']:>5} "
               f"{r['n_current']:>5} {p:>8}  {printable(r['summary'])}")
         if r["detector"] == DRIFT and r["anomalous"]:
             for cluster in DriftDetails.from_json(r["details"]).clusters[:3]:
                 example = (cluster.examples or ("",))[0]
-                print(f"{'':<9} cluster {cluster.share_reference:.0%} -> "
+                print(f"{'':<10} cluster {cluster.share_reference:.0%} -> "
                       f"{cluster.share_current:.0%}: {_cell(example, 90)}")
         report = report_path(r)
         if r["anomalous"] and report and ops_url:
-            print(f"{'':<9} report: {ops_url}{report}")
+            print(f"{'':<10} report: {ops_url}{report}")
 
 
 def _print_calls_table(pages: Iterable[list[LLMCall]]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from monitor.core.evaluations import Evaluation, ScoredCall
 from monitor.core.records import ContentEvent, Direction, LLMCall, Segment
 
 
@@ -25,13 +26,15 @@ class Component(Protocol):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WriteBatch:
-    """What one group commit writes: calls, and content events to join to calls."""
+    """What one group commit writes: calls, and content events and evaluations to join to
+    calls."""
 
     calls: Sequence[LLMCall] = ()
     events: Sequence[ContentEvent] = ()
+    evaluations: Sequence[Evaluation] = ()
 
     def __len__(self) -> int:
-        return len(self.calls) + len(self.events)
+        return len(self.calls) + len(self.events) + len(self.evaluations)
 
     def text_bytes(self) -> int:
         """Memory held by its texts (prompts, completions, system prompts, event texts):
@@ -46,6 +49,9 @@ class WriteBatch:
         for event in self.events:
             if event.text is not None:
                 total += size(event.text)
+        for evaluation in self.evaluations:
+            if evaluation.explanation is not None:
+                total += size(evaluation.explanation)
         return total
 
 
@@ -59,6 +65,8 @@ class WriteResult:
     wrappers: int = 0  # stored calls found to wrap another call of the same exchange
     events_joined: int = 0  # content events applied to a stored call
     events_pending: int = 0  # content events kept until their span arrives
+    evaluations_joined: int = 0  # evaluations stored with their call (now or from pending)
+    evaluations_pending: int = 0  # evaluations kept until their call arrives
     #: per call of the batch, in order, whether it is a new row (the first copy of a span
     #: the store did not hold); None when every call was new
     fresh: Fresh = None
@@ -116,6 +124,7 @@ class StoreStats:
     calls: int = 0
     pending_events: int = 0
     schema_version: int = 0
+    pending_evaluations: int = 0
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -170,13 +179,33 @@ class Store(ABC):
         """Every (service, model) with calls since the given time, and how many."""
 
     @abstractmethod
+    def evaluation_names(self, segment: Segment, since_ns: int,
+                         until_ns: int) -> dict[str, int]:
+        """Every evaluation name of the segment's calls that started in [since, until), and
+        how many evaluations each has."""
+
+    @abstractmethod
+    def scored_calls(self, segment: Segment, name: str, since_ns: int, until_ns: int, *,
+                     limit: int) -> list[ScoredCall]:
+        """The segment's evaluations called `name` of calls that started in the window, the
+        newest `limit` (without texts)."""
+
+    @abstractmethod
+    def worst_scored(self, segment: Segment, name: str, since_ns: int, until_ns: int, *,
+                     pass_labels: Sequence[str], limit: int) -> list[ScoredCall]:
+        """The lowest-scored of them (unscored ones without a passing label next), with
+        their calls' prompts and completions, for examples."""
+
+    @abstractmethod
     def delete_before(self, cutoff_ns: int, batch_size: int) -> int:
-        """Delete calls and stale pending events older than the cutoff, in small
-        transactions so writers are never blocked for long; return the rows deleted."""
+        """Delete calls (and their evaluations) and stale pending events older than the
+        cutoff, in small transactions so writers are never blocked for long; return the rows
+        deleted."""
 
     @abstractmethod
     def expire_pending(self, cutoff_ns: int) -> int:
-        """Drop content events received before the cutoff whose span never came."""
+        """Drop content events and evaluations received before the cutoff whose call never
+        came."""
 
     @abstractmethod
     def stats(self) -> StoreStats:

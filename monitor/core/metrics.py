@@ -84,6 +84,16 @@ class SelfMetrics:
         self.events_joined = Counter(
             f"{PREFIX}_content_events_joined_total", "Log-event texts joined to a stored call",
             registry=r)
+        self.evaluations_received = Counter(
+            f"{PREFIX}_evaluations_received_total", "Evaluations received, by source: log, "
+            "span_event or feedback", ["source"], registry=r)
+        self.evaluations_refused = Counter(
+            f"{PREFIX}_evaluations_refused_total", "Evaluations refused, by reason: invalid "
+            "(no name, no score or label, or no call named) or unauthorized", ["reason"],
+            registry=r)
+        self.evaluations_joined = Counter(
+            f"{PREFIX}_evaluations_joined_total", "Evaluations stored with their call",
+            registry=r)
         self.commit_duration = Histogram(
             f"{PREFIX}_store_commit_duration_seconds", "Group commit latency",
             buckets=_LATENCY_BUCKETS, registry=r)

@@ -82,6 +82,9 @@ class LLMCall(NamedTuple):
     cached_input_tokens: int | None = None
     # USD, from the configured price table when the call was stored; None when unpriced.
     cost_usd: float | None = None
+    #: the provider's id of the response (`gen_ai.response.id`), bounded: how an evaluation
+    #: that arrives without a span id finds its call
+    response_id: str | None = None
 
     @property
     def model(self) -> str | None:
@@ -131,6 +134,7 @@ class LLMCall(NamedTuple):
             "convention": self.convention,
             "cached_input_tokens": self.cached_input_tokens,
             "cost_usd": self.cost_usd,
+            "response_id": self.response_id,
         }
 
 
@@ -296,6 +300,9 @@ class DetectorResult:
     details: Details = dataclasses.field(default_factory=RawDetails)
     computed_ns: int = 0
     id: int | None = None  # assigned when the result is stored
+    #: the evaluation's name, for `evaluation` results: a segment has one result per
+    #: evaluation name, as it has one per direction for drift (None for other detectors)
+    evaluation: str | None = None
 
     @property
     def segment(self) -> Segment:

@@ -3,8 +3,9 @@
 The families every detector shares (when its latest result was computed, whether it is
 anomalous or had too little data, its sample sizes) are labelled `detector`; each plugin
 adds its own gauges (`DetectorPlugin.gauges`). Labels are the segment (model "" = the whole
-service), the direction ("" where a detector has none) and fixed names, never values or
-texts. One history that cannot be read costs that scrape these families, not the others.
+service), the direction and the evaluation's name ("" where a detector has none, which
+Prometheus reads as no label) and fixed names, never values or texts. One history that
+cannot be read costs that scrape these families, not the others.
 
 Services and models come from the wire, so each family keeps at most the configured number
 of label sets (`metrics.cardinality_limit`, the limits the GenAI histograms use); the rest
@@ -105,7 +106,8 @@ class DetectorResults(Collector):
 
 def _common(r: DetectorResult) -> Iterator[Sample]:
     labels = (("detector", r.detector), ("service", r.service), ("model", r.model or ""),
-              ("direction", r.direction.value if r.direction else ""))
+              ("direction", r.direction.value if r.direction else ""),
+              ("evaluation", r.evaluation or ""))
     yield Sample(family="detector_result_timestamp_seconds",
                  doc="When the latest result was computed", labels=labels,
                  value=r.computed_ns / 1e9)

@@ -111,7 +111,8 @@ class ReportPages:
         if plugin.report_series:
             recent = await asyncio.to_thread(
                 self._history.recent, detector=detector, service=result.service,
-                model=result.model, direction=result.direction, limit=plugin.report_series)
+                model=result.model, direction=result.direction, limit=plugin.report_series,
+                evaluation=result.evaluation)
             series = [r for r in recent if r.computed_ns <= result.computed_ns]
         return _html(200, page(result, plugin.report(result, series)))
 

@@ -186,7 +186,56 @@ _V4_CALL_COST: Migration = (
     "ALTER TABLE calls ADD COLUMN cost_usd REAL",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_CALLS, _V2_DETECTORS, _V3_ALERTS, _V4_CALL_COST)
+# Evaluations (monitor.core.evaluations): each joined to its call's segment and start time,
+# so the evaluation job reads a window of them without touching the wide call rows; those
+# still waiting for their call, by span or by response id; the response id on calls; and
+# the evaluation a result is about (results of one segment differ by it, as by direction).
+_V5_EVALUATIONS: Migration = (
+    "ALTER TABLE calls ADD COLUMN response_id TEXT",
+    "CREATE INDEX calls_response ON calls (response_id) WHERE response_id IS NOT NULL",
+    """
+    CREATE TABLE evaluations (
+        id INTEGER PRIMARY KEY,
+        trace_id BLOB NOT NULL,
+        span_id BLOB NOT NULL,
+        service TEXT NOT NULL,
+        model TEXT,
+        call_start_ns INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        score REAL,
+        label TEXT,
+        explanation TEXT,
+        source TEXT NOT NULL,
+        time_ns INTEGER NOT NULL,
+        received_ns INTEGER NOT NULL
+    )
+    """,
+    # a re-delivered evaluation (an exporter's retry) is stored once
+    "CREATE UNIQUE INDEX evaluations_identity ON evaluations "
+    "(trace_id, span_id, name, source, time_ns)",
+    "CREATE INDEX evaluations_window ON evaluations (service, name, call_start_ns)",
+    "CREATE INDEX evaluations_model_window ON evaluations (service, model, name, call_start_ns)",
+    "CREATE INDEX evaluations_start ON evaluations (call_start_ns)",
+    """
+    CREATE TABLE pending_evaluations (
+        id INTEGER PRIMARY KEY,
+        trace_id BLOB,
+        span_id BLOB,
+        response_id TEXT,
+        received_ns INTEGER NOT NULL,
+        evaluation TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX pending_evaluations_span ON pending_evaluations (trace_id, span_id) "
+    "WHERE span_id IS NOT NULL",
+    "CREATE INDEX pending_evaluations_response ON pending_evaluations (response_id) "
+    "WHERE response_id IS NOT NULL",
+    "CREATE INDEX pending_evaluations_received ON pending_evaluations (received_ns)",
+    "ALTER TABLE results ADD COLUMN evaluation TEXT NOT NULL DEFAULT ''",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_CALLS, _V2_DETECTORS, _V3_ALERTS, _V4_CALL_COST,
+                                  _V5_EVALUATIONS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -33,6 +33,7 @@ from monitor.core.components import (
     WriteResult,
 )
 from monitor.core.errors import StoreError
+from monitor.core.evaluations import ScoredCall
 from monitor.core.records import (
     CallStatus,
     ContentEvent,
@@ -41,6 +42,14 @@ from monitor.core.records import (
     LLMCall,
     Segment,
     merge_content,
+)
+from monitor.store.evaluations import (
+    DELETE_OLD,
+    DELETE_PENDING,
+    evaluation_names,
+    join_evaluations,
+    scored_calls,
+    worst_scored,
 )
 from monitor.store.files import FileIdentity, create_owner_only
 from monitor.store.schema import SCHEMA_VERSION, check_not_newer, migrate, schema_version
@@ -69,7 +78,7 @@ _FIELDS = (
     "response_model", "operation", "start_ns", "duration_s", "status", "error_type",
     "input_tokens", "output_tokens", "total_tokens", "streaming", "ttft_s", "finish_reasons",
     "system_prompt", "prompt", "completion", "content_source", "convention",
-    "cached_input_tokens", "cost_usd",
+    "cached_input_tokens", "cost_usd", "response_id",
 )
 _COLUMNS = ", ".join(_FIELDS)
 _ROW = f"rowid, {_COLUMNS}"
@@ -253,11 +262,13 @@ class SqliteStore(Store):
                 fresh = None if inserted == len(batch.calls) else _fresh(cur, lo, batch.calls)
                 joined, pending, changed = _join_events(cur, lo, batch.events, received_ns)
                 wrappers = _link_wrappers(cur, lo, changed)
+                judged, waiting = join_evaluations(cur, lo, batch.evaluations, received_ns)
             self._count(inserted, wrappers)
             self._checkpointer.poke()
         return WriteResult(
             calls_inserted=inserted, duplicates=len(batch.calls) - inserted, wrappers=wrappers,
-            events_joined=joined, events_pending=pending, fresh=fresh)
+            events_joined=joined, events_pending=pending, fresh=fresh,
+            evaluations_joined=judged, evaluations_pending=waiting)
 
     def _insert_calls(
         self, cur: sqlite3.Cursor, calls: Sequence[LLMCall], received_ns: int
@@ -282,9 +293,10 @@ class SqliteStore(Store):
             with self._write_lock:
                 with self._transaction("delete old calls") as cur:
                     gone = cur.execute(_DELETE_CALLS, (cutoff_ns, batch_size)).fetchall()
+                    judged = cur.execute(DELETE_OLD, (cutoff_ns, batch_size)).rowcount
                 self._count(-len(gone), -sum(wrapped for (wrapped,) in gone))
-            deleted += len(gone)
-            if len(gone) < batch_size:
+            deleted += len(gone) + judged
+            if len(gone) < batch_size and judged < batch_size:
                 break
             _let_the_writer_in()
         return deleted + self._delete_pending(cutoff_ns, batch_size)
@@ -303,8 +315,9 @@ class SqliteStore(Store):
         while True:
             with self._write_lock, self._transaction("expire pending events") as cur:
                 gone = cur.execute(_DELETE_PENDING, (cutoff_ns, batch_size)).rowcount
-            deleted += gone
-            if gone < batch_size:
+                judged = cur.execute(DELETE_PENDING, (cutoff_ns, batch_size)).rowcount
+            deleted += gone + judged
+            if gone < batch_size and judged < batch_size:
                 return deleted
             _let_the_writer_in()
 
@@ -431,6 +444,19 @@ class SqliteStore(Store):
                           "GROUP BY service, model", params)
         return {Segment(service=service, model=model): n for service, model, n in rows}
 
+    def evaluation_names(self, segment: Segment, since_ns: int,
+                         until_ns: int) -> dict[str, int]:
+        return evaluation_names(self._read, segment, since_ns, until_ns)
+
+    def scored_calls(self, segment: Segment, name: str, since_ns: int, until_ns: int, *,
+                     limit: int) -> list[ScoredCall]:
+        return scored_calls(self._read, segment, name, since_ns, until_ns, limit=limit)
+
+    def worst_scored(self, segment: Segment, name: str, since_ns: int, until_ns: int, *,
+                     pass_labels: Sequence[str], limit: int) -> list[ScoredCall]:
+        return worst_scored(self._read, segment, name, since_ns, until_ns,
+                            pass_labels=pass_labels, limit=limit)
+
     def disk_bytes(self) -> int:
         """Bytes the store's files take on disk: the database and its WAL."""
         total = 0
@@ -448,10 +474,11 @@ class SqliteStore(Store):
         if self._rows is None:
             self._count_rows()
         [(pending,)] = self._read("SELECT count(*) FROM pending_events")
+        [(evaluations,)] = self._read("SELECT count(*) FROM pending_evaluations")
         rows, wrapped = self._rows or 0, self._wrapped
         return StoreStats(
             calls=rows - wrapped, pending_events=pending, schema_version=SCHEMA_VERSION,
-            extra={"rows": rows, "wrapped_calls": wrapped})
+            pending_evaluations=evaluations, extra={"rows": rows, "wrapped_calls": wrapped})
 
     def _count_rows(self) -> None:
         # Counted once, under the write lock so that no commit slips between the count and
@@ -678,7 +705,7 @@ def _call_row(call: LLMCall, received_ns: int) -> tuple[Any, ...]:
         call.output_tokens, call.total_tokens, call.streaming, call.ttft_s,
         _reasons_json(call.finish_reasons), call.system_prompt, call.prompt, call.completion,
         int(call.content_source), call.convention, call.cached_input_tokens, call.cost_usd,
-        call.model, received_ns,
+        call.response_id, call.model, received_ns,
     )
 
 

@@ -129,6 +129,7 @@ class CommitWriter:
         merged = WriteBatch(
             calls=[c for batch, _ in group for c in batch.calls],
             events=[e for batch, _ in group for e in batch.events],
+            evaluations=[e for batch, _ in group for e in batch.evaluations],
         )
         began = time.perf_counter()
         try:
@@ -162,3 +163,4 @@ class CommitWriter:
         m.calls_duplicate.inc(result.duplicates)
         m.calls_wrapped.inc(result.wrappers)
         m.events_joined.inc(result.events_joined)
+        m.evaluations_joined.inc(result.evaluations_joined)

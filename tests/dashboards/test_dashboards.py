@@ -173,4 +173,4 @@ def test_the_dashboards_draw_the_thresholds_and_intervals_the_daemon_starts_with
     assert DEFAULTS.job_intervals_s == {
         "drift": config.drift.interval, "self_check": config.drift.self_check_interval,
         "toxicity": config.toxicity.interval, "latency": config.latency.interval,
-        "retention": config.jobs.retention_interval}
+        "evaluation": config.evaluation.interval, "retention": config.jobs.retention_interval}

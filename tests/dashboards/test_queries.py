@@ -1,7 +1,8 @@
 """Every query of every dashboard, run against a real Prometheus scraping a real daemon.
 
 A support bot's traffic (real texts, exported through the OpenTelemetry SDK) shifts after
-a pinned baseline; the drift, toxicity, latency and self-check jobs run; Prometheus 2.42
+a pinned baseline, and an LLM judge scores every call's relevance (worse after the shift);
+the drift, toxicity, latency, self-check and evaluation jobs run; Prometheus 2.42
 scrapes the ops endpoint every second and evaluates one alert rule, so ALERTS exists.
 Then every query, with the variables filled in as Grafana would, must parse; every panel
 and variable query must return at least one series (an annotation may be empty: nothing
@@ -37,6 +38,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from dashboards.export import dashboard_files
 from tests.apps import LLMApp, otlp_exporter
+from tests.evaluator import Evaluator, log_exporter
 from tests.harness import Daemon, cli, get, request, wait_for, write_config
 from tests.texts import rows
 
@@ -55,6 +57,7 @@ DETECTORS: dict[str, Any] = {
               "hysteresis": {"k": 1, "m": 1}, "self_check_interval": "6h"},
     "toxicity": {"enabled": True, "interval": "1h", "window": "1h", "min_samples": 30},
     "latency": {"interval": "1h", "window": "1h", "min_samples": 30},
+    "evaluation": {"interval": "1h", "window": "1h", "min_samples": 30},
 }
 METRIC = re.compile(r"\b((?:driftwatch|gen_ai|process)_[a-z0-9_]+|ALERTS)\b(?!\s*[=!])")
 GROUPING = re.compile(r"\b(?:by|without)\s*\([^)]*\)")
@@ -82,9 +85,10 @@ class Streaming(SpanProcessor):
 
 
 def send(app: LLMApp, rng: random.Random, *, start_ns: int, minutes: float, n: int,
-         shifted: bool) -> None:
-    """n calls over the window, alternating models; once shifted, prompts from a new
-    topic, toxic completions, a slower gpt-4o and rate-limit errors appear."""
+         shifted: bool, judge: Evaluator | None = None) -> None:
+    """n calls over the window, alternating models, each judged when a judge is given;
+    once shifted, prompts from a new topic, toxic completions, a slower gpt-4o, rate-limit
+    errors and worse relevance scores appear."""
     prompts = rows("banking77")
     usual = [r["text"] for r in prompts if r["group"] != NEW_TOPIC]
     novel = [r["text"] for r in prompts if r["group"] == NEW_TOPIC]
@@ -95,10 +99,12 @@ def send(app: LLMApp, rng: random.Random, *, start_ns: int, minutes: float, n: i
         prompt = rng.choice(novel if shifted and rng.random() < 0.3 else usual)
         completion = rng.choice(toxic if shifted and rng.random() < 0.15 else benign)
         slow = 2.0 if shifted and model == "gpt-4o" else 1.0
-        app.chat(prompt, completion, model=model, provider=PROVIDER,
-                 error="rate_limit_exceeded" if shifted and i % 7 == 3 else None,
-                 start_ns=start_ns + int(i * minutes * MINUTE_NS / n),
-                 duration_s=rng.lognormvariate(0, 0.25) * slow)
+        call = app.chat(prompt, completion, model=model, provider=PROVIDER,
+                        error="rate_limit_exceeded" if shifted and i % 7 == 3 else None,
+                        start_ns=start_ns + int(i * minutes * MINUTE_NS / n),
+                        duration_s=rng.lognormvariate(0, 0.25) * slow)
+        if judge is not None:
+            judge.evaluate(call, "relevance", score=rng.betavariate(3 if shifted else 5, 2))
 
 
 def malformed_span(daemon: Daemon) -> None:
@@ -189,19 +195,24 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     rng = random.Random(11)
     app = LLMApp(otlp_exporter("grpc", daemon.grpc), service=SERVICE)
     app.provider.add_span_processor(Streaming(rng))
+    judge = Evaluator(log_exporter("http", daemon.http), service=SERVICE)
     prometheus = None
     try:
         now = time.time_ns()
-        send(app, rng, start_ns=now - 100 * MINUTE_NS, minutes=40, n=140, shifted=False)
-        send(app, rng, start_ns=now - 50 * MINUTE_NS, minutes=45, n=140, shifted=True)
+        send(app, rng, start_ns=now - 100 * MINUTE_NS, minutes=40, n=140, shifted=False,
+             judge=judge)
+        send(app, rng, start_ns=now - 50 * MINUTE_NS, minutes=45, n=140, shifted=True,
+             judge=judge)
         app.http_span()
         app.flush()
+        judge.flush()
         cli("baseline", "set", "--service", SERVICE, "--from", "-101m", "--to", "-59m",
             "--ops", daemon.ops)
         malformed_span(daemon)
         instance = urllib.parse.urlsplit(daemon.ops).netloc
         prometheus = start_prometheus(binary, directory, instance)
-        for job in ("latency", "drift", "toxicity", "self_check"):
+        wait_for(lambda: daemon.metric("driftwatch_evaluations_joined_total") == 280)
+        for job in ("latency", "drift", "toxicity", "self_check", "evaluation"):
             cli("jobs", "run", job, "--ops", daemon.ops, timeout=300)
         # Live traffic while Prometheus watches, so rates and quantiles have values.
         send(app, rng, start_ns=time.time_ns() - 20 * 10**9, minutes=0.3, n=40, shifted=True)
@@ -214,6 +225,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(daemon, prometheus, instance)
     finally:
         app.shutdown()
+        judge.shutdown()
         if prometheus is not None:
             prometheus.process.terminate()
             prometheus.process.wait(timeout=30)

@@ -13,6 +13,7 @@ when they differ.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -44,8 +45,9 @@ EVALUATIONS = 16  # LLMErrorBudgetBurnSlow (for: 15) fires on the 15th
 RULES_ON_RESULTS = {"LLMPromptDrift", "LLMCompletionDrift", "LLMToxicityHigh",
                     "LLMLatencyRegression", "LLMErrorBudgetBurn", "LLMErrorBudgetBurnSlow",
                     "LLMTimeToFirstTokenHigh", "LLMTrafficAbsent", "LLMCostRegression",
-                    "LLMCostBudgetBurn"}
-ALERTS = "count by (alertname, alertstate, service, model, direction, severity) (ALERTS)"
+                    "LLMCostBudgetBurn", "LLMEvaluationDrop"}
+ALERTS = ("count by (alertname, alertstate, service, model, direction, evaluation, severity) "
+          "(ALERTS)")
 Alert = tuple[tuple[str, str], ...]  # sorted (label, value) pairs, alertstate included
 
 
@@ -96,6 +98,9 @@ TOXICITY = [("chat", "gpt-4o", "completion", False, 0.15),  # surely above 10%
             ("search", "small", "completion", None, None),  # too few texts
             ("search", None, "completion", None, 0.12),  # too few to compare, yet surely high
             ("docs", None, "prompt", False, 0.02)]
+# (service, model, evaluation name, anomalous): two evaluations of one segment alert apart
+EVALUATION = [("chat", "gpt-4o", "relevance", True), ("chat", "gpt-4o", "politeness", True),
+              ("chat", None, "relevance", False), ("search", None, "relevance", None)]
 
 
 def calls(minute: int) -> list[LLMCall]:
@@ -121,7 +126,8 @@ class World:
         self.config = config
         self.calls: list[LLMCall] = []
         self._ids = iter(range(1, 10**6))
-        self._latest: dict[tuple[str, str | None, str | None, str], DetectorResult] = {}
+        self._latest: dict[tuple[str, str | None, str | None, str, str | None],
+                           DetectorResult] = {}
 
     def advance(self, minute: int) -> list[DetectorResult]:
         """Calls of `minute` arrive and the jobs due run; the latest result per segment."""
@@ -131,11 +137,13 @@ class World:
         for detector, interval_s in (("latency", self.config.latency.interval),
                                      ("drift", self.config.drift.interval),
                                      ("toxicity", self.config.toxicity.interval),
-                                     ("cost", self.config.cost.interval)):
+                                     ("cost", self.config.cost.interval),
+                                     ("evaluation", self.config.evaluation.interval)):
             if elapsed_s % interval_s == 0:
                 for result in getattr(self, detector)(now_ns):
                     key = (result.detector, result.service, result.model,
-                           result.direction.value if result.direction else "")
+                           result.direction.value if result.direction else "",
+                           result.evaluation)
                     self._latest[key] = result
         return list(self._latest.values())
 
@@ -181,6 +189,11 @@ class World:
             yield self.result("cost", service, model, None, anomalous, now_ns,
                               spend_per_hour_usd=12.5, spend_ratio=1.6 if anomalous else 1.0,
                               budget_burn=burn, daily_budget_usd=100.0 if burn else None)
+    def evaluation(self, now_ns: int) -> Iterator[DetectorResult]:
+        for service, model, name, anomalous in EVALUATION:
+            result = self.result("evaluation", service, model, None, anomalous, now_ns,
+                                 evaluation=name, pass_rate=0.5, reference_pass_rate=0.9)
+            yield dataclasses.replace(result, evaluation=name)
 
     def toxicity(self, now_ns: int) -> Iterator[DetectorResult]:
         for service, model, direction, anomalous, ci_low in TOXICITY:
@@ -209,7 +222,7 @@ def engine_alerts(tmp_path: Path) -> tuple[Config, list[list[DetectorResult]], l
 
 
 def _alert(labels: dict[str, str], state: str) -> Alert:
-    keep = ("alertname", "service", "model", "direction", "severity")
+    keep = ("alertname", "service", "model", "direction", "evaluation", "severity")
     return tuple(sorted([(k, v) for k, v in labels.items() if k in keep and v]
                         + [("alertstate", state)]))
 

@@ -179,7 +179,7 @@ def test_older_shapes_other_detectors_and_odd_values_still_load(tmp_path: Path) 
                direction="prompt")  # before reference_mode, projection and self-checks
     insert_row(path, "latency", json.dumps({"count": "many", "p95_s": "slow",
                                             "burn_rates": [1, 2], "errors_by_type": None}))
-    insert_row(path, "evaluation", json.dumps({"evaluation": "relevance", "mean": 0.8}))
+    insert_row(path, "sentiment", json.dumps({"evaluation": "relevance", "mean": 0.8}))
     insert_row(path, "toxicity", "[1, 2, 3]", direction="completion")
     history = SqliteHistory(path, details=details_readers(DETECTORS))
     try:
@@ -192,9 +192,9 @@ def test_older_shapes_other_detectors_and_odd_values_still_load(tmp_path: Path) 
     latency = loaded["latency"].details
     assert isinstance(latency, LatencyDetails)
     assert (latency.count, latency.p95_s, dict(latency.burn_rates)) == (None, None, {})
-    assert loaded["evaluation"].details == RawDetails({"evaluation": "relevance", "mean": 0.8})
-    assert loaded["evaluation"].to_json()["details"] == {"evaluation": "relevance",
-                                                         "mean": 0.8}
+    assert loaded["sentiment"].details == RawDetails({"evaluation": "relevance", "mean": 0.8})
+    assert loaded["sentiment"].to_json()["details"] == {"evaluation": "relevance",
+                                                        "mean": 0.8}
     assert loaded["toxicity"].to_json()["details"] == {}
     for result in loaded.values():  # what /metrics and the alert rules read of them
         plugin = DETECTORS.get(result.detector)

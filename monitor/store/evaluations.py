@@ -1,0 +1,135 @@
+"""How the SQLite store keeps evaluations: joined to their calls, or pending until the call
+arrives, and read back by segment, evaluation name and window.
+
+An evaluation names its call by (trace id, span id), by response id, or both; the span wins
+when both name a stored call. One that finds no call waits in `pending_evaluations` and is
+joined in the write that stores its call, or expired with the content events after
+`ingest.join_window`. Joined rows carry their call's service, model and start time, so
+a window of evaluations is read by index without the wide call rows. The functions that
+write run inside the store's write transaction, on its cursor.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from monitor.core.evaluations import Evaluation, ScoredCall
+from monitor.core.records import Segment
+
+_fromhex = bytes.fromhex
+_CALL_BY_SPAN = "SELECT trace_id, span_id, service, model, start_ns FROM calls " \
+    "WHERE trace_id = ? AND span_id = ?"
+# the newest call of that response id: a retried request may have answered twice
+_CALL_BY_RESPONSE = "SELECT trace_id, span_id, service, model, start_ns FROM calls " \
+    "WHERE response_id = ? ORDER BY start_ns DESC LIMIT 1"
+_INSERT = (
+    "INSERT OR IGNORE INTO evaluations (trace_id, span_id, service, model, call_start_ns, "
+    "name, score, label, explanation, source, time_ns, received_ns) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_PENDING = (
+    "INSERT INTO pending_evaluations (trace_id, span_id, response_id, received_ns, "
+    "evaluation) VALUES (?, ?, ?, ?, ?)")
+# CROSS JOIN pins the loop order: this write's new calls, the pending side by index.
+_PENDING_FOR_NEW = (
+    "SELECT p.id, p.evaluation FROM calls AS c CROSS JOIN pending_evaluations AS p "
+    "ON p.trace_id = c.trace_id AND p.span_id = c.span_id WHERE c.rowid > :lo "
+    "UNION "
+    "SELECT p.id, p.evaluation FROM calls AS c CROSS JOIN pending_evaluations AS p "
+    "ON p.response_id = c.response_id WHERE c.rowid > :lo AND c.response_id IS NOT NULL")
+DELETE_OLD = (
+    "DELETE FROM evaluations WHERE id IN "
+    "(SELECT id FROM evaluations WHERE call_start_ns < ? LIMIT ?)")
+DELETE_PENDING = (
+    "DELETE FROM pending_evaluations WHERE id IN "
+    "(SELECT id FROM pending_evaluations WHERE received_ns < ? LIMIT ?)")
+
+
+def join_evaluations(cur: sqlite3.Cursor, lo: int, evaluations: Sequence[Evaluation],
+                     received_ns: int) -> tuple[int, int]:
+    """Store the batch's evaluations with their calls and join the pending ones whose call
+    was inserted in this write (rowid > lo); keep the rest pending.
+
+    Returns (evaluations joined, evaluations kept pending).
+    """
+    waiting: list[Evaluation] = []
+    if cur.execute("SELECT EXISTS (SELECT 1 FROM pending_evaluations)").fetchone()[0]:
+        found = cur.execute(_PENDING_FOR_NEW, {"lo": lo}).fetchall()
+        cur.executemany("DELETE FROM pending_evaluations WHERE id = ?", [(i,) for i, _ in found])
+        waiting = [Evaluation.from_json(json.loads(data)) for _, data in found]
+    joined = pending = 0
+    for evaluation in (*waiting, *evaluations):
+        call = _call_of(cur, evaluation)
+        if call is None:
+            cur.execute(_INSERT_PENDING, (
+                evaluation.trace_id and _fromhex(evaluation.trace_id),
+                evaluation.span_id and _fromhex(evaluation.span_id), evaluation.response_id,
+                received_ns, json.dumps(evaluation.to_json(), ensure_ascii=False)))
+            pending += 1
+            continue
+        e = evaluation
+        cur.execute(_INSERT, (*call, e.name, e.score, e.label, e.explanation, e.source,
+                              e.time_ns, received_ns))
+        joined += 1
+    return joined, pending
+
+
+def _call_of(cur: sqlite3.Cursor, evaluation: Evaluation) -> tuple[Any, ...] | None:
+    row: tuple[Any, ...] | None = None
+    if evaluation.trace_id and evaluation.span_id:
+        row = cur.execute(_CALL_BY_SPAN, (_fromhex(evaluation.trace_id),
+                                          _fromhex(evaluation.span_id))).fetchone()
+    if row is None and evaluation.response_id:
+        row = cur.execute(_CALL_BY_RESPONSE, (evaluation.response_id,)).fetchone()
+    return row
+
+
+Read = Callable[[str, Sequence[Any]], list[Any]]
+
+
+def _where(segment: Segment, since_ns: int, until_ns: int) -> tuple[str, list[Any]]:
+    clauses = ["service = ?", "call_start_ns >= ?", "call_start_ns < ?"]
+    params: list[Any] = [segment.service, since_ns, until_ns]
+    if segment.model is not None:
+        clauses.append("model = ?")
+        params.append(segment.model)
+    return " AND ".join(clauses), params
+
+
+def evaluation_names(read: Read, segment: Segment, since_ns: int,
+                     until_ns: int) -> dict[str, int]:
+    """Every evaluation name of the segment's calls in [since, until), and how many."""
+    where, params = _where(segment, since_ns, until_ns)
+    rows = read(f"SELECT name, count(*) FROM evaluations WHERE {where} GROUP BY name", params)
+    return {name: n for name, n in rows}
+
+
+def scored_calls(read: Read, segment: Segment, name: str, since_ns: int, until_ns: int, *,
+                 limit: int) -> list[ScoredCall]:
+    """The segment's evaluations called `name` in the window: the newest `limit`."""
+    where, params = _where(segment, since_ns, until_ns)
+    rows = read(f"SELECT call_start_ns, score, label FROM evaluations WHERE {where} "
+                "AND name = ? ORDER BY call_start_ns DESC LIMIT ?", [*params, name, limit])
+    return [ScoredCall(name=name, call_start_ns=start, score=score, label=label)
+            for start, score, label in rows]
+
+
+def worst_scored(read: Read, segment: Segment, name: str, since_ns: int, until_ns: int, *,
+                 pass_labels: Sequence[str], limit: int) -> list[ScoredCall]:
+    """The segment's lowest-scored evaluations called `name` in the window (where there is
+    no score, those without a passing label first), with their calls' texts."""
+    where, params = _where(segment, since_ns, until_ns)
+    where = " AND ".join(f"e.{c}" for c in where.split(" AND "))
+    marks = ", ".join("?" * len(pass_labels)) or "NULL"
+    rows = read(
+        "SELECT e.call_start_ns, e.score, e.label, e.explanation, e.trace_id, e.span_id, "
+        f"c.prompt, c.completion FROM evaluations AS e LEFT JOIN calls AS c "
+        f"ON c.trace_id = e.trace_id AND c.span_id = e.span_id WHERE {where} AND e.name = ? "
+        f"ORDER BY e.score IS NULL, e.score ASC, e.label IN ({marks}) ASC, "
+        "e.call_start_ns DESC LIMIT ?", [*params, name, *pass_labels, limit])
+    return [ScoredCall(name=name, call_start_ns=start, score=score, label=label,
+                       explanation=explanation, trace_id=bytes(trace).hex(),
+                       span_id=bytes(span).hex(), prompt=prompt, completion=completion)
+            for start, score, label, explanation, trace, span, prompt, completion in rows]
