@@ -55,6 +55,8 @@ DETECTORS: dict[str, Any] = {
               "hysteresis": {"k": 1, "m": 1}, "self_check_interval": "6h"},
     "toxicity": {"enabled": True, "interval": "1h", "window": "1h", "min_samples": 30},
     "latency": {"interval": "1h", "window": "1h", "min_samples": 30},
+    "cost": {"interval": "1h", "window": "1h", "min_samples": 30,
+             "reference": {"mode": "baseline"}, "budgets": {SERVICE: {"daily_usd": 1.0}}},
 }
 METRIC = re.compile(r"\b((?:driftwatch|gen_ai|process)_[a-z0-9_]+|ALERTS)\b(?!\s*[=!])")
 GROUPING = re.compile(r"\b(?:by|without)\s*\([^)]*\)")
@@ -201,7 +203,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         malformed_span(daemon)
         instance = urllib.parse.urlsplit(daemon.ops).netloc
         prometheus = start_prometheus(binary, directory, instance)
-        for job in ("latency", "drift", "toxicity", "self_check"):
+        for job in ("latency", "drift", "toxicity", "self_check", "cost"):
             cli("jobs", "run", job, "--ops", daemon.ops, timeout=300)
         # Live traffic while Prometheus watches, so rates and quantiles have values.
         send(app, rng, start_ns=time.time_ns() - 20 * 10**9, minutes=0.3, n=40, shifted=True)
