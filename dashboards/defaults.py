@@ -15,6 +15,7 @@ class Defaults:
     drift_alpha: float = 0.01  # drift.alpha
     drift_min_auc: float = 0.55  # drift.min_auc
     latency_min_ratio: float = 1.2  # latency.min_ratio
+    cost_min_ratio: float = 1.2  # cost.min_ratio
     slo_availability: float = 0.99  # latency.slo.availability
     #: each scheduled job's interval, seconds (drift.interval, drift.self_check_interval,
     #: toxicity.interval, latency.interval, evaluation.interval, jobs.retention_interval)

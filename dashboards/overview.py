@@ -193,4 +193,17 @@ def build() -> Dashboard:
         "token counts missing.", "none",
         prom("sum by (reason) (increase(driftwatch_calls_unpriced_total[24h]))", "{{reason}}"),
         steps=((None, "green"), (1, "orange")), show_name=True, decimals=0), w=12, h=5)
+    board.add(graph(
+        "Spend against the reference (cost detector)",
+        "The cost detector's spend per hour over its window divided by the reference's (by "
+        f"default the same hour a day earlier), per segment. Above {DEFAULTS.cost_min_ratio}× "
+        "(dashed) with a significant test it is a regression (LLMCostRegression).", "suffix:×",
+        prom(whole(f"driftwatch_cost_spend_ratio{{{SVC}}}"), "{{service}} {{model}}"),
+        steps=((None, "green"), (DEFAULTS.cost_min_ratio, "red"))), w=12, h=8)
+    board.add(graph(
+        "Daily budget burn", "How fast each service with a daily budget (cost.budgets) spends "
+        f"it, per window (1 = the budget lasts exactly a day). LLMCostBudgetBurn pages at "
+        f"{PAGE_FAST:g}× over 1h and 5m or {PAGE_SLOW:g}× over 6h and 30m.", "suffix:×",
+        prom(f"driftwatch_cost_budget_burn_rate{{{SVC}}}", "{{service}} {{window}}"),
+        steps=BURN_STEPS), w=12, h=8)
     return board.dashboard.build()

@@ -137,7 +137,8 @@ class GenAiMetrics(Collector):
 
 
 class MeteredSink:
-    """A CallSink that records the GenAI metrics of each batch once it is committed.
+    """A CallSink that records the GenAI metrics (and, given `cost`, the spend) of each
+    batch once it is committed.
 
     Only calls the store took as new are counted: a span the exporter re-delivers after a
     lost acknowledgement is stored once and counted once, so the histograms agree with the

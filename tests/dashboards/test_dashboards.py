@@ -169,6 +169,7 @@ def test_the_dashboards_draw_the_thresholds_and_intervals_the_daemon_starts_with
     assert DEFAULTS.drift_alpha == config.drift.alpha
     assert DEFAULTS.drift_min_auc == config.drift.min_auc
     assert DEFAULTS.latency_min_ratio == config.latency.min_ratio
+    assert DEFAULTS.cost_min_ratio == config.cost.min_ratio
     assert DEFAULTS.slo_availability == config.latency.slo.availability
     assert DEFAULTS.job_intervals_s == {
         "drift": config.drift.interval, "self_check": config.drift.self_check_interval,

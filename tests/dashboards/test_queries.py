@@ -58,6 +58,8 @@ DETECTORS: dict[str, Any] = {
     "toxicity": {"enabled": True, "interval": "1h", "window": "1h", "min_samples": 30},
     "latency": {"interval": "1h", "window": "1h", "min_samples": 30},
     "evaluation": {"interval": "1h", "window": "1h", "min_samples": 30},
+    "cost": {"interval": "1h", "window": "1h", "min_samples": 30,
+             "reference": {"mode": "baseline"}, "budgets": {SERVICE: {"daily_usd": 1.0}}},
 }
 METRIC = re.compile(r"\b((?:driftwatch|gen_ai|process)_[a-z0-9_]+|ALERTS)\b(?!\s*[=!])")
 GROUPING = re.compile(r"\b(?:by|without)\s*\([^)]*\)")
@@ -212,7 +214,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         instance = urllib.parse.urlsplit(daemon.ops).netloc
         prometheus = start_prometheus(binary, directory, instance)
         wait_for(lambda: daemon.metric("driftwatch_evaluations_joined_total") == 280)
-        for job in ("latency", "drift", "toxicity", "self_check", "evaluation"):
+        for job in ("latency", "drift", "toxicity", "self_check", "evaluation", "cost"):
             cli("jobs", "run", job, "--ops", daemon.ops, timeout=300)
         # Live traffic while Prometheus watches, so rates and quantiles have values.
         send(app, rng, start_ns=time.time_ns() - 20 * 10**9, minutes=0.3, n=40, shifted=True)
