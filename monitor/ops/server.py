@@ -194,7 +194,7 @@ class OpsServer:
     async def _series(self, request: web.Request) -> web.Response:
         try:
             params = _only(dict(request.query),
-                           {"detector", "service", "model", "direction", "limit"})
+                           {"detector", "service", "model", "direction", "evaluation", "limit"})
             for required in ("detector", "service"):
                 if not params.get(required):
                     raise ValueError(f"{required}: required")
@@ -207,7 +207,8 @@ class OpsServer:
         results = await asyncio.to_thread(
             self._deps.history.recent, detector=params["detector"], service=params["service"],
             model=params.get("model") or None,
-            direction=Direction(direction) if direction else None, limit=limit)
+            direction=Direction(direction) if direction else None, limit=limit,
+            evaluation=params.get("evaluation") or None)
         return web.json_response({"results": [r.to_json() for r in results]})
 
     async def _result(self, request: web.Request) -> web.Response:
