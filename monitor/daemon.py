@@ -123,7 +123,7 @@ class Daemon:
         self.ops = OpsServer(config.ops, OpsDeps(
             metrics=self.metrics, store=self.store, history=self.history, jobs=self.jobs,
             listeners=tuple(r.listener for r in self.receivers), alerts=self.alerts,
-            detectors=DETECTORS, segments=self.segment_watch))
+            detectors=DETECTORS, segments=self.segment_watch, sink=self.writer))
         for name, interval in self.jobs.intervals.items():
             self.metrics.job_interval.labels(name).set(interval)
         export_results(self.metrics, lambda: self.history.latest(), self.history.self_checks,

@@ -179,6 +179,11 @@ class Store(ABC):
         """Every (service, model) with calls since the given time, and how many."""
 
     @abstractmethod
+    def has_call(self, trace_id: str | None, span_id: str | None,
+                 response_id: str | None) -> bool:
+        """Whether a stored call has these span ids (hex), or else this response id."""
+
+    @abstractmethod
     def evaluation_names(self, segment: Segment, since_ns: int,
                          until_ns: int) -> dict[str, int]:
         """Every evaluation name of the segment's calls that started in [since, until), and

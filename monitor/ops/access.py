@@ -12,7 +12,9 @@ Checked in that order, before any handler runs:
    `Sec-Fetch-Site` other than same-origin/none, gets 403). The CLI sends neither header.
 3. Scope. With `ops.auth` set, /metrics needs a token of scope metrics or wider, other
    reads scope read or wider, anything else (POST) the admin token; a token known but too
-   narrow gets 403, an unknown or missing one 401.
+   narrow gets 403, an unknown or missing one 401. `POST /api/v1/feedback` also takes the
+   feedback token, which may do nothing else (not even read /metrics): an app that sends
+   its users' thumbs holds no token that reads stored prompts.
 """
 
 from __future__ import annotations
@@ -35,9 +37,14 @@ JSON = "application/json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class Scope(IntEnum):
-    """What a token may do; each scope includes the ones below it."""
+FEEDBACK_PATH = "/api/v1/feedback"
 
+
+class Scope(IntEnum):
+    """What a token may do; each scope from METRICS up includes the ones below it, and
+    FEEDBACK is apart: that one path, which ADMIN may also use."""
+
+    FEEDBACK = 0
     METRICS = 1
     READ = 2
     ADMIN = 3
@@ -47,6 +54,13 @@ def needed_scope(request: web.Request) -> Scope:
     if request.method not in SAFE_METHODS:
         return Scope.ADMIN
     return Scope.METRICS if request.path == "/metrics" else Scope.READ
+
+
+def allows(scope: Scope, request: web.Request) -> bool:
+    """Whether a token of `scope` may make the request."""
+    if request.method == "POST" and request.path == FEEDBACK_PATH:
+        return scope in (Scope.FEEDBACK, Scope.ADMIN)
+    return scope is not Scope.FEEDBACK and scope >= needed_scope(request)
 
 
 class OpsAccess:
@@ -65,7 +79,8 @@ class OpsAccess:
         if auth is not None:
             self._tokens.append((TokenSource(auth, "ops.auth"), Scope.ADMIN))
             for name, section, scope in (("read", auth.read, Scope.READ),
-                                         ("metrics", auth.metrics, Scope.METRICS)):
+                                         ("metrics", auth.metrics, Scope.METRICS),
+                                         ("feedback", auth.feedback, Scope.FEEDBACK)):
                 if section is not None:
                     self._tokens.append((TokenSource(section, f"ops.auth.{name}"), scope))
 
@@ -126,10 +141,11 @@ class OpsAccess:
         if scope is None:
             return self._refuse("token", 401, "missing or wrong bearer token",
                                 headers={"WWW-Authenticate": "Bearer"})
-        needed = needed_scope(request)
-        if scope < needed:
+        if not allows(scope, request):
+            needed = ("feedback or admin" if request.path == FEEDBACK_PATH
+                      and request.method == "POST" else needed_scope(request).name.lower())
             return self._refuse("scope", 403, f"this token's scope is {scope.name.lower()}; "
-                                f"{request.method} {request.path} needs {needed.name.lower()}")
+                                f"{request.method} {request.path} needs {needed}")
         return None
 
     def _refuse(self, reason: str, status: int, message: str,

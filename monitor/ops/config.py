@@ -25,17 +25,20 @@ from monitor.core.config import (
 class OpsAuthConfig(AuthConfig):
     """The ops API's tokens: this section's own may do everything (read every stored text,
     pin baselines, run jobs); `read` adds a token that may only read (GET /metrics,
-    /api/v1/..., /reports/...), `metrics` one that may only scrape /metrics (Prometheus's).
+    /api/v1/..., /reports/...), `metrics` one that may only scrape /metrics (Prometheus's),
+    `feedback` one that may only send `POST /api/v1/feedback` (an app's, which then holds
+    no token that reads stored texts).
     """
 
     read: AuthConfig | None = None
     metrics: AuthConfig | None = None
+    feedback: AuthConfig | None = None
 
     @model_validator(mode="after")
     def _distinct(self) -> OpsAuthConfig:
         seen: dict[str, str] = {}
         for name, section in (("the admin token", self), ("read", self.read),
-                              ("metrics", self.metrics)):
+                              ("metrics", self.metrics), ("feedback", self.feedback)):
             if section is None:
                 continue
             token = section.token()

@@ -20,7 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from monitor.alerting.engine import AlertEngine
-from monitor.core.components import CallQuery, Store
+from monitor.core.components import CallQuery, CallSink, Store
 from monitor.core.endpoints import Listener, bind_socket, server_ssl_context
 from monitor.core.errors import StoreError
 from monitor.core.metrics import SelfMetrics
@@ -30,8 +30,9 @@ from monitor.jobs.plugin import DetectorPlugin
 from monitor.jobs.scheduler import JobScheduler, UnknownJob
 from monitor.jobs.segments import SegmentWatch
 from monitor.ops import reports
-from monitor.ops.access import OpsAccess
+from monitor.ops.access import FEEDBACK_PATH, OpsAccess
 from monitor.ops.config import OpsConfig
+from monitor.ops.feedback import FeedbackApi
 from monitor.store.history import Baseline, SqliteHistory
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class OpsDeps:
     alerts: AlertEngine | None = None  # None: alerting is turned off
     detectors: Mapping[str, DetectorPlugin[Any, Any]] = field(default_factory=dict)
     segments: SegmentWatch | None = None  # which segments the detectors watch
+    #: where POST /api/v1/feedback commits its evaluations (the ingest writer); None: 503
+    sink: CallSink | None = None
 
 
 class OpsServer:
@@ -80,6 +83,7 @@ class OpsServer:
         app.router.add_post("/api/v1/baselines", self._set_baseline)
         app.router.add_get("/api/v1/alerts", self._alerts)
         app.router.add_get("/api/v1/rules", self._rules)
+        app.router.add_post(FEEDBACK_PATH, self._feedback)
         app.add_routes(reports.routes(self._deps.history, self._deps.detectors))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -104,6 +108,12 @@ class OpsServer:
             log.warning("%s %s: store %s: %s", request.method, request.path,
                         self._deps.history.path, exc)
             return _error(503, f"store unavailable: {exc}")
+
+    async def _feedback(self, request: web.Request) -> web.Response:
+        if self._deps.sink is None:
+            return _error(503, "feedback is not taken: this server has no ingest writer")
+        api = FeedbackApi(self._deps.sink, self._deps.store, self._deps.metrics, time.time_ns)
+        return await api.post(request)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -184,7 +194,7 @@ class OpsServer:
     async def _series(self, request: web.Request) -> web.Response:
         try:
             params = _only(dict(request.query),
-                           {"detector", "service", "model", "direction", "limit"})
+                           {"detector", "service", "model", "direction", "evaluation", "limit"})
             for required in ("detector", "service"):
                 if not params.get(required):
                     raise ValueError(f"{required}: required")
@@ -197,7 +207,8 @@ class OpsServer:
         results = await asyncio.to_thread(
             self._deps.history.recent, detector=params["detector"], service=params["service"],
             model=params.get("model") or None,
-            direction=Direction(direction) if direction else None, limit=limit)
+            direction=Direction(direction) if direction else None, limit=limit,
+            evaluation=params.get("evaluation") or None)
         return web.json_response({"results": [r.to_json() for r in results]})
 
     async def _result(self, request: web.Request) -> web.Response:

@@ -89,6 +89,17 @@ def _call_of(cur: sqlite3.Cursor, evaluation: Evaluation) -> tuple[Any, ...] | N
 Read = Callable[[str, Sequence[Any]], list[Any]]
 
 
+def has_call(read: Read, trace_id: str | None, span_id: str | None,
+             response_id: str | None) -> bool:
+    """Whether a stored call has these span ids, or else this response id."""
+    if trace_id and span_id and read(
+            "SELECT 1 FROM calls WHERE trace_id = ? AND span_id = ?",
+            (_fromhex(trace_id), _fromhex(span_id))):
+        return True
+    return bool(response_id) and bool(read(
+        "SELECT 1 FROM calls WHERE response_id = ? LIMIT 1", (response_id,)))
+
+
 def _where(segment: Segment, since_ns: int, until_ns: int) -> tuple[str, list[Any]]:
     clauses = ["service = ?", "call_start_ns >= ?", "call_start_ns < ?"]
     params: list[Any] = [segment.service, since_ns, until_ns]

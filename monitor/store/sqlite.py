@@ -47,6 +47,7 @@ from monitor.store.evaluations import (
     DELETE_OLD,
     DELETE_PENDING,
     evaluation_names,
+    has_call,
     join_evaluations,
     scored_calls,
     worst_scored,
@@ -443,6 +444,10 @@ class SqliteStore(Store):
         rows = self._read(f"SELECT service, model, count(*) FROM calls{where} "
                           "GROUP BY service, model", params)
         return {Segment(service=service, model=model): n for service, model, n in rows}
+
+    def has_call(self, trace_id: str | None, span_id: str | None,
+                 response_id: str | None) -> bool:
+        return has_call(self._read, trace_id, span_id, response_id)
 
     def evaluation_names(self, segment: Segment, since_ns: int,
                          until_ns: int) -> dict[str, int]:

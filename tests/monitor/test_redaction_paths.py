@@ -2,7 +2,9 @@
 SSN, IBAN, IP address, card, e-mail, phone number and an API key into prompts of a new topic
 (so drift shows them as examples) and the model's toxic answers repeat them (so toxicity
 does); none of the raw values reaches `driftwatch status --json`, /api/v1/results, the
-report pages, the alerts API, or what a webhook and a Slack receiver on loopback get. The
+report pages, the alerts API, or what a webhook and a Slack receiver on loopback get. A
+judge fails the exchanges that carry personal data and quotes it in its explanation (so the
+evaluation detector's worst-scored examples show prompt, completion and explanation). The
 texts stay in the store unredacted, which is what proves they were sent."""
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 import pytest
 
 from tests.apps import LLMApp, otlp_exporter
-from tests.harness import Daemon, cli, get, write_config
+from tests.evaluator import Evaluator, log_exporter
+from tests.harness import Daemon, cli, get, wait_for, write_config
 from tests.monitor.alerting.receivers import Receiver, receiving
 from tests.texts import rows
 
@@ -49,9 +52,10 @@ RAW = [value.split()[-1] if value.startswith("PESEL") else value for value in PE
 
 
 def send(app: LLMApp, *, start_ns: int, minutes: float, n: int, shifted: bool,
-         rng: random.Random) -> None:
+         rng: random.Random, judge: Evaluator | None = None) -> None:
     """Banking questions answered by the model; once shifted, a third of the prompts are of
-    a new topic and carry personal data, and 30% of the answers are toxic and repeat it."""
+    a new topic and carry personal data, and 30% of the answers are toxic and repeat it. A
+    judge, when given, fails the calls that carry personal data, quoting it."""
     prompts = rows("banking77")
     usual = [r["text"] for r in prompts if r["group"] != NEW_TOPIC]
     novel = [r["text"] for r in prompts if r["group"] == NEW_TOPIC]
@@ -64,9 +68,14 @@ def send(app: LLMApp, *, start_ns: int, minutes: float, n: int, shifted: bool,
             prompt = f"{rng.choice(novel)} {CARRIERS[i % len(CARRIERS)]}"
         if shifted and rng.random() < 0.3:
             completion = f"{rng.choice(toxic)} {CARRIERS[(i + 1) % len(CARRIERS)]}"
-        app.chat(prompt, completion, model="gpt-4o-mini",
-                 start_ns=start_ns + int(i * minutes * MINUTE_NS / n),
-                 duration_s=rng.lognormvariate(0, 0.25))
+        call = app.chat(prompt, completion, model="gpt-4o-mini",
+                        start_ns=start_ns + int(i * minutes * MINUTE_NS / n),
+                        duration_s=rng.lognormvariate(0, 0.25))
+        if judge is not None:
+            quoted = [c for c in CARRIERS if c in prompt or c in completion]
+            judge.evaluate(call, "privacy", score=0.1 if quoted else 0.9,
+                           explanation=f"the exchange repeats: {quoted[0]}" if quoted
+                           else "no personal data")
 
 
 class World:
@@ -80,22 +89,29 @@ class World:
             redaction={"patterns": [{"name": "employee_id", "regex": r"EMP-\d{6}",
                                      "placeholder": "[EMPLOYEE]"}]},
             latency={"interval": "1h", "min_samples": 30},
+            evaluation={"interval": "1h", "window": "1h", "min_samples": 30},
             alerts={"evaluation_interval": "1h",
                     "rules": {"LLMToxicityHigh": {"when": "anomalous"}},
                     "notifiers": {"webhook": [{"url": hook.url}],
                                   "slack": [{"url": slack.url + "/services/T0/B0/x"}]}})
         self.daemon = Daemon(config_path=config, store_path=directory / "driftwatch.db").start()
         app = LLMApp(otlp_exporter("grpc", self.daemon.grpc))
+        judge = Evaluator(log_exporter("grpc", self.daemon.grpc))
         rng = random.Random(5)
         now = time.time_ns()
-        send(app, start_ns=now - 110 * MINUTE_NS, minutes=40, n=300, shifted=False, rng=rng)
-        send(app, start_ns=now - 50 * MINUTE_NS, minutes=48, n=300, shifted=True, rng=rng)
+        send(app, start_ns=now - 110 * MINUTE_NS, minutes=40, n=300, shifted=False, rng=rng,
+             judge=judge)
+        send(app, start_ns=now - 50 * MINUTE_NS, minutes=48, n=300, shifted=True, rng=rng,
+             judge=judge)
         app.flush()
         app.shutdown()
+        judge.flush()
+        judge.shutdown()
         assert app.exporter.failures == 0
+        wait_for(lambda: self.daemon.metric("driftwatch_evaluations_joined_total") == 600)
         cli("baseline", "set", "--service", "support-bot", "--from", "-111m", "--to", "-69m",
             "--ops", self.daemon.ops)
-        for job in ("drift", "toxicity", "alerts"):
+        for job in ("drift", "toxicity", "evaluation", "alerts"):
             post = urllib.request.Request(f"{self.daemon.ops}/api/v1/jobs/{job}/run", b"{}",
                                           {"Content-Type": "application/json"}, method="POST")
             urllib.request.urlopen(post, timeout=300).close()
@@ -161,3 +177,23 @@ def test_alerts_and_what_receivers_get_carry_no_values(
         assert leaked(out) == []
     assert any(p in json.dumps(sent) for p in PERSONAL.values()), \
         "the alerts quote examples, redacted"
+
+
+def test_evaluation_examples_and_their_alert_carry_no_values(
+        world: World, receivers: tuple[Receiver, Receiver]) -> None:
+    status = cli("status", "--json", "--detector", "evaluation", "--ops",
+                 world.daemon.ops).stdout
+    [privacy] = [r for r in map(json.loads, status.splitlines())
+                 if r["details"]["evaluation"] == "privacy" and r["model"] is None]
+    assert privacy["anomalous"] is True, privacy["summary"]
+    examples = privacy["details"]["worst_examples"]
+    shown = json.dumps(examples)
+    assert examples and leaked(shown) == []
+    assert all(e["explanation"].startswith("the exchange repeats: ") for e in examples)
+    assert {p for p in PERSONAL.values() if p in shown}, "the examples are quoted, redacted"
+    page = get(f"{world.daemon.ops}/reports/evaluation/{privacy['id']}")[1]
+    assert leaked(page) == [] and "the exchange repeats: " in page
+    assert any(p in page for p in PERSONAL.values())
+    hook, slack = receivers
+    sent = json.dumps([*hook.bodies(), *slack.bodies()])
+    assert "LLMEvaluationDrop" in sent and leaked(sent) == []

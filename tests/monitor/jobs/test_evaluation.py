@@ -160,3 +160,12 @@ def test_metrics_carry_the_evaluation_name(world: World,
                          evaluation="relevance") == 1
     assert daemon.metric("driftwatch_detector_insufficient_data", detector="evaluation",
                          model=WORSE, evaluation="politeness") == 1
+
+
+def test_a_series_is_one_evaluation_of_one_segment(world: World,
+                                                   results: list[dict[str, Any]]) -> None:
+    url = (f"{world.daemon.ops}/api/v1/results/series?detector=evaluation"
+           f"&service=support-bot&model={WORSE}")
+    polite = json.loads(get(url + "&evaluation=politeness")[1])["results"]
+    assert [r["details"]["evaluation"] for r in polite] == ["politeness"]
+    assert json.loads(get(url)[1])["results"] == []  # an evaluation series names its evaluation
