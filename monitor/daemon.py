@@ -88,7 +88,8 @@ class Daemon:
         sink = MeteredSink(self.writer, GenAiMetrics(self.metrics.registry, self.label_limits))
         ingestor = Ingestor(sink, self.metrics, self._extract_pool,
                             max_chars=ingest.max_attribute_chars,
-                            bounds=CallBounds(max_start_ahead_s=ingest.max_start_ahead))
+                            bounds=CallBounds(max_start_ahead_s=ingest.max_start_ahead),
+                            variant_key=ingest.variant_attribute)
         receivers = config.receivers
         self.receivers: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []
         if receivers.otlp_grpc.enabled:

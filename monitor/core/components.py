@@ -83,6 +83,9 @@ class CallQuery:
     #: only calls whose span id, read as a big-endian 64-bit number, is below this: a
     #: segment's nested sample (see monitor/jobs/sampling.py); None keeps every call
     sample_below: int | None = None
+    #: only calls of this `service.version` / configured variant (None: any)
+    service_version: str | None = None
+    variant: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

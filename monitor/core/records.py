@@ -78,6 +78,11 @@ class LLMCall(NamedTuple):
     completion: str | None = None
     content_source: ContentSource = ContentSource.NONE
     convention: str = "otel"
+    #: the resource's `service.version` (a deployment's release), cut to 128 characters
+    service_version: str | None = None
+    #: the value of the configured attribute (`ingest.variant_attribute`, e.g. a prompt
+    #: template version), cut to 128 characters; None when unset or not configured
+    variant: str | None = None
 
     @property
     def model(self) -> str | None:
@@ -125,6 +130,8 @@ class LLMCall(NamedTuple):
             "content_captured": self.content_captured,
             "content_source": self.content_source.name.lower(),
             "convention": self.convention,
+            "service_version": self.service_version,
+            "variant": self.variant,
         }
 
 

@@ -68,6 +68,7 @@ _FIELDS = (
     "response_model", "operation", "start_ns", "duration_s", "status", "error_type",
     "input_tokens", "output_tokens", "total_tokens", "streaming", "ttft_s", "finish_reasons",
     "system_prompt", "prompt", "completion", "content_source", "convention",
+    "service_version", "variant",
 )
 _COLUMNS = ", ".join(_FIELDS)
 _ROW = f"rowid, {_COLUMNS}"
@@ -648,6 +649,7 @@ def _call_filter(query: CallQuery) -> tuple[str, list[Any]]:
     params: list[Any] = []
     for clause, value in (
         ("service = ?", query.service), ("model = ?", query.model),
+        ("service_version = ?", query.service_version), ("variant = ?", query.variant),
         ("start_ns >= ?", query.since_ns), ("start_ns < ?", query.until_ns),
         # span ids are stored as 8-byte BLOBs, which SQLite compares as big-endian numbers
         ("span_id < ?", _key_blob(query.sample_below)),
@@ -667,7 +669,8 @@ def _call_row(call: LLMCall, received_ns: int) -> tuple[Any, ...]:
         call.duration_s, _STATUS_TEXT[call.status], call.error_type, call.input_tokens,
         call.output_tokens, call.total_tokens, call.streaming, call.ttft_s,
         _reasons_json(call.finish_reasons), call.system_prompt, call.prompt, call.completion,
-        int(call.content_source), call.convention, call.model, received_ns,
+        int(call.content_source), call.convention, call.service_version, call.variant,
+        call.model, received_ns,
     )
 
 
