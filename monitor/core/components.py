@@ -10,7 +10,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from monitor.core.records import ContentEvent, Direction, LLMCall, Segment
 
@@ -110,6 +110,18 @@ class WindowCount:
     slow: int  # calls whose duration exceeded the threshold asked for
 
 
+VersionKey = Literal["model", "service_version", "variant"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValueSeen:
+    """How often one model, version or variant of a service was seen, and when."""
+
+    calls: int
+    first_ns: int
+    last_ns: int
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreStats:
     calls: int = 0
@@ -161,6 +173,12 @@ class Store(ABC):
     @abstractmethod
     def segment_calls(self, since_ns: int | None = None) -> dict[Segment, int]:
         """Every (service, model) with calls since the given time, and how many."""
+
+    @abstractmethod
+    def values_seen(self, service: str, key: VersionKey, since_ns: int | None = None,
+                    ) -> dict[str, ValueSeen]:
+        """The values of `key` (`model`, `service_version` or `variant`) among a service's
+        calls since the given time, each with its calls and first and last start."""
 
     @abstractmethod
     def delete_before(self, cutoff_ns: int, batch_size: int) -> int:

@@ -27,6 +27,8 @@ from monitor.core.components import (
     Store,
     StoreStats,
     Timing,
+    ValueSeen,
+    VersionKey,
     WindowCount,
     WriteBatch,
     WriteResult,
@@ -62,6 +64,8 @@ _fromhex = bytes.fromhex  # ids are BLOBs in the store, hex everywhere else
 _STATUS_TEXT = {status: status.value for status in CallStatus}  # .value costs a descriptor call
 _ERROR = CallStatus.ERROR.value
 _TEXT_COLUMN = {Direction.PROMPT: "prompt", Direction.COMPLETION: "completion"}
+_VERSION_COLUMNS: dict[VersionKey, str] = {
+    "model": "model", "service_version": "service_version", "variant": "variant"}
 _TIMING = "start_ns, duration_s, status, error_type, ttft_s, input_tokens, output_tokens"
 _FIELDS = (
     "trace_id", "span_id", "parent_span_id", "service", "provider", "request_model",
@@ -423,6 +427,16 @@ class SqliteStore(Store):
         rows = self._read(f"SELECT service, model, count(*) FROM calls{where} "
                           "GROUP BY service, model", params)
         return {Segment(service=service, model=model): n for service, model, n in rows}
+
+    def values_seen(self, service: str, key: VersionKey, since_ns: int | None = None,
+                    ) -> dict[str, ValueSeen]:
+        column = _VERSION_COLUMNS[key]  # from a fixed table, never from outside input
+        where, params = _call_filter(CallQuery(service=service, since_ns=since_ns))
+        rows = self._read(f"SELECT {column}, count(*), min(start_ns), max(start_ns) "
+                          f"FROM calls{where} AND {column} IS NOT NULL GROUP BY {column}",
+                          params)
+        return {value: ValueSeen(calls=n, first_ns=first, last_ns=last)
+                for value, n, first, last in rows}
 
     def disk_bytes(self) -> int:
         """Bytes the store's files take on disk: the database and its WAL."""
