@@ -35,6 +35,7 @@ from monitor.config import Config
 from monitor.core.components import Component, Store
 from monitor.core.metrics import SelfMetrics
 from monitor.jobs.canary.comparer import Comparer, Toxicity
+from monitor.jobs.canary.plugin import CanaryPlugin
 from monitor.jobs.drift.plugin import DriftPlugin
 from monitor.jobs.embeddings import build_embedder, limit_threads
 from monitor.jobs.latency.plugin import LatencyPlugin
@@ -66,7 +67,8 @@ STOP_TIMEOUT_S = 8.0
 
 #: every detector, by name (its job's name and its results' `detector`)
 DETECTORS: Mapping[str, DetectorPlugin[Any, Any]] = {
-    plugin.name: plugin for plugin in (DriftPlugin(), ToxicityPlugin(), LatencyPlugin())}
+    plugin.name: plugin for plugin in (DriftPlugin(), ToxicityPlugin(), LatencyPlugin(),
+                                       CanaryPlugin())}
 
 
 class Daemon:

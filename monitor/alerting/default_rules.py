@@ -94,6 +94,16 @@ LLMTimeToFirstTokenHigh:
     description: "Streamed responses of {segment} took {ttft_p95_s:.2f}s (p95) to their first
       token, above {threshold:g}s; p50 {ttft_p50_s:.2f}s."
 
+LLMCanaryRegression:
+  detector: canary
+  # the newest service.version is significantly worse than the one before it
+  when: anomalous
+  severity: ticket
+  annotations:
+    summary: "{service} {version} regressed against {previous_version}"
+    description: "{summary}. {verdict}; {n_reference} calls of {previous_version} and
+      {n_current} of {version} since {first_seen}. Comparison: {report}"
+
 LLMTrafficAbsent:
   kind: traffic_absent
   scope: service

@@ -77,7 +77,8 @@ _Dumper.add_representer(str, _literal)
 def _alert(name: str, config: RuleConfig, root: Config, detectors: Detectors,
            burn_windows: set[str]) -> dict[str, Any]:
     rule = AlertRule.from_config(name, config)
-    source_s = rule.source_interval_s(_intervals(root), root.alerts.evaluation_interval)
+    source_s = rule.source_interval_s(_intervals(root, detectors),
+                                      root.alerts.evaluation_interval)
     alert: dict[str, Any] = {"alert": name,
                              "expr": _expr(rule, root, detectors, burn_windows)}
     wait_s = rule.for_seconds(source_s)
@@ -88,9 +89,9 @@ def _alert(name: str, config: RuleConfig, root: Config, detectors: Detectors,
     return alert
 
 
-def _intervals(config: Config) -> dict[str, float]:
-    return {"drift": config.drift.interval, "toxicity": config.toxicity.interval,
-            "latency": config.latency.interval}
+def _intervals(config: Config, detectors: Detectors) -> dict[str, float]:
+    """Every detector's job interval, as the engine reads them (`AlertEngine`)."""
+    return {name: plugin.section(config).interval for name, plugin in detectors.items()}
 
 
 def _expr(rule: AlertRule, config: Config, detectors: Detectors,
@@ -178,6 +179,12 @@ def _shipped_annotations(name: str, config: Config) -> dict[str, str] | None:
             f"{SEGMENT}: time to first token p95 is {{{{ $value | humanizeDuration }}}}",
             "Streamed responses take {{ $value | humanizeDuration }} (p95) to their first "
             "token."),
+        "LLMCanaryRegression": (
+            "{{ $labels.service }}'s newest version regressed against the one before it",
+            "The canary found the newest service.version significantly worse than the "
+            "previous one on latency, errors, tokens or toxicity; "
+            "`driftwatch status --detector canary --service {{ $labels.service }}` links "
+            "the comparison."),
         "LLMTrafficAbsent": (
             f"{{{{ $labels.service }}}} sent no LLM calls in the last "
             f"{_duration(config.latency.window)}",

@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
                             description="Latest result of every detector per segment, from "
                             "the running daemon.")
     _ops_args(status)
-    status.add_argument("--detector", choices=["drift", "toxicity", "latency"])
+    status.add_argument("--detector", choices=["drift", "toxicity", "latency", "canary"])
     status.add_argument("--service")
     status.add_argument("--json", action="store_true", help="one JSON object per line")
     status.set_defaults(handler=_cmd_status)
