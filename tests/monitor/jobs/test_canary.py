@@ -92,6 +92,9 @@ def test_a_slower_release_is_paged_with_its_comparison_and_a_same_one_is_not(
     assert slow["details"]["report"] in alert["annotations"]["description"]
     assert alert["annotations"]["report_url"].endswith(f"/reports/canary/{slow['id']}")
     assert "median latency: B is worse" in alert["annotations"]["regressions"]
+    status, page = get(rollout.ops + f"/reports/canary/{slow['id']}")
+    assert status == 200 and "Canary of support-bot 1.4.2" in page
+    assert f'<a href="{slow["details"]["report"]}">' in page
 
     listed = cli("status", "--detector", "canary", "--json", "--config",
                  str(rollout.config_path), "--ops", rollout.ops).stdout.splitlines()
