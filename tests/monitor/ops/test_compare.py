@@ -15,6 +15,7 @@ import pytest
 
 from tests.apps import LLMApp, otlp_exporter
 from tests.harness import Daemon, cli, get, request
+from tests.texts import rows
 
 MEASURES = {"latency_p50", "latency_p95", "error_rate", "input_tokens", "output_tokens",
             "toxicity_rate", "completion_drift"}
@@ -133,3 +134,35 @@ def test_an_unknown_service_an_empty_side_and_a_bad_side_get_clear_errors(
                                        "b": "model=gpt-4o-mini", "since": "yesterday"}).encode(),
                            {"Content-Type": "application/json"})
     assert status == 400 and "since:" in json.loads(body)["error"]
+
+
+def test_toxic_completions_of_b_are_scored_by_the_toxicity_classifier_and_drift(
+        start_daemon: Callable[..., Daemon]) -> None:
+    """With the drift and toxicity detectors on, their embedder and classifier score both
+    sides: B answers the same prompts, a third of the time with abuse."""
+    daemon = start_daemon(drift={"enabled": True, "interval": "1h"},
+                          toxicity={"enabled": True, "interval": "1h"})
+    rng = random.Random(5)
+    prompts = [r["text"] for r in rows("banking77")][:150]
+    benign = [r["text"][:160] for r in rows("arena_hard_responses")]
+    toxic = [r["text"] for r in rows("toxicity")
+             if r["toxic"] and r["dataset"] in ("davidson_hate_offensive", "convabuse")]
+    app = LLMApp(otlp_exporter("grpc", daemon.grpc), service="support-bot")
+    now = time.time_ns()
+    for i, prompt in enumerate(prompts):
+        for model, rate in (("gpt-4o", 0.0), ("tuned-7b", 0.35)):
+            answer = rng.choice(toxic if rng.random() < rate else benign)
+            app.chat(prompt, answer, model=model, start_ns=now - (i + 10) * 10**9,
+                     duration_s=1.0)
+    app.flush()
+    app.shutdown()
+
+    found = measures(daemon, "--service", "support-bot", "--a", "model=gpt-4o",
+                     "--b", "model=tuned-7b")
+
+    tox = found["toxicity_rate"]
+    assert tox["significant"] is True and tox["worse"] is True
+    assert tox["a"] < 0.1 < 0.2 < tox["b"]
+    drift = found["completion_drift"]
+    assert drift["significant"] is True and "paired" in drift["test"]
+    assert found["latency_p50"]["significant"] is False
