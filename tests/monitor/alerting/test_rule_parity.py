@@ -43,7 +43,7 @@ T0_NS = 1_800_000_000 * S  # the wall clock at Prometheus' time 0
 EVALUATIONS = 16  # LLMErrorBudgetBurnSlow (for: 15) fires on the 15th
 RULES_ON_RESULTS = {"LLMPromptDrift", "LLMCompletionDrift", "LLMToxicityHigh",
                     "LLMLatencyRegression", "LLMErrorBudgetBurn", "LLMErrorBudgetBurnSlow",
-                    "LLMTimeToFirstTokenHigh", "LLMTrafficAbsent"}
+                    "LLMTimeToFirstTokenHigh", "LLMTrafficAbsent", "LLMCanaryRegression"}
 ALERTS = "count by (alertname, alertstate, service, model, direction, severity) (ALERTS)"
 Alert = tuple[tuple[str, str], ...]  # sorted (label, value) pairs, alertstate included
 
@@ -88,6 +88,9 @@ TOXICITY = [("chat", "gpt-4o", "completion", False, 0.15),  # surely above 10%
             ("search", "small", "completion", None, None),  # too few texts
             ("search", None, "completion", None, 0.12),  # too few to compare, yet surely high
             ("docs", None, "prompt", False, 0.02)]
+# (service, anomalous) of the canary: chat's new version regressed; search's did not;
+# docs' new version has too few calls yet
+CANARY = [("chat", True), ("search", False), ("docs", None)]
 
 
 def calls(minute: int) -> list[LLMCall]:
@@ -122,7 +125,8 @@ class World:
         elapsed_s = (minute - 1) * 60  # the first evaluation is at minute 1
         for detector, interval_s in (("latency", self.config.latency.interval),
                                      ("drift", self.config.drift.interval),
-                                     ("toxicity", self.config.toxicity.interval)):
+                                     ("toxicity", self.config.toxicity.interval),
+                                     ("canary", self.config.canary.interval)):
             if elapsed_s % interval_s == 0:
                 for result in getattr(self, detector)(now_ns):
                     key = (result.detector, result.service, result.model,
@@ -171,6 +175,15 @@ class World:
         for service, model, direction, anomalous, ci_low in TOXICITY:
             yield self.result("toxicity", service, model, direction, anomalous, now_ns,
                               ci_low=ci_low)
+
+
+    def canary(self, now_ns: int) -> Iterator[DetectorResult]:
+        for service, anomalous in CANARY:
+            regressed = ["latency_p95"] if anomalous else []
+            yield self.result("canary", service, None, None, anomalous, now_ns,
+                              version="2.0", previous_version="1.9", regressed=regressed,
+                              measures=[{"measure": "latency_p95", "significant": anomalous,
+                                         "worse": anomalous}])
 
 
 # -- the two evaluators ---------------------------------------------------------------------------

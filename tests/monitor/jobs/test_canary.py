@@ -99,3 +99,14 @@ def test_a_slower_release_is_paged_with_its_comparison_and_a_same_one_is_not(
     listed = cli("status", "--detector", "canary", "--json", "--config",
                  str(rollout.config_path), "--ops", rollout.ops).stdout.splitlines()
     assert {json.loads(line)["service"] for line in listed} == {"support-bot", "search-bot"}
+
+
+def test_compare_and_canary_settings_are_checked_naming_the_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "bad.yaml"
+    for text, message in (
+            ("compare: {text_cap: 20, min_samples: 30}", "text_cap: must be at least min_samples"),
+            ("canary: {alpha: 2}", "canary.alpha"),
+            ("ingest: {variant_attribute: ''}", "ingest.variant_attribute")):
+        config.write_text(text)
+        done = cli("validate", str(config), check=False)
+        assert done.returncode == 2 and message in done.stderr, (text, done.stderr)
