@@ -69,6 +69,17 @@ def as_label(value: Any, max_chars: int = 256) -> str | None:
     return None
 
 
+VERSION_CHARS = 128
+
+
+def version_label(value: Any) -> str | None:
+    """A version or variant name: a non-blank string cut to 128 characters, or an integer
+    (a prompt template's version number) written out; None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)[:VERSION_CHARS]
+    return as_label(value, VERSION_CHARS)
+
+
 def as_count(value: Any) -> int | None:
     """A non-negative integer count, also from an integral float or a decimal string."""
     if isinstance(value, str) and 0 < len(value) <= 18 and value.isascii() and value.isdigit():

@@ -90,3 +90,7 @@ class IngestConfig(Section):
     # processes that decode and extract large request bodies; "auto" = one per usable core,
     # at most 4; 0 = extract on threads of the daemon (one core's worth, under its GIL)
     workers: Annotated[int | Literal["auto"], BeforeValidator(_workers)] = "auto"
+    # a span (else resource) attribute stored as each call's `variant`, e.g.
+    # "prompt.template.version": a second axis beside service.version that `driftwatch
+    # compare` and the canary split calls by; unset: none is read
+    variant_attribute: str | None = Field(default=None, min_length=1, max_length=256)

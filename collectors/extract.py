@@ -76,14 +76,15 @@ class Extracted:
         return response
 
 
-def extract_body(signal: Signal, body: bytes, media: Media, max_chars: int) -> Extracted:
+def extract_body(signal: Signal, body: bytes, media: Media, max_chars: int,
+                 variant_key: str | None = None) -> Extracted:
     """Decode one export request and extract it.
 
     :raises BadRequest: the body is not a valid request of the signal's type.
     """
     message = decode(signal, body, media)
     if isinstance(message, ExportTraceServiceRequest):
-        return extract_traces(message, max_chars)
+        return extract_traces(message, max_chars, variant_key)
     if isinstance(message, ExportLogsServiceRequest):
         return extract_logs(message, max_chars)
     assert isinstance(message, ExportMetricsServiceRequest)
@@ -102,7 +103,8 @@ def decode(signal: Signal, body: bytes, media: Media) -> Message:
     return message
 
 
-def extract_traces(request: ExportTraceServiceRequest, max_chars: int) -> Extracted:
+def extract_traces(request: ExportTraceServiceRequest, max_chars: int,
+                   variant_key: str | None = None) -> Extracted:
     found = Extracted()
     calls, kinds = found.calls, found.kinds
     for resource_spans in request.resource_spans:
@@ -111,7 +113,8 @@ def extract_traces(request: ExportTraceServiceRequest, max_chars: int) -> Extrac
             for span in scope_spans.spans:
                 found.received += 1
                 try:
-                    verdict = extract_span(span, resource, max_chars=max_chars)
+                    verdict = extract_span(span, resource, max_chars=max_chars,
+                                           variant_key=variant_key)
                 except MalformedSpan as exc:
                     found.reject(str(exc))
                     continue

@@ -22,12 +22,13 @@ class Ingestor:
 
     def __init__(
         self, sink: CallSink, metrics: SelfMetrics, pool: ExtractionPool, *, max_chars: int,
-        bounds: CallBounds | None = None,
+        bounds: CallBounds | None = None, variant_key: str | None = None,
     ) -> None:
         self._sink = sink
         self._metrics = metrics
         self._pool = pool
         self._max_chars = max_chars
+        self._variant_key = variant_key  # ingest.variant_attribute
         self._bounds = bounds or CallBounds()
 
     async def export(self, signal: Signal, body: bytes, media: Media,
@@ -37,7 +38,8 @@ class Ingestor:
         :raises BadRequest: the body does not decode. :raises Overloaded: the queue is full
             or a worker died. :raises StoreError: the commit failed.
         """
-        found = await self._pool.extract(signal, body, media, self._max_chars)
+        found = await self._pool.extract(signal, body, media, self._max_chars,
+                                         self._variant_key)
         if signal == "traces":
             await self._traces(found, transport)
         elif signal == "logs":

@@ -15,7 +15,7 @@ from typing import Any
 
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from collectors.attributes import MAX_INT64, as_label, attributes_dict
+from collectors.attributes import MAX_INT64, as_label, attributes_dict, version_label
 from collectors.conventions.classifier import classify, reader_for
 from collectors.conventions.reader import (
     AGENT,
@@ -51,18 +51,30 @@ _Ids = tuple[str, str, str | None, int, int]
 
 
 def extract_span(
-    span: trace_pb2.Span, resource: Mapping[str, Any], *, max_chars: int = 65536
+    span: trace_pb2.Span, resource: Mapping[str, Any], *, max_chars: int = 65536,
+    variant_key: str | None = None,
 ) -> SpanVerdict:
     """Classify one span and, for an LLM call, extract it. Raises MalformedSpan only.
 
     `resource` is the span's resource attributes, converted once per ResourceSpans.
+    `variant_key` names the attribute (span first, then resource) stored as the call's
+    `variant` (`ingest.variant_attribute`).
     """
     ids = _checked_ids(span)
     attrs = attributes_dict(span.attributes)
     kind, operation = classify(attrs, span.name)
     if kind != LLM:
         return _NOT_CALLS.get(kind) or SpanVerdict(call=None, kind=kind)
-    return SpanVerdict(kind=kind, call=_call(span, resource, attrs, ids, operation, max_chars))
+    call = _call(span, resource, attrs, ids, operation, max_chars)
+    version = version_label(resource.get("service.version")) or version_label(
+        attrs.get("service.version"))
+    variant = None
+    if variant_key is not None:
+        variant = version_label(attrs.get(variant_key)) or version_label(
+            resource.get(variant_key))
+    if version is not None or variant is not None:
+        call = call._replace(service_version=version, variant=variant)
+    return SpanVerdict(kind=kind, call=call)
 
 
 def _call(

@@ -1,7 +1,8 @@
 """An extraction worker process: `python -m collectors.worker`, started by `ExtractionPool`.
 
 It reads requests from stdin and writes answers to stdout, each one length-framed pickle
-(multiprocessing's Connection framing): a request is (signal, body, media, max_chars); an
+(multiprocessing's Connection framing): a request is (signal, body, media, max_chars,
+variant_key); an
 answer is ("ok", Extracted), ("bad", message) for a body that does not decode, or
 ("error", description) for anything else. It imports only the extraction modules, so it
 starts in a fraction of a second and stays small, and it exits when its parent closes the
@@ -33,10 +34,10 @@ def serve(requests: Connection, answers: Connection) -> None:
             request = requests.recv_bytes()
         except (EOFError, OSError):
             return
-        signal_name, body, media, max_chars = pickle.loads(request)
+        signal_name, body, media, max_chars, variant_key = pickle.loads(request)
         try:
             answer: tuple[str, object] = (
-                "ok", extract_body(signal_name, body, media, max_chars))
+                "ok", extract_body(signal_name, body, media, max_chars, variant_key))
         except BadRequest as exc:
             answer = ("bad", str(exc))
         except Exception as exc:  # a bug in extraction: answered, never fatal to the worker

@@ -114,11 +114,12 @@ class _Worker:
         self._requests = Connection(request_w, readable=False)
         self._answers = Connection(answer_r, writable=False)
 
-    def call(self, signal: Signal, body: bytes, media: Media, max_chars: int) -> Extracted:
+    def call(self, signal: Signal, body: bytes, media: Media, max_chars: int,
+             variant_key: str | None = None) -> Extracted:
         """:raises BadRequest: undecodable body. :raises WorkerDied: the process is gone."""
         try:
-            self._requests.send_bytes(pickle.dumps((signal, body, media, max_chars),
-                                                   protocol=pickle.HIGHEST_PROTOCOL))
+            request = (signal, body, media, max_chars, variant_key)
+            self._requests.send_bytes(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
             kind, value = pickle.loads(self._answers.recv_bytes())
         except (EOFError, OSError) as exc:
             raise WorkerDied(str(exc) or type(exc).__name__) from None
@@ -173,26 +174,27 @@ class ExtractionPool:
             self._add()
 
     async def extract(self, signal: Signal, body: bytes, media: Media,
-                      max_chars: int) -> Extracted:
+                      max_chars: int, variant_key: str | None = None) -> Extracted:
         """:raises BadRequest: undecodable body. :raises Overloaded: a worker died."""
         loop = asyncio.get_running_loop()
         if not self._all or len(body) < INLINE_BELOW:
             self._metrics.extractions.labels("thread").inc()
             return await loop.run_in_executor(
-                self._inline, extract_body, signal, body, media, max_chars)
+                self._inline, extract_body, signal, body, media, max_chars, variant_key)
         self._metrics.extractions.labels("worker").inc()
         try:
             return await loop.run_in_executor(
-                self._callers, self._call, signal, body, media, max_chars)
+                self._callers, self._call, signal, body, media, max_chars, variant_key)
         except WorkerDied:
             raise Overloaded("an extraction worker died; retry the request",
                              self._retry_after_s) from None
 
-    def _call(self, signal: Signal, body: bytes, media: Media, max_chars: int) -> Extracted:
+    def _call(self, signal: Signal, body: bytes, media: Media, max_chars: int,
+              variant_key: str | None) -> Extracted:
         """On a caller thread: take an idle worker, use it, give it back (or replace it)."""
         worker = self._idle.get()
         try:
-            result = worker.call(signal, body, media, max_chars)
+            result = worker.call(signal, body, media, max_chars, variant_key)
         except WorkerDied as exc:
             self._replace(worker, str(exc))
             raise

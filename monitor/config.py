@@ -26,6 +26,7 @@ from detectors.redaction.config import RedactionConfig
 from monitor.alerting.config import AlertsConfig
 from monitor.core.config import Section
 from monitor.core.errors import ConfigError
+from monitor.jobs.canary.config import CanaryConfig, CompareConfig
 from monitor.jobs.config import (
     DriftConfig,
     EmbeddingConfig,
@@ -67,6 +68,8 @@ class Config(Section):
     latency: LatencyConfig = LatencyConfig()
     cost: CostConfig = CostConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    compare: CompareConfig = CompareConfig()
+    canary: CanaryConfig = CanaryConfig()
     alerts: AlertsConfig = AlertsConfig()
     redaction: RedactionConfig = RedactionConfig()
     metrics: MetricsConfig = MetricsConfig()

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, TextIO
 
 from collectors.bounds import CallBounds
@@ -33,6 +34,8 @@ from monitor.alerting.notifiers import Dispatcher, build_notifiers
 from monitor.config import Config
 from monitor.core.components import CallSink, Component, Store
 from monitor.core.metrics import SelfMetrics
+from monitor.jobs.canary.comparer import Comparer, Toxicity
+from monitor.jobs.canary.plugin import CanaryPlugin
 from monitor.jobs.cost.plugin import CostPlugin
 from monitor.jobs.drift.plugin import DriftPlugin
 from monitor.jobs.embeddings import build_embedder, limit_threads
@@ -45,6 +48,7 @@ from monitor.jobs.sampling import SampleRates, SamplingRateCollector
 from monitor.jobs.scheduler import JobScheduler, JobSpec
 from monitor.jobs.segments import SegmentWatch
 from monitor.jobs.texts import TextSampler
+from monitor.jobs.toxicity.job import ToxicityJob
 from monitor.jobs.toxicity.plugin import ToxicityPlugin
 from monitor.ops.cardinality import CardinalityLimits
 from monitor.ops.collector_pauses import CollectorPauses, settle
@@ -56,6 +60,7 @@ from monitor.ops.server import OpsDeps, OpsServer
 from monitor.pricing.sink import PricedSink
 from monitor.pricing.table import PriceTable
 from monitor.store.alert_state import SqliteAlertState
+from monitor.store.comparisons import SqliteComparisons
 from monitor.store.files import StoreLock
 from monitor.store.history import SqliteHistory
 from monitor.store.sqlite import SqliteStore
@@ -68,7 +73,7 @@ STOP_TIMEOUT_S = 8.0
 #: every detector, by name (its job's name and its results' `detector`)
 DETECTORS: Mapping[str, DetectorPlugin[Any, Any]] = {
     plugin.name: plugin for plugin in (DriftPlugin(), ToxicityPlugin(), LatencyPlugin(),
-                                       CostPlugin(), EvaluationPlugin())}
+                                       CostPlugin(), EvaluationPlugin(), CanaryPlugin())}
 
 
 class Daemon:
@@ -98,7 +103,8 @@ class Daemon:
             sink = PricedSink(sink, PriceTable(config.pricing), self.metrics.registry)
         ingestor = Ingestor(sink, self.metrics, self._extract_pool,
                             max_chars=ingest.max_attribute_chars,
-                            bounds=CallBounds(max_start_ahead_s=ingest.max_start_ahead))
+                            bounds=CallBounds(max_start_ahead_s=ingest.max_start_ahead),
+                            variant_key=ingest.variant_attribute)
         receivers = config.receivers
         self.receivers: list[OtlpGrpcReceiver | OtlpHttpReceiver] = []
         if receivers.otlp_grpc.enabled:
@@ -116,6 +122,8 @@ class Daemon:
         self.metrics.watch("segments_unwatched", "Segments with calls that the detectors do "
                            "not watch (past jobs.max_segments)",
                            lambda: float(self.segment_watch.counts.unwatched))
+        self.comparisons = SqliteComparisons(config.store.path)
+        self.comparer = self._comparer(config, None, None)
         self._add_detectors(config)
         self.alert_state: SqliteAlertState | None = None
         self.dispatcher: Dispatcher | None = None
@@ -123,7 +131,8 @@ class Daemon:
         self.ops = OpsServer(config.ops, OpsDeps(
             metrics=self.metrics, store=self.store, history=self.history, jobs=self.jobs,
             listeners=tuple(r.listener for r in self.receivers), alerts=self.alerts,
-            detectors=DETECTORS, segments=self.segment_watch, sink=self.writer))
+            detectors=DETECTORS, segments=self.segment_watch, sink=self.writer,
+            comparer=self.comparer))
         for name, interval in self.jobs.intervals.items():
             self.metrics.job_interval.labels(name).set(interval)
         export_results(self.metrics, lambda: self.history.latest(), self.history.self_checks,
@@ -146,11 +155,14 @@ class Daemon:
         """The enabled detectors' jobs (and models), on shared references and texts."""
         enabled = [(plugin, plugin.section(config)) for plugin in DETECTORS.values()
                    if plugin.section(config).enabled]
+        # the detectors that compare two sides (the canary) read no reference, and are
+        # built last, with the comparer the others' models make
+        referring = [(p, s) for p, s in enabled if not p.compares] or enabled
         if not enabled:
             return
         references = References(
-            self.store, self.history, auto_window_s=max(s.window for _, s in enabled),
-            auto_min_calls=max(s.min_samples for _, s in enabled), watch=self.segment_watch)
+            self.store, self.history, auto_window_s=max(s.window for _, s in referring),
+            auto_min_calls=max(s.min_samples for _, s in referring), watch=self.segment_watch)
         readers = [section for plugin, section in enabled if plugin.reads_texts]
         # the longest window a text-reading job looks at holds about `sample_cap` samples
         texts = self._texts(config, max(s.window for s in readers)) if readers else None
@@ -160,12 +172,28 @@ class Daemon:
         deps = DetectorDeps(store=self.store, history=self.history, references=references,
                             texts=texts, retention_s=config.store.retention,
                             redact=self.redactor)
-        for plugin, section in enabled:
+        toxicity = None
+        ordered = sorted(enabled, key=lambda e: e[0].compares)
+        for plugin, section in ordered:
+            if plugin.compares and deps.comparer is None:
+                self.comparer = self._comparer(config, texts, toxicity)
+                deps = replace(deps, comparer=self.comparer)
             built = plugin.build(section, deps)
+            if isinstance(built.job, ToxicityJob):
+                toxicity = Toxicity(scorer=built.job.scorer, threshold=built.job.threshold)
             self.jobs.add(JobSpec(plugin.name, section.interval, built.job.run))
             for spec in built.more_jobs:
                 self.jobs.add(spec)
             self._models.extend(built.models)
+        if deps.comparer is None:
+            self.comparer = self._comparer(config, texts, toxicity)
+
+    def _comparer(self, config: Config, texts: TextSampler | None,
+                  toxicity: Toxicity | None) -> Comparer:
+        """`driftwatch compare` and the canary, with the models of the drift and toxicity
+        jobs (none when they are off: their measures then say "not measured")."""
+        return Comparer(config.compare, self.store, self.comparisons, texts=texts,
+                        toxicity=toxicity, variant_attribute=config.ingest.variant_attribute)
 
     def _add_embed_ahead(self, config: Config, texts: TextSampler, rates: SampleRates,
                          cap: int) -> None:
@@ -249,6 +277,7 @@ class Daemon:
         deleted = self.store.delete_before(cutoff, self.config.store.retention_batch)
         expired = self.store.expire_pending(now - int(self.config.ingest.join_window * 1e9))
         history = self.history.delete_before(cutoff, self.config.store.retention_batch)
+        history += self.comparisons.delete_before(cutoff)
         self.metrics.retention_deleted.inc(deleted + expired + history)
         return {"deleted_calls": deleted, "expired_events": expired,
                 "deleted_history": history}
@@ -277,6 +306,7 @@ class Daemon:
         if self.alert_state is not None:
             self.alert_state.close()
         self.history.close()
+        self.comparisons.close()
         self.store.close()
         self._store_lock.release()
         self._pauses.remove()

@@ -56,9 +56,12 @@ def otlp_exporter(protocol: str, endpoint: str, **kwargs: Any) -> SpanExporter:
 class LLMApp:
     """Makes chat spans with OTel GenAI v1.37+ attributes (content captured as JSON strings)."""
 
-    def __init__(self, exporter: SpanExporter, service: str = "support-bot") -> None:
+    def __init__(self, exporter: SpanExporter, service: str = "support-bot",
+                 version: str | None = None) -> None:
+        """`version`: the resource's service.version, as a release sets it."""
         self.exporter = RecordingExporter(exporter)
-        self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        resource = {"service.name": service, **({"service.version": version} if version else {})}
+        self.provider = TracerProvider(resource=Resource.create(resource))
         self.provider.add_span_processor(
             BatchSpanProcessor(self.exporter, max_queue_size=100_000, max_export_batch_size=512,
                                schedule_delay_millis=50))
@@ -68,7 +71,8 @@ class LLMApp:
              provider: str = "openai", system: str | None = None, error: str | None = None,
              input_tokens: int = 42, output_tokens: int = 17, start_ns: int | None = None,
              duration_s: float | None = None, cached_input_tokens: int | None = None,
-             response_id: str | None = None) -> tuple[str, str]:
+             response_id: str | None = None,
+             attributes: dict[str, Any] | None = None) -> tuple[str, str]:
         """One chat call; returns its (trace_id, span_id) in hex. With `start_ns` and
         `duration_s` the span carries those times (recorded traffic, backfills)."""
         attributes: dict[str, Any] = {
@@ -78,6 +82,7 @@ class LLMApp:
             "gen_ai.usage.output_tokens": output_tokens,
             "gen_ai.response.finish_reasons": ["stop"],
             "server.address": "api.openai.com",
+            **(attributes or {}),
         }
         if cached_input_tokens is not None:
             attributes["gen_ai.usage.cache_read.input_tokens"] = cached_input_tokens

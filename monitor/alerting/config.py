@@ -67,7 +67,7 @@ class RuleConfig(Section):
     enabled: bool = True
     kind: Literal["detector", "traffic_absent", "job_stale", "job_behind", "spans_refused",
                   "disk_filling"] = "detector"
-    detector: Literal["drift", "toxicity", "latency", "cost", "evaluation"] | None = None
+    detector: Literal["drift", "toxicity", "latency", "cost", "evaluation", "canary"] | None = None
     direction: Literal["prompt", "completion"] | None = None  # None: both
     scope: Literal["any", "service", "model"] = "any"  # whole services, models, or both
     when: Annotated[tuple[tuple[Check, ...], ...], BeforeValidator(_when)] = ()

@@ -133,6 +133,15 @@ LLMEvaluationDrop:
     description: "{summary}. Mean score {mean_score:.3g} against {reference_mean_score:.3g}
       over {n_current} evaluations ({n_reference} in the reference: {reference}); one-sided
       p={p_value:.2g}. The worst-scored calls are on the report page."
+LLMCanaryRegression:
+  detector: canary
+  # the newest service.version is significantly worse than the one before it
+  when: anomalous
+  severity: ticket
+  annotations:
+    summary: "{service} {version} regressed against {previous_version}"
+    description: "{summary}. {verdict}; {n_reference} calls of {previous_version} and
+      {n_current} of {version} since {first_seen}. Comparison: {report}"
 
 LLMTrafficAbsent:
   kind: traffic_absent

@@ -40,7 +40,7 @@ MAX_UNDELIVERED_S = 86400.0  # a resolved alert no notifier could take is droppe
 ALERTS_JOB = "alerts"
 DASHBOARDS = {"drift": "driftwatch-quality", "toxicity": "driftwatch-quality",
               "latency": "driftwatch-overview", "cost": "driftwatch-overview",
-              "traffic_absent": "driftwatch-overview",
+              "traffic_absent": "driftwatch-overview", "canary": "driftwatch-overview",
               "job_stale": "driftwatch-daemon", "job_behind": "driftwatch-daemon",
               "spans_refused": "driftwatch-daemon", "disk_filling": "driftwatch-daemon"}
 

@@ -90,6 +90,7 @@ def _alert(name: str, config: RuleConfig, root: Config, detectors: Detectors,
 
 
 def _intervals(config: Config, detectors: Detectors) -> dict[str, float]:
+    """Every detector's job interval, as the engine reads them (`AlertEngine`)."""
     return {name: plugin.section(config).interval for name, plugin in detectors.items()}
 
 
@@ -184,6 +185,12 @@ def _shipped_annotations(name: str, config: Config) -> dict[str, str] | None:
             "(pass rate in driftwatch_evaluation_pass_rate, the reference's in "
             f"driftwatch_evaluation_reference_pass_rate); {status} shows the worst-scored "
             "calls, redacted."),
+        "LLMCanaryRegression": (
+            "{{ $labels.service }}'s newest version regressed against the one before it",
+            "The canary found the newest service.version significantly worse than the "
+            "previous one on latency, errors, tokens or toxicity; "
+            "`driftwatch status --detector canary --service {{ $labels.service }}` links "
+            "the comparison."),
         "LLMTrafficAbsent": (
             f"{{{{ $labels.service }}}} sent no LLM calls in the last "
             f"{_duration(config.latency.window)}",

@@ -1,7 +1,8 @@
 """The `driftwatch` command line. The only module that configures logging.
 
 Commands: run (the daemon), validate (a config, without starting anything), calls (what was
-stored), status (latest detector results), jobs (list, run one now), baseline (pin, list),
+stored), status (latest detector results), compare (two models, versions or variants of a
+service), jobs (list, run one now), baseline (pin, list),
 alerts (pending and firing), rules export (as Prometheus rules), dashboards export (Grafana),
 version. The commands about results and alerts talk to the running daemon's ops API.
 Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
@@ -104,11 +105,28 @@ def _parser() -> argparse.ArgumentParser:
                             description="Latest result of every detector per segment, from "
                             "the running daemon.")
     _ops_args(status)
-    status.add_argument("--detector",
-                        choices=["drift", "toxicity", "latency", "cost", "evaluation"])
+    status.add_argument("--detector", choices=["drift", "toxicity", "latency", "cost",
+                                               "evaluation", "canary"])
     status.add_argument("--service")
     status.add_argument("--json", action="store_true", help="one JSON object per line")
     status.set_defaults(handler=_cmd_status)
+
+    compare = sub.add_parser(
+        "compare", help="compare two models, versions or variants of a service",
+        description="Compare two sides of a service (KEY=VALUE, KEY: model, version or "
+        "variant) measure by measure: latency, errors, tokens, toxicity, completion drift, "
+        "each with its test and a verdict. Runs on the daemon; prints its report page.")
+    compare.add_argument("--service", required=True)
+    compare.add_argument("--a", required=True, metavar="KEY=VALUE",
+                         help="side A, e.g. model=gpt-4o or version=1.4.1 (the baseline)")
+    compare.add_argument("--b", required=True, metavar="KEY=VALUE",
+                         help="side B, e.g. model=gpt-4o-mini or version=1.4.2")
+    compare.add_argument("--since", default="1h",
+                         help="RFC 3339 or relative like 2h (default 1h)")
+    compare.add_argument("--until", help="RFC 3339 or relative (default now)")
+    compare.add_argument("--json", action="store_true", help="one JSON object per measure")
+    _ops_args(compare)
+    compare.set_defaults(handler=_cmd_compare)
 
     jobs = sub.add_parser("jobs", help="list scheduled jobs or run one now")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
@@ -295,6 +313,37 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"{segments['unwatched']} segments not watched: more than jobs.max_segments "
               f"({segments['limit']}) have calls; the busiest {segments['watched']} are")
     return EXIT_OK
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    client = _client(args)
+    body = {"service": args.service, "a": args.a, "b": args.b, "since": args.since}
+    if args.until:
+        body["until"] = args.until
+    found = client.post("/api/v1/compare", body)
+    if args.json:
+        for m in found["measures"]:
+            print(json.dumps({"id": found["id"], "service": found["service"],
+                              "selector_a": found["a"], "selector_b": found["b"], **m},
+                             ensure_ascii=False))
+        return EXIT_OK
+    print(f"{printable(found['service'])}: A {printable(found['a'])} vs B "
+          f"{printable(found['b'])}, calls from {found['since']} to {found['until']}")
+    print(f"{'MEASURE':<24} {'A':>10} {'B':>10} {'N A/B':>13} {'P':>8}  VERDICT")
+    for m in found["measures"]:
+        n = f"{m['n_a']}/{m['n_b']}"
+        p = "-" if m["p_value"] is None else f"{m['p_value']:.2g}"
+        state = {True: "WORSE" if m["worse"] else "differs", False: "same",
+                 None: "no data"}[m["significant"]]
+        print(f"{_cell(m['label'], 24):<24} {_value(m['a']):>10} {_value(m['b']):>10} "
+              f"{n:>13} {p:>8}  {state:<8} {printable(m['verdict'])}")
+    print(printable(found["verdict"]))
+    print(f"report: {client.url}{found['report']}")
+    return EXIT_OK
+
+
+def _value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def _cmd_jobs_list(args: argparse.Namespace) -> int:

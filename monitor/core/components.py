@@ -10,7 +10,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from monitor.core.evaluations import Evaluation, ScoredCall
 from monitor.core.records import ContentEvent, Direction, LLMCall, Segment
@@ -93,6 +93,9 @@ class CallQuery:
     sample_below: int | None = None
     #: only calls with a cost (`cost_usd` set when stored)
     priced: bool = False
+    #: only calls of this `service.version` / configured variant (None: any)
+    service_version: str | None = None
+    variant: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +120,18 @@ class WindowCount:
     slow: int  # calls whose duration exceeded the threshold asked for
     priced: int = 0  # calls with a cost
     usd: float = 0.0  # their cost, added up
+
+
+VersionKey = Literal["model", "service_version", "variant"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValueSeen:
+    """How often one model, version or variant of a service was seen, and when."""
+
+    calls: int
+    first_ns: int
+    last_ns: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,6 +215,12 @@ class Store(ABC):
                      pass_labels: Sequence[str], limit: int) -> list[ScoredCall]:
         """The lowest-scored of them (unscored ones without a passing label next), with
         their calls' prompts and completions, for examples."""
+
+    @abstractmethod
+    def values_seen(self, service: str, key: VersionKey, since_ns: int | None = None,
+                    ) -> dict[str, ValueSeen]:
+        """The values of `key` (`model`, `service_version` or `variant`) among a service's
+        calls since the given time, each with its calls and first and last start."""
 
     @abstractmethod
     def delete_before(self, cutoff_ns: int, batch_size: int) -> int:

@@ -85,6 +85,11 @@ class LLMCall(NamedTuple):
     #: the provider's id of the response (`gen_ai.response.id`), bounded: how an evaluation
     #: that arrives without a span id finds its call
     response_id: str | None = None
+    #: the resource's `service.version` (a deployment's release), cut to 128 characters
+    service_version: str | None = None
+    #: the value of the configured attribute (`ingest.variant_attribute`, e.g. a prompt
+    #: template version), cut to 128 characters; None when unset or not configured
+    variant: str | None = None
 
     @property
     def model(self) -> str | None:
@@ -135,6 +140,8 @@ class LLMCall(NamedTuple):
             "cached_input_tokens": self.cached_input_tokens,
             "cost_usd": self.cost_usd,
             "response_id": self.response_id,
+            "service_version": self.service_version,
+            "variant": self.variant,
         }
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the CLI reaches this module (through the report pages): sta
     from detectors.toxicity import Scorer
     from monitor.config import Config
     from monitor.core.components import Store
+    from monitor.jobs.canary.comparer import Comparer
     from monitor.jobs.references import References
     from monitor.jobs.scheduler import JobSpec
     from monitor.jobs.texts import TextSampler
@@ -68,6 +69,8 @@ class DetectorDeps:
     retention_s: float  # how long the store keeps calls
     #: the configured redaction (the `redaction:` section) of every text a result carries
     redact: Callable[[str], str] = redact
+    #: compares two sides of a service; given only to plugins that say `compares`
+    comparer: Comparer | None = None
 
 
 class DetectorJob(Protocol):
@@ -149,6 +152,8 @@ class DetectorPlugin(ABC, Generic[S, D]):
     gauges: ClassVar[tuple[Gauge, ...]] = ()
     #: earlier results of the same series its report page draws (0: none)
     report_series: ClassVar[int] = 0
+    #: its job compares two sides of a service (`deps.comparer`) and reads no reference
+    compares: ClassVar[bool] = False
 
     @abstractmethod
     def section(self, config: Config) -> S:

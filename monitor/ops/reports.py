@@ -174,6 +174,23 @@ def _index_row(r: DetectorResult) -> str:
             f'<td><a href="{escape(link)}">report</a></td></tr>')
 
 
+def html_page(status: int, title: str, body: str) -> web.Response:
+    """A self-contained page in the reports' style (`body`: markup, outside text escaped),
+    with their headers: for pages that are not one detector result (a comparison)."""
+    return _html(status, '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+                 '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                 f'<link rel="icon" href="data:,"><title>{escape(title)} · driftwatch</title>'
+                 f"<style>{_CSS}</style></head><body><main>{body}</main></body></html>")
+
+
+def error_page(status: int, title: str, message: str) -> web.Response:
+    return _html(status, _error_page(title, message))
+
+
+def section(anchor: str, heading: str, content: str) -> str:
+    return _section(anchor, heading, content)
+
+
 def _error_page(title: str, message: str, *, raw_hint: str = "") -> str:
     return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<link rel="icon" href="data:,">'

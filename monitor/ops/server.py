@@ -26,10 +26,11 @@ from monitor.core.errors import StoreError
 from monitor.core.metrics import SelfMetrics
 from monitor.core.records import DetectorResult, Direction, LLMCall
 from monitor.core.timeparse import TimeParseError, parse_time
+from monitor.jobs.canary.comparer import Comparer
 from monitor.jobs.plugin import DetectorPlugin
 from monitor.jobs.scheduler import JobScheduler, UnknownJob
 from monitor.jobs.segments import SegmentWatch
-from monitor.ops import reports
+from monitor.ops import compare, reports
 from monitor.ops.access import FEEDBACK_PATH, OpsAccess
 from monitor.ops.config import OpsConfig
 from monitor.ops.feedback import FeedbackApi
@@ -56,6 +57,7 @@ class OpsDeps:
     segments: SegmentWatch | None = None  # which segments the detectors watch
     #: where POST /api/v1/feedback commits its evaluations (the ingest writer); None: 503
     sink: CallSink | None = None
+    comparer: Comparer | None = None  # None: no /api/v1/compare
 
 
 class OpsServer:
@@ -84,6 +86,8 @@ class OpsServer:
         app.router.add_get("/api/v1/alerts", self._alerts)
         app.router.add_get("/api/v1/rules", self._rules)
         app.router.add_post(FEEDBACK_PATH, self._feedback)
+        if self._deps.comparer is not None:  # before /reports/{detector}/{id}
+            app.add_routes(compare.routes(self._deps.comparer))
         app.add_routes(reports.routes(self._deps.history, self._deps.detectors))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()

@@ -234,8 +234,29 @@ _V5_EVALUATIONS: Migration = (
     "ALTER TABLE results ADD COLUMN evaluation TEXT NOT NULL DEFAULT ''",
 )
 
+# Versions (monitor.jobs.compare, the canary): each call's service.version and configured
+# variant attribute, indexed by service for `driftwatch compare` and for finding a new
+# release; and every comparison made, so that its report page outlives the request.
+_V6_VERSIONS: Migration = (
+    "ALTER TABLE calls ADD COLUMN service_version TEXT",
+    "ALTER TABLE calls ADD COLUMN variant TEXT",
+    "CREATE INDEX calls_service_version_start ON calls (service, service_version, start_ns) "
+    "WHERE service_version IS NOT NULL",
+    "CREATE INDEX calls_service_variant_start ON calls (service, variant, start_ns) "
+    "WHERE variant IS NOT NULL",
+    """
+    CREATE TABLE comparisons (
+        id INTEGER PRIMARY KEY,
+        service TEXT NOT NULL,
+        created_ns INTEGER NOT NULL,
+        body TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX comparisons_created ON comparisons (created_ns)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (_V1_CALLS, _V2_DETECTORS, _V3_ALERTS, _V4_CALL_COST,
-                                  _V5_EVALUATIONS)
+                                  _V5_EVALUATIONS, _V6_VERSIONS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

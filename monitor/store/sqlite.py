@@ -28,6 +28,8 @@ from monitor.core.components import (
     Store,
     StoreStats,
     Timing,
+    ValueSeen,
+    VersionKey,
     WindowCount,
     WriteBatch,
     WriteResult,
@@ -73,6 +75,8 @@ _fromhex = bytes.fromhex  # ids are BLOBs in the store, hex everywhere else
 _STATUS_TEXT = {status: status.value for status in CallStatus}  # .value costs a descriptor call
 _ERROR = CallStatus.ERROR.value
 _TEXT_COLUMN = {Direction.PROMPT: "prompt", Direction.COMPLETION: "completion"}
+_VERSION_COLUMNS: dict[VersionKey, str] = {
+    "model": "model", "service_version": "service_version", "variant": "variant"}
 _TIMING = "start_ns, duration_s, status, error_type, ttft_s, input_tokens, output_tokens"
 _FIELDS = (
     "trace_id", "span_id", "parent_span_id", "service", "provider", "request_model",
@@ -80,6 +84,7 @@ _FIELDS = (
     "input_tokens", "output_tokens", "total_tokens", "streaming", "ttft_s", "finish_reasons",
     "system_prompt", "prompt", "completion", "content_source", "convention",
     "cached_input_tokens", "cost_usd", "response_id",
+    "service_version", "variant",
 )
 _COLUMNS = ", ".join(_FIELDS)
 _ROW = f"rowid, {_COLUMNS}"
@@ -462,6 +467,16 @@ class SqliteStore(Store):
         return worst_scored(self._read, segment, name, since_ns, until_ns,
                             pass_labels=pass_labels, limit=limit)
 
+    def values_seen(self, service: str, key: VersionKey, since_ns: int | None = None,
+                    ) -> dict[str, ValueSeen]:
+        column = _VERSION_COLUMNS[key]  # from a fixed table, never from outside input
+        where, params = _call_filter(CallQuery(service=service, since_ns=since_ns))
+        rows = self._read(f"SELECT {column}, count(*), min(start_ns), max(start_ns) "
+                          f"FROM calls{where} AND {column} IS NOT NULL GROUP BY {column}",
+                          params)
+        return {value: ValueSeen(calls=n, first_ns=first, last_ns=last)
+                for value, n, first, last in rows}
+
     def disk_bytes(self) -> int:
         """Bytes the store's files take on disk: the database and its WAL."""
         total = 0
@@ -690,6 +705,7 @@ def _call_filter(query: CallQuery) -> tuple[str, list[Any]]:
     params: list[Any] = []
     for clause, value in (
         ("service = ?", query.service), ("model = ?", query.model),
+        ("service_version = ?", query.service_version), ("variant = ?", query.variant),
         ("start_ns >= ?", query.since_ns), ("start_ns < ?", query.until_ns),
         # span ids are stored as 8-byte BLOBs, which SQLite compares as big-endian numbers
         ("span_id < ?", _key_blob(query.sample_below)),
@@ -710,7 +726,7 @@ def _call_row(call: LLMCall, received_ns: int) -> tuple[Any, ...]:
         call.output_tokens, call.total_tokens, call.streaming, call.ttft_s,
         _reasons_json(call.finish_reasons), call.system_prompt, call.prompt, call.completion,
         int(call.content_source), call.convention, call.cached_input_tokens, call.cost_usd,
-        call.response_id, call.model, received_ns,
+        call.response_id, call.service_version, call.variant, call.model, received_ns,
     )
 
 

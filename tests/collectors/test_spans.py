@@ -722,3 +722,38 @@ def test_an_unset_anyvalue_reads_as_absent() -> None:
     s.attributes.add(key="gen_ai.request.model")  # a KeyValue with no value at all
 
     assert call_of(s).request_model is None
+
+
+# --- versions: service.version and the configured variant attribute -----------------------
+
+
+def test_service_version_comes_from_the_resource_and_the_variant_from_the_named_attribute(
+) -> None:
+    s = span("chat gpt-4o-mini", otel_new_attributes(**{"prompt.template.version": 7}))
+    resource = {**RESOURCE, "service.version": "2026.12.04-rc1"}
+
+    call = call_of(s, resource, variant_key="prompt.template.version")
+
+    assert (call.service_version, call.variant) == ("2026.12.04-rc1", "7")
+    assert call.to_json()["service_version"] == "2026.12.04-rc1"
+    assert call.to_json()["variant"] == "7"
+
+
+def test_the_variant_falls_back_to_the_resource_and_is_read_only_when_configured() -> None:
+    s = span("chat gpt-4o-mini", otel_new_attributes())
+    resource = {**RESOURCE, "deployment.ring": "canary"}
+
+    assert call_of(s, resource, variant_key="deployment.ring").variant == "canary"
+    assert call_of(s, resource).variant is None
+    assert call_of(s, resource).service_version is None
+
+
+def test_versions_from_the_wire_are_bounded_and_blank_or_odd_values_ignored() -> None:
+    s = span("chat gpt-4o-mini", otel_new_attributes(**{"v": ["a", "list"]}))
+
+    long_version = call_of(s, {**RESOURCE, "service.version": "9" * 10_000}, variant_key="v")
+    blank = call_of(s, {**RESOURCE, "service.version": "   "})
+
+    assert long_version.service_version == "9" * 128
+    assert long_version.variant is None
+    assert blank.service_version is None

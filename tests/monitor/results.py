@@ -39,6 +39,16 @@ FULL_DETAILS: dict[str, dict[str, Any]] = {
         "burn_rates": {slo: {"5m": 2.5, "30m": 1.5, "1h": 0.5, "2h": 0.25, "6h": 0.125,
                              "1d": 0.0625, "3d": 0.03125}
                        for slo in ("availability", "latency")}},
+    "canary": {
+        "version": "1.4.2", "previous_version": "1.4.1", "first_seen": "2026-09-22T10:00:00Z",
+        "comparison": 7, "report": "/reports/compare/7",
+        "verdict": "B regressed: p95 latency worse than A", "regressed": ["latency_p95"],
+        "measures": [{"measure": "latency_p95", "a": 1.0, "b": 2.1, "p_value": 1e-5,
+                      "significant": True, "worse": True,
+                      "verdict": "p95 latency: B is worse (A 1 s, B 2.1 s, +110%, p=1e-05)"},
+                     {"measure": "error_rate", "a": 0.01, "b": 0.012, "p_value": 0.6,
+                      "significant": False, "worse": False,
+                      "verdict": "error rate: no significant difference"}]},
 }
 
 

@@ -21,7 +21,7 @@ from tests.monitor.results import FULL_DETAILS, full_result
 
 
 def test_the_table_lists_each_detector_under_its_name() -> None:
-    assert set(DETECTORS) == {"drift", "toxicity", "latency"} == set(FULL_DETAILS)
+    assert set(DETECTORS) == {"drift", "toxicity", "latency", "canary"} == set(FULL_DETAILS)
     config = Config()
     for name, plugin in DETECTORS.items():
         assert plugin.name == name
@@ -32,8 +32,8 @@ def test_the_daemon_schedules_a_job_for_each_enabled_detector(tmp_path: Path) ->
     daemon = Daemon(Config.model_validate({
         "store": {"path": str(tmp_path / "driftwatch.db")}, "toxicity": {"enabled": False}}))
     try:
-        assert daemon.jobs.names == ["alerts", "drift", "embed_ahead", "latency", "retention",
-                                     "self_check"]
+        assert daemon.jobs.names == ["alerts", "canary", "drift", "embed_ahead", "latency",
+                                     "retention", "self_check"]
     finally:
         asyncio.run(daemon.stop())
 

@@ -56,6 +56,11 @@ class ToxicityJob:
         self._scorer = scorer
         self.threshold = config.threshold or default_threshold
 
+    @property
+    def scorer(self) -> Scorer:
+        """Its classifier: `driftwatch compare` scores completions with the same one."""
+        return self._scorer
+
     def run(self, now_ns: int | None = None) -> list[DetectorResult]:
         now = now_ns or time.time_ns()
         since = now - int(self._config.window * 1e9)

@@ -45,7 +45,7 @@ EVALUATIONS = 16  # LLMErrorBudgetBurnSlow (for: 15) fires on the 15th
 RULES_ON_RESULTS = {"LLMPromptDrift", "LLMCompletionDrift", "LLMToxicityHigh",
                     "LLMLatencyRegression", "LLMErrorBudgetBurn", "LLMErrorBudgetBurnSlow",
                     "LLMTimeToFirstTokenHigh", "LLMTrafficAbsent", "LLMCostRegression",
-                    "LLMCostBudgetBurn", "LLMEvaluationDrop"}
+                    "LLMCostBudgetBurn", "LLMEvaluationDrop", "LLMCanaryRegression"}
 ALERTS = ("count by (alertname, alertstate, service, model, direction, evaluation, severity) "
           "(ALERTS)")
 Alert = tuple[tuple[str, str], ...]  # sorted (label, value) pairs, alertstate included
@@ -101,6 +101,9 @@ TOXICITY = [("chat", "gpt-4o", "completion", False, 0.15),  # surely above 10%
 # (service, model, evaluation name, anomalous): two evaluations of one segment alert apart
 EVALUATION = [("chat", "gpt-4o", "relevance", True), ("chat", "gpt-4o", "politeness", True),
               ("chat", None, "relevance", False), ("search", None, "relevance", None)]
+# (service, anomalous) of the canary: chat's new version regressed; search's did not;
+# docs' new version has too few calls yet
+CANARY = [("chat", True), ("search", False), ("docs", None)]
 
 
 def calls(minute: int) -> list[LLMCall]:
@@ -138,7 +141,8 @@ class World:
                                      ("drift", self.config.drift.interval),
                                      ("toxicity", self.config.toxicity.interval),
                                      ("cost", self.config.cost.interval),
-                                     ("evaluation", self.config.evaluation.interval)):
+                                     ("evaluation", self.config.evaluation.interval),
+                                     ("canary", self.config.canary.interval)):
             if elapsed_s % interval_s == 0:
                 for result in getattr(self, detector)(now_ns):
                     key = (result.detector, result.service, result.model,
@@ -199,6 +203,15 @@ class World:
         for service, model, direction, anomalous, ci_low in TOXICITY:
             yield self.result("toxicity", service, model, direction, anomalous, now_ns,
                               ci_low=ci_low)
+
+
+    def canary(self, now_ns: int) -> Iterator[DetectorResult]:
+        for service, anomalous in CANARY:
+            regressed = ["latency_p95"] if anomalous else []
+            yield self.result("canary", service, None, None, anomalous, now_ns,
+                              version="2.0", previous_version="1.9", regressed=regressed,
+                              measures=[{"measure": "latency_p95", "significant": anomalous,
+                                         "worse": anomalous}])
 
 
 # -- the two evaluators ---------------------------------------------------------------------------

@@ -262,8 +262,9 @@ def test_every_detector_has_a_report_page_and_an_unknown_one_none(stored: Stored
                                     ("latency", stored.latency)):
             assert get(f"{url}/reports/{detector}/{result_id}")[0] == 200, detector
         status, page = get(f"{url}/reports/sentiment/{stored.drift}")
-    assert set(DETECTORS) == {"drift", "toxicity", "latency", "cost", "evaluation"}
-    assert status == 404 and "detectors are: cost, drift, evaluation, latency, toxicity" in page
+    assert set(DETECTORS) == {"drift", "toxicity", "latency", "cost", "evaluation", "canary"}
+    assert status == 404 and ("detectors are: canary, cost, drift, evaluation, latency, "
+                              "toxicity") in page
 
 
 def test_report_path_names_the_page_of_a_result() -> None:

@@ -88,7 +88,8 @@ def test_every_field_round_trips(store: SqliteStore) -> None:
         input_tokens=12, output_tokens=34, total_tokens=46, streaming=True, ttft_s=0.123456789,
         finish_reasons=("stop", "length"), system_prompt="Sé breve. 🙂", prompt="line 1\nline 2",
         completion="x" * 5_000, content_source=ContentSource.OPENINFERENCE,
-        convention="openinference", duration_s=0.1 + 0.2, start_ns=T0 + 123_456_789)
+        convention="openinference", duration_s=0.1 + 0.2, start_ns=T0 + 123_456_789,
+        service_version="1.4.2", variant="prompt-v7")
     bare = call(provider=None, request_model=None, response_model=None, streaming=False,
                 start_ns=T0 + 1)
     store.write(WriteBatch(calls=[full, bare]))
@@ -128,6 +129,17 @@ def test_calls_are_read_by_service_model_and_time_window(store: SqliteStore) -> 
     assert stored(store, model="claude") == [a2]
     assert stored(store, since_ns=T0 + 5, until_ns=T0 + 20) == [b1, a2]
     assert stored(store, service="a", newest_first=True, limit=2) == [a3, a2]
+
+
+def test_calls_are_read_by_service_version_and_variant(store: SqliteStore) -> None:
+    old = call(service_version="1.0", variant="v1")
+    new = call(service_version="1.1", variant="v2", start_ns=T0 + 1)
+    unversioned = call(start_ns=T0 + 2)
+    store.write(WriteBatch(calls=[old, new, unversioned]))
+
+    assert stored(store, service_version="1.1") == [new]
+    assert stored(store, variant="v1") == [old]
+    assert stored(store) == [old, new, unversioned]
 
 
 def test_a_sample_is_uniform_by_span_id_and_the_same_every_time(store: SqliteStore) -> None:

@@ -105,14 +105,15 @@ def test_a_full_filesystem_makes_the_daemon_not_ready(
 
 
 def corrupted_store(path: Path) -> None:
-    """A store of 300 calls whose data pages 40-49 were overwritten while it was closed
-    (past the tables' and indexes' root pages, which an empty table never reads)."""
+    """A store of 300 calls whose data pages 10 from the middle of the file on were
+    overwritten while it was closed (past every table's root page, however many
+    migrations added)."""
     store = SqliteStore(path)
     store.write(WriteBatch(calls=[call(prompt="x" * 2000) for _ in range(300)]))
     store.close()
     page = 8192
     with path.open("r+b") as db:
-        db.seek(40 * page)
+        db.seek(path.stat().st_size // page // 2 * page)
         db.write(os.urandom(10 * page))
 
 
