@@ -33,6 +33,9 @@ class TextSample:
 
     texts: tuple[str, ...]
     vectors: np.ndarray  # float32, L2-normalised
+    #: share of the window's calls in the segment's nested sample (1: every call); None for
+    #: a frozen baseline sample or the old per-window sample
+    sampling_rate: float | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -70,13 +73,15 @@ class TextSampler:
     def window(self, segment: Segment, direction: Direction, window: Window,
                cap: int) -> TextSample:
         query = window.query(segment, with_text=direction, limit=cap)
+        rate = None
         if self.rates is not None and self.rates.nested:
             # the LIMIT stays as a bound: past it, the smallest keys, still a nested sample
-            query = sampled(query, self.rates.rate(segment, cap, window.end_ns))
+            sample = self.rates.rate(segment, cap, window.end_ns)
+            query, rate = sampled(query, sample), sample.rate
         calls = self._store.calls(query)
         texts = tuple((c.prompt if direction is Direction.PROMPT else c.completion) or ""
                       for c in calls)
-        return TextSample(texts=texts, vectors=self.embed(texts))
+        return TextSample(texts=texts, vectors=self.embed(texts), sampling_rate=rate)
 
     def reference(self, segment: Segment, direction: Direction, reference: Reference,
                   cap: int) -> TextSample | None:
