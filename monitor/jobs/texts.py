@@ -96,17 +96,24 @@ class TextSampler:
 
     def frozen(self, segment: Segment, direction: Direction, reference: Reference,
                cap: int) -> BaselineSample:
-        """The segment's sample of its baseline window, taken now if never taken (or if the
-        baseline or the embedding model changed since)."""
+        """The segment's sample of its baseline window, taken now if never taken or if the
+        baseline changed since. When only the embedding model (or its truncation) changed,
+        the frozen texts are embedded again: the baseline's calls may be past retention."""
         baseline, window = reference.baseline, reference.window
         if baseline is None or window is None:
             raise ValueError("only a baseline reference has a frozen sample")
         kind = SAMPLE_KIND[direction]
         found = self._history.sample(segment.service, segment.model, kind)
         if (found is not None and found.start_ns == baseline.start_ns
-                and found.end_ns == baseline.end_ns
-                and found.embedding_model == self._embedder.cache_id):
-            return found
+                and found.end_ns == baseline.end_ns):
+            if found.embedding_model == self._embedder.cache_id:
+                return found
+            # scores were computed on the old vectors: the scorer computes them again
+            again = BaselineSample(kind=kind, start_ns=found.start_ns, end_ns=found.end_ns,
+                                   texts=found.texts, embedding_model=self._embedder.cache_id,
+                                   vectors=self.embed(found.texts))
+            self._history.save_sample(segment.service, segment.model, again)
+            return again
         sample = self.window(segment, direction, window, cap)
         frozen = BaselineSample(kind=kind, start_ns=baseline.start_ns, end_ns=baseline.end_ns,
                                 texts=sample.texts, embedding_model=self._embedder.cache_id,

@@ -21,7 +21,7 @@ from monitor.jobs.prefetch import Prefetcher
 from monitor.jobs.references import References, Window
 from monitor.jobs.sampling import SampleRate, SampleRates
 from monitor.jobs.texts import TextSampler
-from monitor.store.history import SqliteHistory
+from monitor.store.history import Baseline, SqliteHistory
 from monitor.store.sqlite import SqliteStore
 from tests.detectors.test_remote_embedder import DIM, EmbeddingServer
 from tests.monitor.jobs.test_drift import WordHashEmbedder
@@ -241,3 +241,33 @@ def test_each_text_result_and_its_report_state_the_sampling_rate_of_its_segment(
         stored = history.latest(detector=name)
         assert {r.details.to_json()["sampling_rate"] for r in stored} == set(
             rates.values()), "read back from the history"
+
+
+class FirstWords(WordHashEmbedder):
+    """The word-hash embedder reading only each text's first two words: a truncation."""
+
+    @property
+    def cache_id(self) -> str:
+        return "word-hash-1024@2"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return super().embed([" ".join(t.split()[:2]) for t in texts])
+
+
+def test_a_baseline_frozen_at_one_truncation_keeps_its_texts_when_the_setting_changes(
+        store: SqliteStore, history: SqliteHistory) -> None:
+    history.set_baseline(Baseline(service="bot", model=None, start_ns=T0, end_ns=T0 + HOUR,
+                                  source="pinned"))
+    config = load_config(None, environ={}).drift
+    references = References(store, history, auto_window_s=3600, auto_min_calls=10)
+    reference = references.reference(config, BOT, T0 + 3 * HOUR)
+    before = TextSampler(store, history, WordHashEmbedder()).reference(
+        BOT, Direction.PROMPT, reference, CAP)
+    store.delete_before(T0 + 2 * HOUR, batch_size=10_000)  # the baseline's calls expire
+    after = TextSampler(store, history, FirstWords()).reference(
+        BOT, Direction.PROMPT, reference, CAP)
+    assert before is not None and after is not None and len(before) > 0
+    assert after.texts == before.texts
+    assert np.allclose(after.vectors, FirstWords().embed(after.texts), atol=1e-3)
+    frozen = history.sample("bot", None, "prompt")
+    assert frozen is not None and frozen.embedding_model == "word-hash-1024@2"
