@@ -24,10 +24,11 @@ hours after the first one, whose runs also freeze the baseline samples (a one-of
   pieces (`--model-texts-per-s` replaces the measurement with a fixed rate).
 
 "per-window" is the old sampling (each read takes the `sample_cap` smallest span ids of its
-own window) at the old 256 word pieces: today's design. "nested" is the shared sample of
-monitor/jobs/sampling.py. The last lines size the new default for `--target` segments on 2
-cores with ingest running, and say what the toxicity test can see at the window sizes each
-design read.
+own window) at the old 256 word pieces and the default config: today's design. "nested" is
+the shared sample of monitor/jobs/sampling.py, with `--sample-cap` and `--toxicity-window`
+when given. The last lines size the nested design at 128 for `--target` segments on 2 cores
+with ingest running, and say what the toxicity test can see at the window sizes each design
+read.
 """
 
 from __future__ import annotations
@@ -230,9 +231,9 @@ def main() -> None:
                         help="daemon CPU per ingested call (bench/ingest.py: 112-163 µs)")
     parser.add_argument("--target", type=int, default=50, help="busy segments to size for")
     parser.add_argument("--toxicity-window", default=None,
-                        help="toxicity.window for both designs (default: the config's, 15m)")
+                        help="toxicity.window of the nested design (default: the config's, 15m)")
     parser.add_argument("--sample-cap", type=int, default=None,
-                        help="drift.sample_cap and toxicity.sample_cap for both designs")
+                        help="drift.sample_cap and toxicity.sample_cap of the nested design")
     args = parser.parse_args()
     environ = ({"DRIFTWATCH_TOXICITY__WINDOW": args.toxicity_window}
                if args.toxicity_window else {})
@@ -254,7 +255,9 @@ def main() -> None:
         for design, nested in (("per-window", False), ("nested", True)):
             path = Path(tmp) / f"{design}.db"
             shutil.copy(base, path)
-            runs[design] = run_design(path, nested=nested, hours=args.hours, environ=environ)
+            # today's design keeps today's defaults: the overrides apply to the nested rows
+            runs[design] = run_design(path, nested=nested, hours=args.hours,
+                                      environ=environ if nested else {})
             path.unlink()
     rows = []
     for design, length in (("per-window", 256), ("nested", 256), ("nested", 128)):
