@@ -33,6 +33,9 @@ class TextSample:
 
     texts: tuple[str, ...]
     vectors: np.ndarray  # float32, L2-normalised
+    #: share of the window's calls in the segment's nested sample (1: every call); None for
+    #: a frozen baseline sample or the old per-window sample
+    sampling_rate: float | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -70,13 +73,15 @@ class TextSampler:
     def window(self, segment: Segment, direction: Direction, window: Window,
                cap: int) -> TextSample:
         query = window.query(segment, with_text=direction, limit=cap)
+        rate = None
         if self.rates is not None and self.rates.nested:
             # the LIMIT stays as a bound: past it, the smallest keys, still a nested sample
-            query = sampled(query, self.rates.rate(segment, cap, window.end_ns))
+            sample = self.rates.rate(segment, cap, window.end_ns)
+            query, rate = sampled(query, sample), sample.rate
         calls = self._store.calls(query)
         texts = tuple((c.prompt if direction is Direction.PROMPT else c.completion) or ""
                       for c in calls)
-        return TextSample(texts=texts, vectors=self.embed(texts))
+        return TextSample(texts=texts, vectors=self.embed(texts), sampling_rate=rate)
 
     def reference(self, segment: Segment, direction: Direction, reference: Reference,
                   cap: int) -> TextSample | None:
@@ -91,17 +96,24 @@ class TextSampler:
 
     def frozen(self, segment: Segment, direction: Direction, reference: Reference,
                cap: int) -> BaselineSample:
-        """The segment's sample of its baseline window, taken now if never taken (or if the
-        baseline or the embedding model changed since)."""
+        """The segment's sample of its baseline window, taken now if never taken or if the
+        baseline changed since. When only the embedding model (or its truncation) changed,
+        the frozen texts are embedded again: the baseline's calls may be past retention."""
         baseline, window = reference.baseline, reference.window
         if baseline is None or window is None:
             raise ValueError("only a baseline reference has a frozen sample")
         kind = SAMPLE_KIND[direction]
         found = self._history.sample(segment.service, segment.model, kind)
         if (found is not None and found.start_ns == baseline.start_ns
-                and found.end_ns == baseline.end_ns
-                and found.embedding_model == self._embedder.cache_id):
-            return found
+                and found.end_ns == baseline.end_ns):
+            if found.embedding_model == self._embedder.cache_id:
+                return found
+            # scores were computed on the old vectors: the scorer computes them again
+            again = BaselineSample(kind=kind, start_ns=found.start_ns, end_ns=found.end_ns,
+                                   texts=found.texts, embedding_model=self._embedder.cache_id,
+                                   vectors=self.embed(found.texts))
+            self._history.save_sample(segment.service, segment.model, again)
+            return again
         sample = self.window(segment, direction, window, cap)
         frozen = BaselineSample(kind=kind, start_ns=baseline.start_ns, end_ns=baseline.end_ns,
                                 texts=sample.texts, embedding_model=self._embedder.cache_id,

@@ -31,6 +31,13 @@ def pct(value: Any) -> str:
     return f"{value:.1%}" if isinstance(value, int | float) else "-"
 
 
+def sampled(rate: float | None) -> str:
+    """A text detector's sampling rate, as its report states it."""
+    if rate is None:
+        return "-"
+    return "every call" if rate >= 1 else f"{rate:.1%} of the calls (the segment's sample)"
+
+
 def time(ns: int) -> str:
     return rfc3339(ns)[:19].replace("T", " ") + " UTC" if ns else "-"
 

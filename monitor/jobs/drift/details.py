@@ -142,6 +142,7 @@ class DriftDetails:
     clusters: tuple[Cluster, ...] = ()
     projection: Projection | None = None
     self_check: SelfCheck | None = None
+    sampling_rate: float | None = None  # share of the window's calls sampled; None: unknown
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -150,6 +151,8 @@ class DriftDetails:
             "alpha": self.alpha, "tests": {name: t.to_json() for name, t in self.tests.items()},
             "classifier_auc": self.classifier_auc, "centroid_distance": self.centroid_distance,
             "clusters": [c.to_json() for c in self.clusters]}
+        if self.sampling_rate is not None:  # absent from results stored before it was kept
+            out["sampling_rate"] = self.sampling_rate
         if self.projection is not None:
             out["projection"] = self.projection.to_json()
         if self.self_check is not None:
@@ -171,7 +174,8 @@ class DriftDetails:
             clusters=tuple(Cluster.from_json(c) for c in items(data.get("clusters"))
                            if isinstance(c, dict)),
             projection=Projection.from_json(projection) if isinstance(projection, dict) else None,
-            self_check=SelfCheck.from_json(check) if isinstance(check, dict) else None)
+            self_check=SelfCheck.from_json(check) if isinstance(check, dict) else None,
+            sampling_rate=number(data.get("sampling_rate")))
 
     @classmethod
     def of(cls, details: Details) -> DriftDetails:

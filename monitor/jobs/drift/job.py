@@ -152,7 +152,8 @@ class DriftJob:
                         if e.sufficient and case.ref is not None else None),
             self_check=None if check is None else SelfCheck(
                 false_alarm_rate=check.false_alarm_rate, splits=check.splits,
-                computed_ns=check.computed_ns))
+                computed_ns=check.computed_ns),
+            sampling_rate=case.cur.sampling_rate)
         p_values = [t.p_value for t in e.tests]
         return DetectorResult(
             detector=DETECTOR, service=case.segment.service, model=case.segment.model,

@@ -15,6 +15,7 @@ from monitor.ops.markup import (
     muted,
     num,
     pct,
+    sampled,
     scale,
     share_bar,
     table,
@@ -28,7 +29,8 @@ def drift_report(result: DetectorResult, details: DriftDetails) -> Report:
         facts=(("Decision this run", _decision(details.decision)),
                ("Hysteresis", _hysteresis(details.hysteresis)),
                ("False-discovery rate (alpha)", num(details.alpha)),
-               ("Self-check false-alarm rate", _self_check(details.self_check))),
+               ("Self-check false-alarm rate", _self_check(details.self_check)),
+               ("Sampled", sampled(details.sampling_rate))),
         sections=(
             ReportSection(anchor="tests", heading="Tests", html=_tests(details)),
             ReportSection(anchor="projection", heading="Projection of both windows",

@@ -43,9 +43,10 @@ class ToxicityDetails:
     increase: float | None = None  # over the reference's rate
     reference: str = ""  # the reference window, described
     top_examples: tuple[ToxicExample, ...] = ()
+    sampling_rate: float | None = None  # share of the window's calls sampled; None: unknown
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "scorer": self.scorer, "threshold": self.threshold, "mean_score": self.mean_score,
             "toxic_rate": self.toxic_rate, "toxic_count": self.toxic_count,
             "ci_low": self.ci_low, "ci_high": self.ci_high,
@@ -53,6 +54,9 @@ class ToxicityDetails:
             "reference_mean_score": self.reference_mean_score, "increase": self.increase,
             "reference": self.reference,
             "top_examples": [e.to_json() for e in self.top_examples]}
+        if self.sampling_rate is not None:  # absent from results stored before it was kept
+            out["sampling_rate"] = self.sampling_rate
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ToxicityDetails:
@@ -65,6 +69,7 @@ class ToxicityDetails:
             reference_rate=number(data.get("reference_rate")),
             reference_mean_score=number(data.get("reference_mean_score")),
             increase=number(data.get("increase")), reference=text(data.get("reference")),
+            sampling_rate=number(data.get("sampling_rate")),
             top_examples=tuple(
                 ToxicExample(score=number(e.get("score")) or 0.0, text=text(e.get("text")))
                 for e in items(data.get("top_examples")) if isinstance(e, dict)))

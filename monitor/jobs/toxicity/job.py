@@ -42,6 +42,7 @@ class _Case:
     current: ToxicitySummary
     baseline: ToxicitySummary | None
     change: RateIncrease
+    sampling_rate: float | None
 
 
 class ToxicityJob:
@@ -85,7 +86,8 @@ class ToxicityJob:
                                 min_samples=self._config.min_samples)
                   if baseline is not None else RateIncrease(sufficient=False))
         return _Case(segment=segment, direction=direction, reference=reference, window=window,
-                     current=current, baseline=baseline, change=change)
+                     current=current, baseline=baseline, change=change,
+                     sampling_rate=cur.sampling_rate)
 
     def _score(self, sample: TextSample) -> np.ndarray:
         if not sample.texts:
@@ -129,7 +131,7 @@ class ToxicityJob:
             toxic_rate=cur.toxic_rate, toxic_count=cur.toxic_count, ci_low=cur.ci_low,
             ci_high=cur.ci_high, reference_rate=ref.toxic_rate if ref else None,
             reference_mean_score=ref.mean_score if ref else None, increase=change.increase,
-            reference=case.reference.describe(),
+            reference=case.reference.describe(), sampling_rate=case.sampling_rate,
             top_examples=tuple(ToxicExample(score=score, text=text)
                                for score, text in cur.top_examples))
         return DetectorResult(

@@ -9,7 +9,17 @@ from html import escape
 from monitor.core.records import DetectorResult
 from monitor.jobs.plugin import Report, ReportSection
 from monitor.jobs.toxicity.details import ToxicExample, ToxicityDetails
-from monitor.ops.markup import CURRENT_COLOUR, REFERENCE_COLOUR, key, muted, num, pct, scale, time
+from monitor.ops.markup import (
+    CURRENT_COLOUR,
+    REFERENCE_COLOUR,
+    key,
+    muted,
+    num,
+    pct,
+    sampled,
+    scale,
+    time,
+)
 
 
 def toxicity_report(result: DetectorResult, details: ToxicityDetails,
@@ -23,7 +33,8 @@ def toxicity_report(result: DetectorResult, details: ToxicityDetails,
         facts=(("Toxic rate", interval), ("Toxic texts", num(d.toxic_count)),
                ("Reference rate", pct(d.reference_rate)), ("Increase", pct(d.increase)),
                ("Fisher test p-value", num(result.p_value)), ("Mean score", num(d.mean_score)),
-               ("Scorer and threshold", f"{d.scorer or '-'} at {num(d.threshold)}")),
+               ("Scorer and threshold", f"{d.scorer or '-'} at {num(d.threshold)}"),
+               ("Sampled", sampled(d.sampling_rate))),
         sections=(
             ReportSection(anchor="rate", heading="Toxic rate over time",
                           html=_rate_chart(series, result)),

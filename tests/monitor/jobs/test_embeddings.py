@@ -12,15 +12,21 @@ from monitor.store.history import SqliteHistory
 from monitor.store.sqlite import SqliteStore
 
 
-def test_a_shorter_max_seq_length_keeps_its_vectors_apart_in_the_cache(tmp_path: Path) -> None:
-    config = tmp_path / "driftwatch.yml"
-    config.write_text("embedding:\n  max_seq_length: 128\n")
+def test_the_default_reads_128_word_pieces_and_each_setting_keeps_its_vectors_apart(
+        tmp_path: Path) -> None:
     SqliteStore(tmp_path / "d.db").close()
     history = SqliteHistory(tmp_path / "d.db", details=details_readers(DETECTORS))
+
+    def cache_id(yaml: str | None) -> str:
+        path = None
+        if yaml is not None:
+            path = tmp_path / "driftwatch.yml"
+            path.write_text(yaml)
+        return build_embedder(load_config(path, environ={}).embedding, history).cache_id
+
     try:
-        short = build_embedder(load_config(config, environ={}).embedding, history)
-        default = build_embedder(load_config(None, environ={}).embedding, history)
+        assert cache_id(None) == "all-MiniLM-L6-v2@128"
+        assert cache_id("embedding:\n  max_seq_length: 256\n") == "all-MiniLM-L6-v2@256"
+        assert cache_id("embedding:\n  max_seq_length: null\n") == "all-MiniLM-L6-v2"
     finally:
         history.close()
-    assert short.cache_id == "all-MiniLM-L6-v2@128"
-    assert default.cache_id == "all-MiniLM-L6-v2"

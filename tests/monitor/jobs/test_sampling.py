@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from detectors.embedder import CachedEmbedder, MemoryCache, RemoteEmbedder
+from detectors.embedder import CachedEmbedder, Embedder, MemoryCache, RemoteEmbedder
+from monitor.config import load_config
 from monitor.core.components import WriteBatch
 from monitor.core.records import Direction, LLMCall, Segment
 from monitor.daemon import DETECTORS
-from monitor.jobs.plugin import details_readers
+from monitor.jobs.plugin import DetectorDeps, details_readers
 from monitor.jobs.prefetch import Prefetcher
-from monitor.jobs.references import Window
+from monitor.jobs.references import References, Window
 from monitor.jobs.sampling import SampleRate, SampleRates
 from monitor.jobs.texts import TextSampler
-from monitor.store.history import SqliteHistory
+from monitor.store.history import Baseline, SqliteHistory
 from monitor.store.sqlite import SqliteStore
 from tests.detectors.test_remote_embedder import DIM, EmbeddingServer
 from tests.monitor.jobs.test_drift import WordHashEmbedder
@@ -193,3 +197,77 @@ def test_a_call_in_both_its_service_and_model_samples_is_queued_once(
     embedded = ahead.run(now + 30 * MINUTE)["embedded"]
     assert embedded > 0
     assert embedded == texts.embedder.stats.misses  # type: ignore[attr-defined]
+
+
+class MiniLMNamedHash(Embedder):
+    """Words and numbers hashed into 384 dimensions, named like the shipped head's model so
+    the toxicity job scores these vectors (meaningless scores; the test reads the rate)."""
+
+    model_id = "sentence-transformers/all-MiniLM-L6-v2"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text):
+                digest = hashlib.blake2b(word.encode(), digest_size=2).digest()
+                out[i, int.from_bytes(digest) % 384] += 1
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_each_text_result_and_its_report_state_the_sampling_rate_of_its_segment(
+        store: SqliteStore, history: SqliteHistory) -> None:
+    config = load_config(None, environ={"DRIFTWATCH_DRIFT__SAMPLE_CAP": str(CAP),
+                                        "DRIFTWATCH_TOXICITY__SAMPLE_CAP": str(CAP)})
+    texts = TextSampler(store, history, CachedEmbedder(MiniLMNamedHash(), MemoryCache(10**6)),
+                        SampleRates(store, config.drift.window))
+    deps = DetectorDeps(store=store, history=history, texts=texts,
+                        references=References(store, history, auto_window_s=HOUR / S,
+                                              auto_min_calls=10),
+                        retention_s=config.store.retention)
+    now = T0 + 3 * HOUR
+    for name in ("drift", "toxicity"):
+        plugin = DETECTORS[name]
+        results = plugin.build(plugin.section(config), deps).job.run(now)
+        assert texts.rates is not None
+        rates = texts.rates.current()
+        for result in results:
+            rate = rates[result.service, result.model]
+            assert plugin.details(result).to_json()["sampling_rate"] == rate
+            facts = dict(plugin.report(result, [result]).facts)
+            assert facts["Sampled"] == f"{rate:.1%} of the calls (the segment's sample)"
+        bot = [r for r in results if r.model is None]
+        assert bot and all(r.details.to_json()["sampling_rate"] < 1 for r in bot), \
+            "1,500 calls an hour against a cap of 100: a sample"
+        stored = history.latest(detector=name)
+        assert {r.details.to_json()["sampling_rate"] for r in stored} == set(
+            rates.values()), "read back from the history"
+
+
+class FirstWords(WordHashEmbedder):
+    """The word-hash embedder reading only each text's first two words: a truncation."""
+
+    @property
+    def cache_id(self) -> str:
+        return "word-hash-1024@2"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return super().embed([" ".join(t.split()[:2]) for t in texts])
+
+
+def test_a_baseline_frozen_at_one_truncation_keeps_its_texts_when_the_setting_changes(
+        store: SqliteStore, history: SqliteHistory) -> None:
+    history.set_baseline(Baseline(service="bot", model=None, start_ns=T0, end_ns=T0 + HOUR,
+                                  source="pinned"))
+    config = load_config(None, environ={}).drift
+    references = References(store, history, auto_window_s=3600, auto_min_calls=10)
+    reference = references.reference(config, BOT, T0 + 3 * HOUR)
+    before = TextSampler(store, history, WordHashEmbedder()).reference(
+        BOT, Direction.PROMPT, reference, CAP)
+    store.delete_before(T0 + 2 * HOUR, batch_size=10_000)  # the baseline's calls expire
+    after = TextSampler(store, history, FirstWords()).reference(
+        BOT, Direction.PROMPT, reference, CAP)
+    assert before is not None and after is not None and len(before) > 0
+    assert after.texts == before.texts
+    assert np.allclose(after.vectors, FirstWords().embed(after.texts), atol=1e-3)
+    frozen = history.sample("bot", None, "prompt")
+    assert frozen is not None and frozen.embedding_model == "word-hash-1024@2"
