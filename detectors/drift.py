@@ -46,7 +46,7 @@ _BANDWIDTH_ROWS = 1000
 # traffic (3 % jailbreak prompts, 10 % out-of-scope queries) than an even split
 _INDEX_SHARE = 1 / 3
 # the scan follows each row's 40 nearest neighbours: runs of new-topic rows at 5 % of
-# 1,000 calls reached 15-26 at their 90th percentile, and 80 measured no more powerful
+# 1,000 calls reached 14-26 at their 90th percentile, and 80 measured no more powerful
 _SCAN_NEIGHBOURS = 40
 
 
