@@ -21,7 +21,7 @@ the other, because the CPU is shared and absolute timings are noisy:
 
 Embeddings: all-MiniLM-L6-v2 (128 word pieces) of the corpora/ subsets, cached under
 $DRIFTWATCH_EMBEDDING_CACHE (default /tmp/driftwatch-embeddings); the first run embeds
-about 6,200 texts (a few minutes on 2 cores).
+about 7,200 texts (a few minutes on 2 cores).
 
 Power: for each scenario and shifted fraction f, windows of 1,000 calls each (the arena
 model swap has 150 per side: only 300 prompts exist), decided at alpha = 0.01. Ours: BH over
@@ -194,10 +194,13 @@ def load_pool() -> tuple[np.ndarray, dict[str, np.ndarray]]:
     from tests.detectors.conftest import arena_corpus, corpus, read_rows
 
     clinc_rows = read_rows("clinc150")
+    in_scope = [r for r in clinc_rows if not r["is_oos"]]
     parts = [
         ("banking", corpus(read_rows("banking77"), "group")),
-        ("clinc", corpus([r for r in clinc_rows if not r["is_oos"]][:2000]
-                         + [r for r in clinc_rows if r["is_oos"]][:300], "domain")),
+        ("clinc", corpus(in_scope[:2000] + [r for r in clinc_rows if r["is_oos"]][:300],
+                         "domain")),
+        # the other 1,000 in-scope queries: 300 of each domain in all, for held-out domains
+        ("clinc_rest", corpus(in_scope[2000:], "domain")),
         ("jailbreak", corpus(read_rows("jailbreak"), "label")),
         ("arena", arena_corpus(300)),
     ]
@@ -209,6 +212,12 @@ def load_pool() -> tuple[np.ndarray, dict[str, np.ndarray]]:
         for label in sorted(set(part.labels)):
             groups[f"{name}/{label}"] = offset + np.flatnonzero(labels == label)
         offset += len(part)
+    for key in [k for k in groups if k.startswith("clinc_rest/")]:
+        domain = key.removeprefix("clinc_rest/")
+        groups[f"clinc_in_scope/{domain}"] = np.concatenate([groups[f"clinc/{domain}"],
+                                                             groups[key]])
+    groups["clinc_in_scope"] = np.concatenate(
+        [np.setdiff1d(groups["clinc"], groups["clinc/oos"]), groups["clinc_rest"]])
     return np.vstack([p.vectors for _, p in parts]), groups
 
 
@@ -244,11 +253,16 @@ def bench_timing(pool: np.ndarray, groups: dict[str, np.ndarray], peers: Peers |
     pooled = np.vstack([x, y])
     gram = pooled @ pooled.T
     rng = np.random.default_rng(0)
+    labels = drift._permuted_labels(len(x), len(pooled), settings.permutations, rng)
     parts: list[tuple[str, Callable[[], object]]] = [
         ("gram matrix (shared)", lambda: pooled @ pooled.T),
-        ("MMD² permutation test, P = 1,000", lambda: drift._mmd_test(gram, len(x), 1000, rng)),
+        ("permuted labels, P = 1,000 (shared)", lambda: drift._permuted_labels(
+            len(x), len(pooled), settings.permutations, rng)),
+        ("MMD² permutation test, P = 1,000", lambda: drift._mmd_test(gram, len(x), labels, rng)),
         ("novelty rate (5-NN, conformal)",
          lambda: drift._novelty_test(gram, len(x), settings, rng)),
+        ("neighbourhood scan (40-NN runs, P = 1,000)",
+         lambda: drift._scan_test(gram, labels, settings.scan_top)),
         ("classifier AUC (5-fold ridge)",
          lambda: drift._classifier_auc(pooled, len(x), settings.folds, rng)),
     ]
@@ -302,6 +316,16 @@ def mixture(base: np.ndarray, extra: np.ndarray, n: int = 1000) -> Scenario:
         k = round(f * n)
         cur = np.concatenate([order[n: 2 * n - k], rng.choice(extra, k, replace=False)])
         return order[:n], cur
+    return draw
+
+
+def held_out_domain(pool_rows: np.ndarray, domains: Sequence[np.ndarray],
+                    n: int = 1000) -> Scenario:
+    """One domain drawn at random per run is absent from the reference and a fraction f of
+    the current window; the rest of both windows are the other domains."""
+    def draw(f: float, rng: np.random.Generator) -> Windows:
+        new = domains[int(rng.integers(len(domains)))]
+        return mixture(np.setdiff1d(pool_rows, new), new, n)(f, rng)
     return draw
 
 
@@ -372,8 +396,8 @@ def power_row(name: str, scenario: Scenario, fractions: Sequence[float], pool: n
     for f in fractions:
         active = [m for m in reps if (f in (0, REPORTED) or not row.detected_below(m, f))
                   and not (coarse and m in SLOW_PEERS and f not in SLOW_FRACTIONS)]
-        if not active:
-            break
+        if not active:  # each detected below f; 5 % still runs, for its table
+            continue
         hits: dict[str, list[bool]] = {m: [] for m in active}
         for rep in range(max(reps[m] for m in active)):
             ref, cur = scenario(f, np.random.default_rng([rep, round(f * 1000)]))
@@ -402,6 +426,11 @@ def bench_power(pool: np.ndarray, groups: dict[str, np.ndarray], peers: Peers | 
          mixture(groups["banking"], groups["jailbreak"]), MIXTURE_FRACTIONS, True),
         ("CLINC150: out-of-scope queries (0 before)",
          mixture(in_scope, groups["clinc/oos"]), MIXTURE_FRACTIONS, True),
+        ("CLINC150: a held-out domain (15 intents, one of 10 drawn per run; 0 before)",
+         held_out_domain(groups["clinc_in_scope"],
+                         [v for k, v in sorted(groups.items())
+                          if k.startswith("clinc_in_scope/")]),
+         MIXTURE_FRACTIONS, True),
         ("arena-hard: gpt-4-0314 → gpt-3.5-turbo-0125 (150/side)",
          model_swap(groups["arena/gpt-4-0314"], groups["arena/gpt-3.5-turbo-0125"]),
          SWAP_FRACTIONS, False),

@@ -10,6 +10,13 @@ embeddings. Two calibrated tests decide, two effect sizes gate and explain:
   of the reference exceeds the r-th largest such distance in the other (calibration) half.
   Under no change, calibration and current rows are exchangeable given the index half, so
   the count is negative-hypergeometric: an exact conformal p-value, no permutations needed.
+- Neighbourhood scan: for each current row, how many of its nearest pooled neighbours
+  are current before the first reference row; the statistic sums the `scan_top` longest
+  such runs. A new topic absent from the reference, even a few percent of the window
+  spread over several intents, leaves a handful of current rows whose neighbourhoods hold
+  no reference row at all; under no change such runs are short. Tested by the same label
+  permutations as the MMD (the neighbour lists are label-blind, so each permutation is a
+  lookup), hence exact whatever the data's near-duplicates.
 - Out-of-fold ROC AUC of a ridge (least-squares) linear classifier, reference vs current,
   and the cosine distance between the two centroids.
 
@@ -38,6 +45,9 @@ _BANDWIDTH_ROWS = 1000
 # larger calibration set pins the threshold down, which measured more powerful on real
 # traffic (3 % jailbreak prompts, 10 % out-of-scope queries) than an even split
 _INDEX_SHARE = 1 / 3
+# the scan follows each row's 40 nearest neighbours: runs of new-topic rows at 5 % of
+# 1,000 calls reached 14-26 at their 90th percentile, and 80 measured no more powerful
+_SCAN_NEIGHBOURS = 40
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +63,8 @@ class DriftSettings:
     min_auc: float = 0.55  # effect gate for the MMD test
     min_novel_excess: float = 0.02  # effect gate for the novelty test (share above expected)
     min_paired_effect: float = 0.05  # effect gate for the paired test (signal-to-noise)
+    scan_top: int = 5  # the scan sums this many longest all-current neighbourhood runs
+    min_scan_effect: float = 0.05  # effect gate for the scan (excess run share, see below)
     folds: int = 5
     seed: int = 0
 
@@ -71,6 +83,9 @@ class DriftSettings:
         _check(0 <= self.min_paired_effect <= 1, "min_paired_effect", "must lie in [0, 1]",
                self.min_paired_effect)
         _check(self.folds >= 2, "folds", "must be at least 2", self.folds)
+        _check(self.scan_top >= 1, "scan_top", "must be at least 1", self.scan_top)
+        _check(0 <= self.min_scan_effect <= 1, "min_scan_effect", "must lie in [0, 1]",
+               self.min_scan_effect)
 
 
 def _check(ok: bool, name: str, rule: str, value: object) -> None:
@@ -82,10 +97,12 @@ def _check(ok: bool, name: str, rule: str, value: object) -> None:
 class DriftTest:
     """One test: its statistic, p-value and the effect size its gate reads."""
 
-    name: str  # "mmd" | "novelty" | "paired"
-    statistic: float  # MMD² | novel share of the current rows | squared mean pair difference
+    name: str  # "mmd" | "novelty" | "scan" | "paired"
+    # MMD² | novel share of the current rows | summed longest runs | squared mean pair diff.
+    statistic: float
     p_value: float
-    effect: float  # classifier AUC | novel share above the expected | pair signal-to-noise
+    # classifier AUC | novel share above the expected | excess run share | pair signal-to-noise
+    effect: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +118,7 @@ class DriftEvaluation:
     n_current: int
     mmd: DriftTest | None = None
     novelty: DriftTest | None = None
+    scan: DriftTest | None = None
     paired: DriftTest | None = None  # only when pairs were given, and enough of them
     classifier_auc: float | None = None
     centroid_distance: float | None = None
@@ -113,7 +131,8 @@ class DriftEvaluation:
 
     @property
     def tests(self) -> tuple[DriftTest, ...]:
-        return tuple(t for t in (self.mmd, self.novelty, self.paired) if t is not None)
+        return tuple(t for t in (self.mmd, self.novelty, self.scan, self.paired)
+                     if t is not None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,7 +168,9 @@ def evaluate(reference: np.ndarray, current: np.ndarray,
     pooled = np.vstack([x, y])
     gram = pooled @ pooled.T
     novelty, novel = _novelty_test(gram, len(x), settings, rng)
-    mmd2, p_mmd, bandwidth = _mmd_test(gram, len(x), settings.permutations, rng)
+    labels = _permuted_labels(len(x), len(pooled), settings.permutations, rng)
+    mmd2, p_mmd, bandwidth = _mmd_test(gram, len(x), labels, rng)
+    scan = _scan_test(gram, labels, settings.scan_top)
     auc = _classifier_auc(pooled, len(x), settings.folds, rng)
     paired = None if pairs is None else _paired_test(ref, cur, pairs, settings, rng)
     return DriftEvaluation(
@@ -157,6 +178,7 @@ def evaluate(reference: np.ndarray, current: np.ndarray,
         n_current=len(y),
         mmd=DriftTest(name="mmd", statistic=mmd2, p_value=p_mmd, effect=auc),
         novelty=novelty,
+        scan=scan,
         paired=paired,
         classifier_auc=auc,
         centroid_distance=_centroid_distance(x, y),
@@ -182,7 +204,17 @@ def _sq_distances(gram: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.nd
     return squared
 
 
-def _mmd_test(gram: np.ndarray, n_ref: int, permutations: int,
+def _permuted_labels(n_ref: int, n: int, permutations: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """(permutations + 1) × n, True for "reference": row 0 the observed labelling (the first
+    n_ref rows), then uniform permutations of it. Every permutation test of a run uses them."""
+    labels = np.zeros((permutations + 1, n), dtype=bool)
+    labels[:, :n_ref] = True
+    rng.permuted(labels[1:], axis=1, out=labels[1:])
+    return labels
+
+
+def _mmd_test(gram: np.ndarray, n_ref: int, labels: np.ndarray,
               rng: np.random.Generator) -> tuple[float, float, float]:
     """Unbiased MMD², its permutation p-value and the bandwidth (median squared distance)."""
     fit = rng.choice(n_ref, size=min(n_ref, _BANDWIDTH_ROWS), replace=False)
@@ -194,9 +226,6 @@ def _mmd_test(gram: np.ndarray, n_ref: int, permutations: int,
     # constant factor is applied to the sums, saving passes over the N×N matrix
     kernel = gram * np.float32(2 / bandwidth)
     np.exp(kernel, out=kernel)
-    labels = np.zeros((permutations + 1, len(gram)), dtype=bool)
-    labels[:, :n_ref] = True
-    rng.permuted(labels[1:], axis=1, out=labels[1:])
     indicator = np.ascontiguousarray(labels.T, dtype=np.float32)
     mmd2 = _mmd2_all(kernel, indicator, n_ref) * np.exp(-2 / bandwidth)
     p_value = permutation_p_value(float(mmd2[0]) - _TIE_TOLERANCE, mmd2[1:])
@@ -217,6 +246,58 @@ def _mmd2_all(kernel: np.ndarray, indicator: np.ndarray, n_ref: int) -> np.ndarr
     mmd2: np.ndarray = (aka / (n_ref * (n_ref - 1)) + bkb / (n_cur * (n_cur - 1))
                         - 2 * akb / (n_ref * n_cur))
     return mmd2
+
+
+def _scan_test(gram: np.ndarray, labels: np.ndarray, top: int) -> DriftTest:
+    """Sum of the `top` longest runs of current rows among current rows' nearest pooled
+    neighbours (nearest first, up to _SCAN_NEIGHBOURS), its permutation p-value over the
+    rows of `labels`, and its effect: the observed sum less the permutations' mean, as a
+    share of the longest possible sum.
+
+    The sum of the `top` longest runs is the sum over depths j of min(top, rows whose run
+    reaches j), so each depth needs only a count per labelling: the labellings are packed
+    as bits, one byte holding eight, and rows whose runs all ended are dropped.
+    """
+    n, labellings = len(gram), len(labels)
+    depth = min(_SCAN_NEIGHBOURS, n - 1)
+    top = min(top, n)
+    nearest = _nearest(gram, depth)
+    current = np.packbits(~labels.T, axis=1)  # n × bytes: bit p is labelling p
+    alive = current  # current rows whose neighbours so far were all current
+    rows = np.arange(n)
+    sums = np.zeros(labellings, dtype=np.int64)
+    for j in range(depth):
+        alive = alive & current[nearest[rows, j]]
+        still = np.flatnonzero(alive.any(axis=1))
+        if len(still) == 0:
+            break
+        alive, rows = alive[still], rows[still]
+        reached = np.unpackbits(alive, axis=1, count=labellings).sum(axis=0, dtype=np.int64)
+        sums += np.minimum(reached, top)
+    p_value = permutation_p_value(float(sums[0]) - 0.5, sums[1:].astype(np.float64))
+    effect = (float(sums[0]) - float(sums[1:].mean())) / (top * depth) if labellings > 1 else 0.0
+    return DriftTest(name="scan", statistic=float(sums[0]), p_value=p_value, effect=effect)
+
+
+def _nearest(gram: np.ndarray, depth: int) -> np.ndarray:
+    """Each row's `depth` most similar other rows, most similar first (ties by index).
+
+    The diagonal is set aside for the search and put back, sparing a copy of the matrix.
+    """
+    n = len(gram)
+    diagonal = np.diag(gram).copy()
+    np.fill_diagonal(gram, -np.inf)
+    nearest = np.empty((n, depth), dtype=np.intp)
+    try:
+        for start in range(0, n, 256):  # blocks of rows: the partition stays in cache
+            block = gram[start:start + 256]
+            nearest[start:start + 256] = np.argpartition(block, n - depth, axis=1)[:, n - depth:]
+        similarity = np.take_along_axis(gram, nearest, axis=1)
+    finally:
+        gram[np.diag_indices_from(gram)] = diagonal
+    order = np.lexsort((nearest, -similarity), axis=1)
+    ordered: np.ndarray = np.take_along_axis(nearest, order, axis=1)
+    return ordered
 
 
 def _novelty_test(gram: np.ndarray, n_ref: int, settings: DriftSettings,
@@ -343,7 +424,7 @@ def decide(evaluation: DriftEvaluation, rejected: Mapping[str, bool],
     if not evaluation.sufficient:
         return None
     gates = {"mmd": settings.min_auc, "novelty": settings.min_novel_excess,
-             "paired": settings.min_paired_effect}
+             "scan": settings.min_scan_effect, "paired": settings.min_paired_effect}
     return any(rejected.get(t.name, False) and t.effect >= gates[t.name]
                for t in evaluation.tests)
 

@@ -105,6 +105,7 @@ class DriftConfig(WindowedConfig):
     permutations: int = Field(default=1_000, ge=99, le=100_000)
     min_auc: float = Field(default=0.55, ge=0.5, le=1)  # effect gate of the MMD test
     min_novel_excess: float = Field(default=0.02, ge=0, le=1)  # effect gate of novelty
+    min_scan_effect: float = Field(default=0.05, ge=0, le=1)  # effect gate of the scan
     hysteresis: HysteresisConfig = HysteresisConfig()
     self_check_interval: Duration = 6 * 3600.0
     explain: bool = True

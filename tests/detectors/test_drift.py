@@ -60,15 +60,17 @@ def detected(evaluation: DriftEvaluation) -> bool | None:
 def test_p_values_are_calibrated_under_no_change() -> None:
     rng = np.random.default_rng(7)
     settings = DriftSettings(permutations=199, min_samples=20)
-    mmd_p, novelty_p = [], []
+    mmd_p, novelty_p, scan_p = [], [], []
     for run in range(200):
         c = centres(rng, dim=16)
         result = evaluate(topics(rng, 60, c), topics(rng, 60, c),
                           dataclasses.replace(settings, seed=run))
         assert result.mmd is not None and result.novelty is not None
+        assert result.scan is not None
         mmd_p.append(result.mmd.p_value)
         novelty_p.append(result.novelty.p_value)
-    for p in (np.array(mmd_p), np.array(novelty_p)):
+        scan_p.append(result.scan.p_value)
+    for p in (np.array(mmd_p), np.array(novelty_p), np.array(scan_p)):
         # binomial slack: 200 runs, 3 standard errors above the nominal rate
         assert (p <= 0.05).mean() <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 200)
         assert (p <= 0.10).mean() <= 0.10 + 3 * np.sqrt(0.10 * 0.90 / 200)
@@ -93,6 +95,26 @@ def test_batched_mmd_equals_the_textbook_unbiased_estimate() -> None:
     assert result.mmd.statistic == pytest.approx(expected, abs=1e-5)
 
 
+def test_the_scan_sums_the_longest_all_current_runs_of_neighbours() -> None:
+    rng = np.random.default_rng(4)
+    c = centres(rng, k=4, dim=8)
+    x, y = topics(rng, 40, c), topics(rng, 50, c, weights=np.r_[0.0, 0.2, 0.3, 0.5])
+    settings = DriftSettings(min_samples=20, permutations=20, scan_top=3)
+    result = evaluate(x, y, settings)
+    assert result.scan is not None
+    pooled = np.vstack([x, y])
+    similarity = pooled @ pooled.T
+    np.fill_diagonal(similarity, -np.inf)
+    runs = []
+    for row in range(len(x), len(pooled)):  # current rows only
+        nearest = np.argsort(-similarity[row], kind="stable")[:40]
+        run = 0
+        while run < len(nearest) and nearest[run] >= len(x):
+            run += 1
+        runs.append(run)
+    assert result.scan.statistic == sum(sorted(runs)[-3:])
+
+
 def test_a_clear_topic_shift_is_detected_by_both_tests() -> None:
     rng = np.random.default_rng(11)
     c = centres(rng)
@@ -111,6 +133,8 @@ def test_identical_windows_are_not_drift() -> None:
     result = evaluate(x, x.copy(), SETTINGS)
     assert detected(result) is False
     assert result.mmd is not None and result.mmd.p_value > 0.5
+    # every row's nearest neighbour is its twin in the other window: no run at all
+    assert result.scan is not None and result.scan.statistic == 0
 
 
 def test_decisions_do_not_depend_on_the_scale_of_the_embeddings() -> None:
@@ -169,6 +193,8 @@ def test_settings_name_the_field_that_is_out_of_range() -> None:
         DriftSettings(alpha=1.5)
     with pytest.raises(ValueError, match="max_samples: must be at least min_samples"):
         DriftSettings(min_samples=100, max_samples=50)
+    with pytest.raises(ValueError, match="scan_top: must be at least 1"):
+        DriftSettings(scan_top=0)
 
 
 # --- the paired test ---------------------------------------------------------------------
@@ -265,12 +291,28 @@ def test_new_topic_at_20_percent_is_detected(banking: Corpus) -> None:
     assert detected(result) is True
 
 
+def test_a_new_topic_group_at_5_percent_is_caught_by_the_scan_where_novelty_misses_it(
+        banking: Corpus) -> None:
+    # top_up queries sit close to other banking intents: few of them look novel one by
+    # one, but several have only top_up queries, all current, as their nearest neighbours
+    train, test = banking.split("train"), banking.split("test")
+    reference = train.not_labelled("top_up")
+    current = concat(test.not_labelled("top_up"), test.labelled("top_up").head(50))
+    assert 0.04 < 50 / len(current) < 0.06
+    result = evaluate(reference.vectors, current.vectors, SETTINGS)
+    assert result.novelty is not None and result.novelty.p_value > 0.1
+    assert result.scan is not None and result.scan.p_value <= ALPHA / 3
+    assert result.scan.effect >= SETTINGS.min_scan_effect
+    assert detected(result) is True
+
+
 def test_identical_windows_of_real_embeddings_are_not_drift(banking: Corpus) -> None:
     reference = banking.split("train").head(1000).vectors
     result = evaluate(reference, reference.copy(), SETTINGS)
     assert detected(result) is False
     assert result.mmd is not None and result.mmd.p_value > 0.5
     assert result.novelty is not None and result.novelty.p_value > 0.5
+    assert result.scan is not None and result.scan.p_value > 0.5
 
 
 def test_jailbreak_prompts_at_5_percent_are_caught_by_the_novelty_test(

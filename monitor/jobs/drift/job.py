@@ -73,7 +73,8 @@ class DriftJob:
         self._settings = DriftSettings(
             alpha=config.alpha, permutations=config.permutations,
             min_samples=config.min_samples, max_samples=config.sample_cap,
-            min_auc=config.min_auc, min_novel_excess=config.min_novel_excess)
+            min_auc=config.min_auc, min_novel_excess=config.min_novel_excess,
+            min_scan_effect=config.min_scan_effect)
 
     def run(self, now_ns: int | None = None) -> list[DetectorResult]:
         now = now_ns or time.time_ns()
