@@ -120,9 +120,9 @@ def test_unknown_kinds_and_regions_are_config_errors() -> None:
 
 def test_phone_regions_decide_which_national_formats_are_known() -> None:
     us_only = Redactor.from_config(RedactionConfig(phone_regions=("US",)))
-    text = "chiamami al cellulare 3420837783"
+    text = "il mio numero è 3420837783"
     assert us_only.redact(text) == text
-    assert redact(text) == "chiamami al cellulare [PHONE]"
+    assert redact(text) == "il mio numero è [PHONE]"
 
 
 def test_norway_in_the_phone_regions_is_not_a_boolean(tmp_path: Path) -> None:
