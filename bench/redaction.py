@@ -74,6 +74,10 @@ def _secret(f: Faker) -> str:
             "jwt": f"eyJ{body[:20]}.eyJ{body[20:]}.{body[5:30]}"}[pick]
 
 
+def _digits(f: Faker) -> str:
+    return str(f.random_number(f.random_int(6, 12), True))
+
+
 @dataclass(frozen=True)
 class Generator:
     kind: Kind
@@ -96,7 +100,7 @@ GENERATORS = (
     Generator(Kind.ADDRESS, "I live at", lambda f: f.street_address()),
 )
 ORDINARY: dict[str, Callable[[Faker], str]] = {
-    "order number (6-12 digits)": lambda f: f"order {f.random_number(f.random_int(6, 12), True)}",
+    "order number (6-12 digits)": lambda f: f"order {_digits(f)}",
     "date": lambda f: f.random_element([f.date, lambda: f.date("%d.%m.%Y"),
                                         lambda: f.date("%m/%d/%Y")])(),
     "time": lambda f: f.time(),
@@ -105,7 +109,12 @@ ORDINARY: dict[str, Callable[[Faker], str]] = {
     "year range": lambda f: f"{f.random_int(1950, 2000)}-{f.random_int(2001, 2030)}",
     "ISBN-13": lambda f: f.isbn13(),
     "UUID": lambda f: f.uuid4(),
+    "number in code (x = 6-12 digits)": lambda f: f"x = {_digits(f)}",
 }
+# no word says what the number is: a bare run of 8-12 digits is as likely a phone number or a
+# BSN as anything, and the redactor takes it (fail closed); this row is the price, not a target
+BARE_NUMBER = ("plain number, no word (6-12 digits)",
+               lambda f: _digits(f))
 
 
 def sentences() -> list[str]:
@@ -174,7 +183,7 @@ def survival(redactor: Redactor, n: int, seed: int) -> dict[str, float]:
     fake.seed_instance(seed)
     texts = sentences()
     kept = {}
-    for name, make in ORDINARY.items():
+    for name, make in (*ORDINARY.items(), BARE_NUMBER):
         ok = 0
         for _ in range(n):
             text = f"{rng.choice(texts).rstrip(' ?.!')} ({make(fake)})"

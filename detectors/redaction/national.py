@@ -39,6 +39,7 @@ class _Id:
     valid: Callable[[str], bool]
     kind: Kind = Kind.NATIONAL_ID
     context: re.Pattern[str] | None = None  # a word that must come just before
+    bare: bool = False  # no word needed while bare numbers are taken
 
 
 def _ssn(number: str) -> bool:
@@ -112,7 +113,7 @@ _IDS = (
     _Id(_re(r"[A-Z]{6}[\dLMNPQRSTUV]{2}[A-Z][\dLMNPQRSTUV]{2}[A-Z][\dLMNPQRSTUV]{3}[A-Z]",
             re.I), codicefiscale.is_valid),
     _Id(_re(r"\d{4}\.\d{2}\.\d{3}"), bsn.is_valid),
-    _Id(_re(r"\d{9}"), bsn.is_valid),
+    _Id(_re(r"\d{9}"), bsn.is_valid, context=_ID_WORDS, bare=True),
     _Id(_re(r"\d{11}"), pesel.is_valid),
     _Id(_re(r"\d{3}\.\d{3}\.\d{3}-\d{2}|\d{11}"), cpf.is_valid),
     _Id(_re(r"(?:\d{2})?\d{6}[\-+]\d{4}"), personnummer.is_valid),
@@ -127,12 +128,13 @@ _IDS = (
 _GATE = re.compile(r"\d(?:[ .\-/+A-Za-z]?\d){5}")
 
 
-def find_national_ids(text: str) -> Iterator[Span]:
+def find_national_ids(text: str, bare: bool = True) -> Iterator[Span]:
     if not _GATE.search(text):
         return
     for spec in _IDS:
         for m in spec.shape.finditer(text):
-            if spec.context and not spec.context.search(text[max(0, m.start() - 50):m.start()]):
+            if (spec.context and not (spec.bare and bare)
+                    and not spec.context.search(text, max(0, m.start() - 50), m.start())):
                 continue
             if _in_a_sequence(text, m.start(), m.end()) or (
                     m.group().isdigit() and _another_number(text, m.start())):

@@ -22,7 +22,7 @@ _GROUP = re.compile(r"\d+")
 _OTHER_NUMBER = re.compile(
     r"\b(?:isbn|issn|order|invoice|ref|reference|tracking|ticket|case|serial|sku|item|"
     r"part|model|version|build|page|line|row|port|pid|uid|gid|commit|issue|pr|step)s?\b"
-    r"(?:\s*(?:no\.?|nr\.?|number|num|id|code)\b)?(?:[^\w.!?\n]|\d){0,8}$", re.IGNORECASE)
+    r"(?:\s*(?:no|nr|number|num|id|code)\b\.?)?(?:[^\w.!?\n]|\d){0,8}$", re.IGNORECASE)
 # code, not prose: "L = 13591409", "x += 545140134", "mod 33554393"
 _OPERATOR_BEFORE = re.compile(r"(?:[=*+/%^<>|&]|\bmod)[ \t]*$")
 _DATE8 = re.compile(r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")
@@ -39,28 +39,27 @@ class Window:
     groups: tuple[int, ...]  # lengths
 
 
-def windows(text: str, start: int, end: int, max_digits: int,
+def windows(text: str, start: int, end: int, digits: tuple[int, int], max_groups: int,
             separators: str = " ") -> Iterator[Window]:
-    """Every window of whole groups in text[start:end] with at most `max_digits` digits,
-    longest first, whose edges inside the run fall on one of `separators` (a hyphen joins
-    "1977-08-25", it does not divide)."""
+    """Every window of at most `max_groups` whole groups in text[start:end] whose digit count
+    lies in `digits` (inclusive) and whose edges inside the run fall on one of `separators` (a
+    hyphen joins "1977-08-25", it does not divide). Linear in the run: a table of numbers
+    thousands of groups long costs no more than its length times `max_groups`."""
     groups = [(m.start(), m.end()) for m in _GROUP.finditer(text, start, end)]
-    spans = []
+    least, most = digits
     for i in range(len(groups)):
         if i and text[groups[i][0] - 1] not in separators:
             continue
-        digits = 0
-        for j in range(i, len(groups)):
-            digits += groups[j][1] - groups[j][0]
-            if digits > max_digits:
+        count = 0
+        for j in range(i, min(len(groups), i + max_groups)):
+            count += groups[j][1] - groups[j][0]
+            if count > most:
                 break
-            if j + 1 == len(groups) or text[groups[j][1]] in separators:
-                spans.append((digits, i, j))
-    spans.sort(key=lambda s: (-s[0], s[1]))
-    for _, i, j in spans:
-        chosen = groups[i:j + 1]
-        yield Window(chosen[0][0], chosen[-1][1], "".join(text[a:b] for a, b in chosen),
-                     tuple(b - a for a, b in chosen))
+            if count >= least and (j + 1 == len(groups) or text[groups[j][1]] in separators):
+                chosen = groups[i:j + 1]
+                yield Window(chosen[0][0], chosen[-1][1],
+                             "".join(text[a:b] for a, b in chosen),
+                             tuple(b - a for a, b in chosen))
 
 
 def named_otherwise(text: str, at: int) -> bool:

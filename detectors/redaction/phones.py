@@ -70,7 +70,9 @@ _CONTEXT = re.compile(rf"\b(?:{_STRONG}|contact|reach|number|nummer|num[ée]ro|n
                       + _WORDS.format(3), re.IGNORECASE)
 
 
-def find_phones(text: str, regions: tuple[str, ...] = DEFAULT_REGIONS) -> Iterator[Span]:
+def find_phones(text: str, regions: tuple[str, ...] = DEFAULT_REGIONS,
+                bare: bool = True) -> Iterator[Span]:
+    """Phone numbers in text; `bare`: also bare runs that nothing names (see the module)."""
     for m in _SHAPED.finditer(text):
         number = _EXTENSION.sub("", m.group())
         if (7 <= sum(c.isdigit() for c in number) <= 15
@@ -81,26 +83,39 @@ def find_phones(text: str, regions: tuple[str, ...] = DEFAULT_REGIONS) -> Iterat
             yield Span(m.start(), m.end(), Kind.PHONE)
     for m in _LOOSE.finditer(text):
         taken: list[Span] = []
-        # the whole run first, then a window that starts as phone numbers do ("pin 1234
-        # 01632 960 562"), then the longest
-        for w in sorted(windows(text, m.start(), m.end(), 15, " ("), key=lambda w: (
-                (w.start, w.end) != (m.start(), m.end()),
-                text[w.start] != "0" and text[w.start - 1] != "(", -len(w.digits), w.start)):
+        for w in _candidates(text, m.start(), m.end()):
             start = w.start - (text[w.start - 1] == "(" and ")" in text[w.start:w.end])
             if (all(w.end <= t.start or start >= t.end for t in taken)
-                    and _is_phone(text, start, w, regions)):
+                    and _is_phone(text, start, w, regions, bare)):
                 taken.append(Span(start, w.end, Kind.PHONE))
         yield from taken
 
 
-def _is_phone(text: str, start: int, w: Window, regions: tuple[str, ...]) -> bool:
+def _candidates(text: str, start: int, end: int) -> list[Window]:
+    """Windows of the run that could be a phone number: the whole run, or one that starts as
+    phone numbers do ("pin 1234 01632 960 562"), or one compact group, in that order, or one
+    after a sentence's end; others continue a run of numbers ("… 99 100 101 102 …"). Six
+    groups at most, single digits only in front ("1 555 123 4567"; "0 0 100 100" is not)."""
+    found = [w for w in windows(text, start, end, (7, 15), 6, " (")
+             if 1 not in w.groups[1:]
+             and (w.start == start or len(w.groups) == 1 or text[w.start] == "0"
+                  or text[w.start - 1] == "("
+                  or not _DIGIT_BEFORE.search(text, max(0, w.start - 3), w.start))]
+    return sorted(found, key=lambda w: ((w.start, w.end) != (start, end),
+                                        text[w.start] != "0" and text[w.start - 1] != "(",
+                                        -len(w.digits), w.start))
+
+
+def _is_phone(text: str, start: int, w: Window, regions: tuple[str, ...], bare: bool) -> bool:
     candidate = text[start:w.end]
     before = text[max(0, start - 60):start]
     if (not 7 <= len(w.digits) <= 15 or _NOT_A_PHONE.fullmatch(candidate)
             or _DATE_INSIDE.search(candidate) or isbn13(w.digits)
             or "  " in candidate or ("." in candidate and " " in candidate)  # a table, sums
-            or 1 in w.groups[candidate.startswith("1"):]  # "0 0 100 100", "2 3 4 5 6 7 8 9"
+            or (w.groups[0] == 1 and candidate[0] != "1")
             or named_otherwise(text, start)):
+        return False
+    if in_code(text, start):  # "x = 42776405", even in a sentence about a phone
         return False
     if _CUE.search(before):
         return True
@@ -108,14 +123,13 @@ def _is_phone(text: str, start: int, w: Window, regions: tuple[str, ...]) -> boo
     if (_CODE_BEFORE.search(before)
             or (_DIGIT_BEFORE.search(before) and not (leading or len(w.groups) == 1))):
         return False  # continues a code or a run of numbers ("… 99 100 101 102 …")
-    if len(w.groups) == 1 and not in_code(text, start):
+    if len(w.groups) == 1 and bare:
         if 8 <= len(w.digits) <= 13 and leading:
             return True  # a leading zero: an identifier, not a quantity; a trunk or 00 prefix
         # a bare run of 8-12 digits is taken (fail closed) unless it reads as a quantity
         if 8 <= len(w.digits) <= 12 and not quantity(w.digits):
             return _valid_in_a_region(candidate, regions)
-    if len(w.groups) <= 2 and not (leading and len(w.groups) == 2) and not (
-            leading or _CONTEXT.search(before)):
+    if len(w.groups) <= 2 and not leading and not _CONTEXT.search(before):
         return False  # one or two groups may as well be an amount, an order number, two years
     return _valid_in_a_region(candidate, regions)
 
