@@ -83,10 +83,9 @@ _AS_DIGITS = {ord(c): str(ord(c) - 55) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 
 
 def luhn_valid(digits: str) -> bool:
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        d = int(c)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    # every second digit from the right doubled, digits of the product summed: 5 -> 10 -> 1
+    return (sum(map(int, digits[-1::-2]))
+            + sum(map(int, digits[-2::-2].translate(_DOUBLED)))) % 10 == 0
+
+
+_DOUBLED = str.maketrans("0123456789", "0246813579")

@@ -11,7 +11,7 @@ bare run reads as an amount or a date rather than an identifier.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from stdnum import isbn
@@ -40,18 +40,20 @@ class Window:
 
 
 def windows(text: str, start: int, end: int, digits: tuple[int, int], max_groups: int,
-            separators: str = " ") -> Iterator[Window]:
+            separators: str = " ", opens: Callable[[int], bool] | None = None) -> Iterator[Window]:
     """Every window of at most `max_groups` whole groups in text[start:end] whose digit count
     lies in `digits` (inclusive) and whose edges inside the run fall on one of `separators` (a
-    hyphen joins "1977-08-25", it does not divide). Linear in the run: a table of numbers
+    hyphen joins "1977-08-25", it does not divide); where `opens(offset)` is false, a window
+    starting at that offset is one group only. Linear in the run: a table of numbers
     thousands of groups long costs no more than its length times `max_groups`."""
     groups = [(m.start(), m.end()) for m in _GROUP.finditer(text, start, end)]
     least, most = digits
     for i in range(len(groups)):
         if i and text[groups[i][0] - 1] not in separators:
             continue
+        widest = max_groups if opens is None or opens(groups[i][0]) else 1
         count = 0
-        for j in range(i, min(len(groups), i + max_groups)):
+        for j in range(i, min(len(groups), i + widest)):
             count += groups[j][1] - groups[j][0]
             if count > most:
                 break

@@ -96,11 +96,14 @@ def _candidates(text: str, start: int, end: int) -> list[Window]:
     phone numbers do ("pin 1234 01632 960 562"), or one compact group, in that order, or one
     after a sentence's end; others continue a run of numbers ("… 99 100 101 102 …"). Six
     groups at most, single digits only in front ("1 555 123 4567"; "0 0 100 100" is not)."""
-    found = [w for w in windows(text, start, end, (7, 15), 6, " (")
-             if 1 not in w.groups[1:]
-             and (w.start == start or len(w.groups) == 1 or text[w.start] == "0"
-                  or text[w.start - 1] == "("
-                  or not _DIGIT_BEFORE.search(text, max(0, w.start - 3), w.start))]
+    def opens(at: int) -> bool:  # _DIGIT_BEFORE, by hand: this runs for every group
+        before = text[max(0, at - 3):at]
+        return (at == start or text[at] == "0" or before[-1:] != " "
+                or not (before[-2:-1].isdigit()
+                        or (before[-2:-1] in (",", ";", ":") and before[:1].isdigit())))
+
+    found = [w for w in windows(text, start, end, (7, 15), 6, " (", opens)
+             if 1 not in w.groups[1:]]
     return sorted(found, key=lambda w: ((w.start, w.end) != (start, end),
                                         text[w.start] != "0" and text[w.start - 1] != "(",
                                         -len(w.digits), w.start))
