@@ -50,6 +50,9 @@ class RedactionConfig(Section):
     kinds: tuple[Kind, ...] = Field(default=DEFAULT_KINDS, validate_default=True)
     patterns: tuple[RedactionPattern, ...] = ()
     phone_regions: tuple[str, ...] = DEFAULT_REGIONS
+    # a run of 8-12 digits that no word names is taken when it could be a phone number or a
+    # BSN (fail closed); false keeps such numbers and takes only the shapes and named ones
+    bare_numbers: bool = True
 
     @field_validator("phone_regions", mode="before")
     @classmethod

@@ -1,10 +1,13 @@
 """US social security numbers and the national identity numbers of other countries, each
 validated by its own checksum or structure (python-stdnum where it has the number).
 
-A shape alone decides only where the shape is distinctive (123-45-6789, AB 12 34 56 C). Bare
-runs of nine digits pass the Dutch and Canadian checksums one time in ten or eleven, so they
-are taken only after a word that names an identity number ("SSN", "BSN", "SIN", "ID"...);
-longer runs carry a check digit and a date, which random order numbers rarely satisfy.
+A shape alone decides only where the shape is distinctive (123-45-6789, AB 12 34 56 C). A bare
+run of nine digits that passes the Dutch 11-test is taken as a BSN (one random run in eleven
+passes; bench/redaction.py measures what that costs, docs/redaction.md has the numbers), but
+the US and Canadian nine-digit forms only after a word that names them ("SSN", "SIN", "ID"...).
+A run that words or signs name as another number (an order's, an operand in code, the rest of a
+phone number after "+34") is kept; longer runs carry a check digit and a date, which random
+numbers rarely satisfy.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from stdnum.no import fodselsnummer
 from stdnum.pl import pesel
 from stdnum.se import personnummer
 
+from detectors.redaction.numbers import in_code, named_otherwise
 from detectors.redaction.spans import Kind, Span
 
 
@@ -35,6 +39,7 @@ class _Id:
     valid: Callable[[str], bool]
     kind: Kind = Kind.NATIONAL_ID
     context: re.Pattern[str] | None = None  # a word that must come just before
+    bare: bool = False  # no word needed while bare numbers are taken
 
 
 def _ssn(number: str) -> bool:
@@ -62,8 +67,29 @@ def _nino(number: str) -> bool:  # UK National Insurance: the prefixes never iss
 
 
 def _re(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    # not inside a longer run of numbers ("… 99 100 101 102 …" is a sequence, not an id)
-    return re.compile(rf"(?<![\w\-./])(?<!\d )(?:{pattern})(?![\w]|[\-./]\d| \d)", flags)
+    return re.compile(rf"(?<![\w\-./])(?:{pattern})(?![\w]|[\-./]\d)", flags)
+
+
+def _in_a_sequence(text: str, start: int, end: int) -> bool:
+    """A value written in spaced groups that continues a longer run of numbers ("… 99 100
+    101 102 …" is a sequence, not an id); a compact value beside a number is still one."""
+    value = text[start:end]
+    return " " in value and (
+        (value[0].isdigit() and _DIGIT_BEFORE.search(text, max(0, start - 2), start) is not None)
+        or (value[-1].isdigit() and _DIGIT_AFTER.match(text, end) is not None))
+
+
+def _another_number(text: str, at: int) -> bool:
+    """The words or signs before a bare run say it is some other number: an order's, an
+    operand in code, or the rest of a phone number after its country code."""
+    return (named_otherwise(text, at) or in_code(text, at)
+            or _AFTER_A_COUNTRY_CODE.search(text, max(0, at - 12), at) is not None)
+
+
+_DIGIT_BEFORE = re.compile(r"\d $")
+# the rest of a phone number: "+34 946591520", "(+358) 997833828", "+49(0) 824217809"
+_AFTER_A_COUNTRY_CODE = re.compile(r"\+\d{1,3}\)?[ \-]?(?:\(0\)[ \-]?)?$")
+_DIGIT_AFTER = re.compile(r" \d")
 
 
 def _words(pattern: str) -> re.Pattern[str]:
@@ -87,7 +113,7 @@ _IDS = (
     _Id(_re(r"[A-Z]{6}[\dLMNPQRSTUV]{2}[A-Z][\dLMNPQRSTUV]{2}[A-Z][\dLMNPQRSTUV]{3}[A-Z]",
             re.I), codicefiscale.is_valid),
     _Id(_re(r"\d{4}\.\d{2}\.\d{3}"), bsn.is_valid),
-    _Id(_re(r"\d{9}"), bsn.is_valid, context=_ID_WORDS),
+    _Id(_re(r"\d{9}"), bsn.is_valid, context=_ID_WORDS, bare=True),
     _Id(_re(r"\d{11}"), pesel.is_valid),
     _Id(_re(r"\d{3}\.\d{3}\.\d{3}-\d{2}|\d{11}"), cpf.is_valid),
     _Id(_re(r"(?:\d{2})?\d{6}[\-+]\d{4}"), personnummer.is_valid),
@@ -102,12 +128,16 @@ _IDS = (
 _GATE = re.compile(r"\d(?:[ .\-/+A-Za-z]?\d){5}")
 
 
-def find_national_ids(text: str) -> Iterator[Span]:
+def find_national_ids(text: str, bare: bool = True) -> Iterator[Span]:
     if not _GATE.search(text):
         return
     for spec in _IDS:
         for m in spec.shape.finditer(text):
-            if spec.context and not spec.context.search(text[max(0, m.start() - 50):m.start()]):
+            if (spec.context and not (spec.bare and bare)
+                    and not spec.context.search(text, max(0, m.start() - 50), m.start())):
+                continue
+            if _in_a_sequence(text, m.start(), m.end()) or (
+                    m.group().isdigit() and _another_number(text, m.start())):
                 continue
             if spec.valid(m.group()):
                 yield Span(m.start(), m.end(), spec.kind)

@@ -18,15 +18,14 @@ from detectors.redaction.context import find_addresses, find_documents, find_nam
 from detectors.redaction.finance import find_cards, find_ibans
 from detectors.redaction.national import find_national_ids
 from detectors.redaction.network import find_emails, find_ips
-from detectors.redaction.phones import find_phones
+from detectors.redaction.phones import DEFAULT_REGIONS, find_phones
 from detectors.redaction.secrets import find_secrets
 from detectors.redaction.spans import PRECEDENCE, Finder, Kind, Span, resolve, substitute
 
 _FINDERS: dict[Kind, Finder] = {
     Kind.SECRET: find_secrets, Kind.EMAIL: find_emails, Kind.CARD: find_cards,
-    Kind.IBAN: find_ibans, Kind.SSN: find_national_ids, Kind.NATIONAL_ID: find_national_ids,
-    Kind.IP: find_ips, Kind.PASSPORT: find_documents, Kind.LICENCE: find_documents,
-    Kind.NAME: find_names, Kind.ADDRESS: find_addresses,
+    Kind.IBAN: find_ibans, Kind.IP: find_ips, Kind.PASSPORT: find_documents,
+    Kind.LICENCE: find_documents, Kind.NAME: find_names, Kind.ADDRESS: find_addresses,
 }
 _USER = -1  # the user's own patterns outrank every built-in kind
 
@@ -42,20 +41,27 @@ class Redactor:
     """Replaces personal data and secrets in texts that leave the daemon.
 
     `kinds` are the built-in kinds to redact; `patterns` the user's own (regex, placeholder)
-    pairs, which win any overlap. Pure and thread-safe: it keeps no state between calls.
+    pairs, which win any overlap; `bare_numbers` whether a run of digits that no word names
+    is taken when it could be a phone number or a BSN. Pure and thread-safe: it keeps no
+    state between calls.
     """
 
     kinds: frozenset[Kind] = frozenset(Kind)
     patterns: tuple[tuple[str, str], ...] = ()
     phone_regions: tuple[str, ...] | None = None
+    bare_numbers: bool = True
     _finders: tuple[Finder, ...] = field(init=False, repr=False, compare=False)
     _user: tuple[_UserPattern, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        own: dict[Kind, Finder] = {
+            Kind.PHONE: partial(find_phones, regions=self.phone_regions or DEFAULT_REGIONS,
+                                bare=self.bare_numbers)}
+        own[Kind.SSN] = own[Kind.NATIONAL_ID] = partial(find_national_ids, bare=self.bare_numbers)
         finders: list[Finder] = []
         for kind in PRECEDENCE:
-            finder = _FINDERS[kind] if kind != Kind.PHONE else self._phones()
-            if kind in self.kinds and finder not in finders:
+            finder = own.get(kind, _FINDERS.get(kind))
+            if kind in self.kinds and finder and finder not in finders:
                 finders.append(finder)
         object.__setattr__(self, "_finders", tuple(finders))
         object.__setattr__(self, "_user", tuple(
@@ -65,7 +71,7 @@ class Redactor:
     def from_config(cls, config: RedactionConfig) -> Redactor:
         return cls(kinds=frozenset(config.kinds),
                    patterns=tuple((p.regex, p.placeholder) for p in config.patterns),
-                   phone_regions=config.phone_regions)
+                   phone_regions=config.phone_regions, bare_numbers=config.bare_numbers)
 
     def redact(self, text: str) -> str:
         """The text with every find replaced by its kind's placeholder."""
@@ -84,10 +90,6 @@ class Redactor:
                     yield Span(m.start(), m.end(), Kind.SECRET, user.placeholder)
         for finder in self._finders:
             yield from (s for s in finder(text) if s.kind in self.kinds)
-
-    def _phones(self) -> Finder:
-        return find_phones if self.phone_regions is None else partial(
-            find_phones, regions=self.phone_regions)
 
     @staticmethod
     def _rank(span: Span) -> int:

@@ -81,6 +81,51 @@ def test_ordinary_text_and_numbers_are_kept(text: str) -> None:
     assert redact(text) == text
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # nothing in the sentence says what the value is
+    ("6114980364 where can i get my w2 from?", "[PHONE] where can i get my w2 from?"),
+    ("has my card arrived 3420837783", "has my card arrived [PHONE]"),  # Italian mobile
+    ("40748337, thanks", "[PHONE], thanks"),  # Norwegian, eight digits
+    ("virtual card please 214035797", "virtual card please [NATIONAL_ID]"),  # a BSN
+    ("I moved. 0640993408, thanks", "I moved. [PHONE], thanks"),  # a trunk prefix
+    ("my account. 04 56 47 46 41, thanks", "my account. [PHONE], thanks"),
+    # written just after another number, or after an ordinal or a time
+    ("is 126 divisible by 8 4489177347421065", "is 126 divisible by 8 [CARD]"),
+    ("switch my pin to 1234 01632 960 562", "switch my pin to 1234 [PHONE]"),
+    ("for march 22nd +44(0)117 496 0846", "for march 22nd [PHONE]"),
+    ("busy at 5pm +55 92 5037-2449", "busy at 5pm [PHONE]"),
+    ("send $20 +34 946591520", "send $20 [PHONE]"),  # the BSN check never splits it
+    # the shapes of other countries
+    ("ring 08-123 45 67 or 010-1234567", "ring [PHONE] or [PHONE]"),
+    ("1-579-958-1325 and 1 (510) 336-8374", "[PHONE] and [PHONE]"),
+    # after a word that says it is a phone, any number is one, valid or not
+    ("call me on 00055787764.", "call me on [PHONE]."),
+])
+def test_bare_values_are_found_without_a_word(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "order 3420837783 and invoice no. 214035797",  # named as something else
+    "ISBN-10: 0231130104, or ISBN 978-0-12-086699-1 for my phone",
+    "request 76430492-ebf1-42d1-ba9e-074efcc6c647 failed",  # a UUID
+    "L = 13591409; x += 545140134 mod 33554393 for my phone",  # code
+    "released 20151125, sold 1000000 copies, counted 123456789 then 987654321",
+    "viewBox=\"0 0 100 100\" and 1 2 3 4 5 6 7 8 9 10 11 12",
+    "between 1956-2002 and 1956 2002, call me",
+])
+def test_numbers_that_something_names_or_shapes_are_kept(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_bare_numbers_can_be_kept_where_the_deployment_prefers_them() -> None:
+    keep = Redactor.from_config(RedactionConfig(bare_numbers=False))
+    assert keep.redact("virtual card please 214035797") == "virtual card please 214035797"
+    assert keep.redact("6114980364 where is my w2") == "6114980364 where is my w2"
+    assert keep.redact("mijn BSN is 214035797, bel 0612345678") == (
+        "mijn BSN is [NATIONAL_ID], bel [PHONE]")
+
+
 def test_an_iban_is_never_half_eaten_by_the_phone_pattern() -> None:
     # the bug that brought this module: "DE89 3704 [PHONE] 00"
     text = "please send to DE89 3704 0044 0532 0130 00 or call 030 1234567"
@@ -120,9 +165,9 @@ def test_unknown_kinds_and_regions_are_config_errors() -> None:
 
 def test_phone_regions_decide_which_national_formats_are_known() -> None:
     us_only = Redactor.from_config(RedactionConfig(phone_regions=("US",)))
-    text = "chiamami al cellulare 3420837783"
+    text = "il mio numero è 3420837783"
     assert us_only.redact(text) == text
-    assert redact(text) == "chiamami al cellulare [PHONE]"
+    assert redact(text) == "il mio numero è [PHONE]"
 
 
 def test_norway_in_the_phone_regions_is_not_a_boolean(tmp_path: Path) -> None:
