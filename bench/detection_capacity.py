@@ -24,11 +24,12 @@ hours after the first one, whose runs also freeze the baseline samples (a one-of
   pieces (`--model-texts-per-s` replaces the measurement with a fixed rate).
 
 "per-window" is the old sampling (each read takes the `sample_cap` smallest span ids of its
-own window) at the old 256 word pieces and the default config: today's design. "nested" is
-the shared sample of monitor/jobs/sampling.py, with `--sample-cap` and `--toxicity-window`
-when given. The last lines size the nested design at 128 for `--target` segments on 2 cores
-with ingest running, and say what the toxicity test can see at the window sizes each design
-read.
+own window) at the old 256 word pieces and the old defaults (`sample_cap: 2000` for both
+jobs, `toxicity.window: 15m`): the design the issue measured. "nested" is the shared sample
+of monitor/jobs/sampling.py at the default config, with `--sample-cap` and
+`--toxicity-window` when given. The last lines size the nested design at 128 for `--target`
+segments on 2 cores with ingest running, and say what the toxicity test can see at the window
+sizes each design read.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ S = 10**9
 HOUR = 3600 * S
 T0 = 1_760_000_000 * S
 LONG_TEXTS_PER_S = 11.0  # the issue's figure for the default embedder, one thread
+#: the per-window design's settings: the defaults before the nested sample (issue 11)
+PER_WINDOW_DEFAULTS = {"DRIFTWATCH_DRIFT__SAMPLE_CAP": "2000",
+                       "DRIFTWATCH_TOXICITY__SAMPLE_CAP": "2000",
+                       "DRIFTWATCH_TOXICITY__WINDOW": "15m"}
 
 
 class HashEmbedder(Embedder):
@@ -231,7 +236,7 @@ def main() -> None:
                         help="daemon CPU per ingested call (bench/ingest.py: 112-163 µs)")
     parser.add_argument("--target", type=int, default=50, help="busy segments to size for")
     parser.add_argument("--toxicity-window", default=None,
-                        help="toxicity.window of the nested design (default: the config's, 15m)")
+                        help="toxicity.window of the nested design (default: the config's, 1h)")
     parser.add_argument("--sample-cap", type=int, default=None,
                         help="drift.sample_cap and toxicity.sample_cap of the nested design")
     args = parser.parse_args()
@@ -255,9 +260,9 @@ def main() -> None:
         for design, nested in (("per-window", False), ("nested", True)):
             path = Path(tmp) / f"{design}.db"
             shutil.copy(base, path)
-            # today's design keeps today's defaults: the overrides apply to the nested rows
+            # the per-window design keeps its own defaults: the overrides apply to the nested rows
             runs[design] = run_design(path, nested=nested, hours=args.hours,
-                                      environ=environ if nested else {})
+                                      environ=environ if nested else PER_WINDOW_DEFAULTS)
             path.unlink()
     rows = []
     for design, length in (("per-window", 256), ("nested", 256), ("nested", 128)):

@@ -84,6 +84,8 @@ class IngestConfig(Section):
     retry_after: Duration = 1.0  # what an overloaded receiver tells the exporter
     commit_max_items: int = Field(default=20_000, ge=1)  # largest group commit
     join_window: Duration = 3600.0  # how long a log event waits for its span
+    # evaluations waiting for their call at most; past it new ones are refused (503 to feedback)
+    max_pending_evaluations: int = Field(default=100_000, ge=1)
     max_attribute_chars: int = Field(default=65_536, ge=256)  # longer texts are truncated
     # calls starting further past the daemon's clock are refused alone (partial success)
     max_start_ahead: Duration = 3600.0

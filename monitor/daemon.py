@@ -325,7 +325,8 @@ def _open_store(config: Config) -> tuple[StoreLock, SqliteStore]:
     path = config.store.path
     lock = StoreLock(path)
     try:
-        store = SqliteStore(path, min_free_bytes=config.store.min_free_bytes)
+        store = SqliteStore(path, min_free_bytes=config.store.min_free_bytes,
+                            max_pending_evaluations=config.ingest.max_pending_evaluations)
     except BaseException:
         lock.release()
         raise

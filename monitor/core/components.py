@@ -67,6 +67,9 @@ class WriteResult:
     events_pending: int = 0  # content events kept until their span arrives
     evaluations_joined: int = 0  # evaluations stored with their call (now or from pending)
     evaluations_pending: int = 0  # evaluations kept until their call arrives
+    #: indexes in the batch's evaluations of those refused, not stored: their call was not
+    #: stored and the store already held its most pending evaluations
+    evaluations_refused: tuple[int, ...] = ()
     #: per call of the batch, in order, whether it is a new row (the first copy of a span
     #: the store did not hold); None when every call was new
     fresh: Fresh = None

@@ -89,7 +89,9 @@ class SelfMetrics:
             "span_event or feedback", ["source"], registry=r)
         self.evaluations_refused = Counter(
             f"{PREFIX}_evaluations_refused_total", "Evaluations refused, by reason: invalid "
-            "(no name, no score or label, or no call named) or unauthorized", ["reason"],
+            "(no name, no score or label, or no call named), unauthorized, or pending_full "
+            "(their call not stored and ingest.max_pending_evaluations already waiting)",
+            ["reason"],
             registry=r)
         self.evaluations_joined = Counter(
             f"{PREFIX}_evaluations_joined_total", "Evaluations stored with their call",

@@ -102,6 +102,9 @@ class HysteresisConfig(Section):
 
 class DriftConfig(WindowedConfig):
     interval: Duration = 900.0
+    # 1,000 calls a window: the size bench/drift.py's power table is measured at, and half the
+    # texts embedded per segment-hour (docs/performance.md#detection-capacity)
+    sample_cap: int = Field(default=1_000, ge=10)
     permutations: int = Field(default=1_000, ge=99, le=100_000)
     min_auc: float = Field(default=0.55, ge=0.5, le=1)  # effect gate of the MMD test
     min_novel_excess: float = Field(default=0.02, ge=0, le=1)  # effect gate of novelty
@@ -113,8 +116,11 @@ class DriftConfig(WindowedConfig):
 
 class ToxicityConfig(WindowedConfig):
     interval: Duration = 300.0
-    window: Duration = 900.0
+    # an hour, as drift's: the segment's shared sample holds about `sample_cap` calls an hour,
+    # so a shorter window would read a fraction of it and see less (docs/detectors.md)
+    window: Duration = 3600.0
     min_samples: int = Field(default=30, ge=10)
+    sample_cap: int = Field(default=1_000, ge=10)
     model: str | None = None  # a Hugging Face text-classification model; None = shipped head
     toxic_labels: tuple[str, ...] = ()
     threshold: float | None = Field(default=None, gt=0, le=1)  # None = the scorer's own

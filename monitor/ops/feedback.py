@@ -9,7 +9,8 @@ naming it; unknown fields are refused too, so a misspelt one is not silently dro
 evaluation is committed before the answer, which is always 202: the call may not have
 arrived yet (its span is still in the app's export batch), and the evaluation then waits
 for it as any late one does, up to `ingest.join_window`; `call_found` says which. A full
-ingest queue gets 503 with Retry-After.
+ingest queue gets 503 with Retry-After, and so does an evaluation whose call is not stored
+while `ingest.max_pending_evaluations` already wait for theirs (the writer refuses it).
 """
 
 from __future__ import annotations

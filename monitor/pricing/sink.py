@@ -9,6 +9,8 @@ daemon ran with when the call arrived; a price changed later does not rewrite hi
 
 from __future__ import annotations
 
+import dataclasses
+
 from prometheus_client import CollectorRegistry, Counter
 
 from monitor.core.components import CallSink, Fresh, WriteBatch
@@ -42,7 +44,8 @@ class PricedSink:
             cost, reason = self._table.priced(call)
             priced.append(call._replace(cost_usd=cost) if cost is not None else call)
             reasons.append(reason)
-        fresh = await self._inner.submit(WriteBatch(calls=priced, events=batch.events))
+        # replace, not rebuild: the batch's events and evaluations go on with its calls
+        fresh = await self._inner.submit(dataclasses.replace(batch, calls=priced))
         parents = {(c.trace_id, c.parent_span_id) for c in priced if c.parent_span_id}
         for i, (call, reason) in enumerate(zip(priced, reasons, strict=True)):
             if reason is None or (fresh is not None and not fresh[i]):

@@ -4,9 +4,12 @@ arrives, and read back by segment, evaluation name and window.
 An evaluation names its call by (trace id, span id), by response id, or both; the span wins
 when both name a stored call. One that finds no call waits in `pending_evaluations` and is
 joined in the write that stores its call, or expired with the content events after
-`ingest.join_window`. Joined rows carry their call's service, model and start time, so
-a window of evaluations is read by index without the wide call rows. The functions that
-write run inside the store's write transaction, on its cursor.
+`ingest.join_window`. The pending table holds at most `ingest.max_pending_evaluations`: past
+it a new evaluation whose call is not stored is refused, not kept, so a client naming calls
+that never come cannot grow it; nothing already pending is dropped for it, and an evaluation
+whose call is stored always joins. Joined rows carry their call's service, model and start
+time, so a window of evaluations is read by index without the wide call rows. The functions
+that write run inside the store's write transaction, on its cursor.
 """
 
 from __future__ import annotations
@@ -48,11 +51,14 @@ DELETE_PENDING = (
 
 
 def join_evaluations(cur: sqlite3.Cursor, lo: int, evaluations: Sequence[Evaluation],
-                     received_ns: int) -> tuple[int, int]:
+                     received_ns: int, *, max_pending: int | None = None,
+                     ) -> tuple[int, int, tuple[int, ...]]:
     """Store the batch's evaluations with their calls and join the pending ones whose call
-    was inserted in this write (rowid > lo); keep the rest pending.
+    was inserted in this write (rowid > lo); keep the rest pending, up to `max_pending`
+    (None: no bound).
 
-    Returns (evaluations joined, evaluations kept pending).
+    Returns (evaluations joined, evaluations kept pending, the indexes in `evaluations` of
+    those refused because `max_pending` were already waiting).
     """
     waiting: list[Evaluation] = []
     if cur.execute("SELECT EXISTS (SELECT 1 FROM pending_evaluations)").fetchone()[0]:
@@ -60,9 +66,20 @@ def join_evaluations(cur: sqlite3.Cursor, lo: int, evaluations: Sequence[Evaluat
         cur.executemany("DELETE FROM pending_evaluations WHERE id = ?", [(i,) for i, _ in found])
         waiting = [Evaluation.from_json(json.loads(data)) for _, data in found]
     joined = pending = 0
-    for evaluation in (*waiting, *evaluations):
+    refused: list[int] = []
+    room: int | None = None  # counted when the first new one must wait: rarely
+    for i, evaluation in enumerate((*waiting, *evaluations)):
         call = _call_of(cur, evaluation)
         if call is None:
+            new = i >= len(waiting)  # a waiting one goes back where it was: no new room
+            if new and max_pending is not None:
+                if room is None:
+                    room = max_pending - cur.execute(
+                        "SELECT count(*) FROM pending_evaluations").fetchone()[0]
+                if room <= 0:
+                    refused.append(i - len(waiting))
+                    continue
+                room -= 1
             cur.execute(_INSERT_PENDING, (
                 evaluation.trace_id and _fromhex(evaluation.trace_id),
                 evaluation.span_id and _fromhex(evaluation.span_id), evaluation.response_id,
@@ -73,7 +90,7 @@ def join_evaluations(cur: sqlite3.Cursor, lo: int, evaluations: Sequence[Evaluat
         cur.execute(_INSERT, (*call, e.name, e.score, e.label, e.explanation, e.source,
                               e.time_ns, received_ns))
         joined += 1
-    return joined, pending
+    return joined, pending, tuple(refused)
 
 
 def _call_of(cur: sqlite3.Cursor, evaluation: Evaluation) -> tuple[Any, ...] | None:

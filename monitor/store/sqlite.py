@@ -160,12 +160,14 @@ class SqliteStore(Store):
     :param busy_timeout_s: how long a statement waits for another process's lock.
     :param min_free_bytes: `check_writable` fails below this much free space on the
         store's filesystem (0: only when a write itself fails).
+    :param max_pending_evaluations: evaluations kept waiting for their call at most; past
+        it a write refuses new ones (`WriteResult.evaluations_refused`); None: no bound.
     :raises StoreError: the file cannot be opened or migrated, or its schema is newer.
     """
 
     def __init__(
         self, path: Path, *, synchronous: str = "FULL", busy_timeout_s: float = 5.0,
-        min_free_bytes: int = 0,
+        min_free_bytes: int = 0, max_pending_evaluations: int | None = None,
     ) -> None:
         if synchronous.upper() not in SYNCHRONOUS_MODES:
             raise ValueError(
@@ -174,6 +176,7 @@ class SqliteStore(Store):
         self._synchronous = synchronous.upper()
         self._busy_timeout_s = busy_timeout_s
         self._min_free_bytes = min_free_bytes
+        self._max_pending_evaluations = max_pending_evaluations
         self._corrupt: str | None = None  # what SQLite said when it found the file corrupt
         self._write_lock = threading.Lock()
         self._readers_lock = threading.Lock()
@@ -268,13 +271,16 @@ class SqliteStore(Store):
                 fresh = None if inserted == len(batch.calls) else _fresh(cur, lo, batch.calls)
                 joined, pending, changed = _join_events(cur, lo, batch.events, received_ns)
                 wrappers = _link_wrappers(cur, lo, changed)
-                judged, waiting = join_evaluations(cur, lo, batch.evaluations, received_ns)
+                judged, waiting, refused = join_evaluations(
+                    cur, lo, batch.evaluations, received_ns,
+                    max_pending=self._max_pending_evaluations)
             self._count(inserted, wrappers)
             self._checkpointer.poke()
         return WriteResult(
             calls_inserted=inserted, duplicates=len(batch.calls) - inserted, wrappers=wrappers,
             events_joined=joined, events_pending=pending, fresh=fresh,
-            evaluations_joined=judged, evaluations_pending=waiting)
+            evaluations_joined=judged, evaluations_pending=waiting,
+            evaluations_refused=refused)
 
     def _insert_calls(
         self, cur: sqlite3.Cursor, calls: Sequence[LLMCall], received_ns: int

@@ -4,7 +4,10 @@ Receivers `submit` what they extracted and wait; one writer thread takes everyth
 (up to `commit_max_items`) and commits it in one transaction, then wakes every waiter. So an
 OK to an exporter always means committed, and many concurrent requests share one fsync.
 A full queue (by items, or by the bytes of text they hold) refuses at once with
-`Overloaded`, so memory stays bounded under any load, however long the prompts.
+`Overloaded`, so memory stays bounded under any load, however long the prompts. A request
+that carried only evaluations, every one of which the store refused (their calls not stored
+and `ingest.max_pending_evaluations` already waiting), gets `Overloaded` too, after the
+commit: nothing of it was stored, and by the retry its calls may have arrived.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from monitor.core.errors import Overloaded, StoreError
 from monitor.core.metrics import SelfMetrics
 
 log = logging.getLogger(__name__)
+
+#: what a request whose evaluations were all refused is told: the pending table drains as
+#: calls arrive or their evaluations expire, in minutes rather than seconds
+PENDING_FULL_RETRY_AFTER_S = 60.0
 
 
 class CommitWriter:
@@ -150,10 +157,19 @@ class CommitWriter:
         self._metrics.commit_duration.observe(time.perf_counter() - began)
         self._metrics.commit_size.observe(len(merged))
         self._count(result)
-        at = 0
+        at = judged = 0
+        refused = set(result.evaluations_refused)
         for batch, done in group:  # each request its own calls' part of the group's marks
-            end = at + len(batch.calls)
-            done.set_result(None if result.fresh is None else result.fresh[at:end])
+            end, first = at + len(batch.calls), judged
+            judged += len(batch.evaluations)
+            if _all_refused(batch, refused, range(first, judged)):
+                done.set_exception(Overloaded(
+                    f"{len(batch.evaluations)} evaluation(s) refused: their calls are not "
+                    "stored and the most evaluations waiting for theirs "
+                    "(ingest.max_pending_evaluations) already are",
+                    PENDING_FULL_RETRY_AFTER_S))
+            else:
+                done.set_result(None if result.fresh is None else result.fresh[at:end])
             at = end
 
     def _count(self, result: WriteResult) -> None:
@@ -164,3 +180,12 @@ class CommitWriter:
         m.calls_wrapped.inc(result.wrappers)
         m.events_joined.inc(result.events_joined)
         m.evaluations_joined.inc(result.evaluations_joined)
+        if result.evaluations_refused:
+            m.evaluations_refused.labels("pending_full").inc(len(result.evaluations_refused))
+
+
+def _all_refused(batch: WriteBatch, refused: set[int], positions: range) -> bool:
+    """Whether the request stored nothing: only evaluations, each refused. One that also
+    carried calls or events is answered as committed; its refused evaluations are counted."""
+    return (bool(positions) and not batch.calls and not batch.events
+            and all(i in refused for i in positions))

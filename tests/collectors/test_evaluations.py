@@ -1,11 +1,13 @@
 """Evaluation results (`gen_ai.evaluation.result`) from the real OpenTelemetry SDK into the
 real daemon: as log records (the SDK's OTLP log exporter, gRPC and HTTP) parented to the
 evaluated span, as span events, joined to their calls whichever arrives first, and refused
-and counted when they cannot be kept."""
+and counted when they cannot be kept (no name, no call named, or too many already waiting
+for their calls)."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -144,4 +146,30 @@ def test_the_response_id_is_on_calls(daemon: Daemon) -> None:
     app.flush()
     calls = wait_for(lambda: len(got := daemon.calls()) == 2 and got)
     assert sorted(str(c["response_id"]) for c in calls) == ["None", "chatcmpl-42"]
+    app.shutdown()
+
+
+def test_past_the_most_pending_evaluations_new_ones_are_refused_and_counted(
+        start_daemon: Callable[..., Daemon]) -> None:
+    daemon = start_daemon(ingest={"max_pending_evaluations": 3})
+    app = LLMApp(otlp_exporter("http", daemon.http))
+    call = app.chat("hi", "hello")
+    app.flush()
+    judge = Evaluator(log_exporter("http", daemon.http))
+    for i in range(5):  # calls that never come
+        judge.evaluate(None, "helpfulness", score=1.0, response_id=f"chatcmpl-never-{i}")
+    judge.evaluate(call, "helpfulness", score=0.5)  # a stored call's joins however many wait
+    judge.flush()
+
+    [row] = wait_for(lambda: stored(daemon))
+    assert (row["span_id"], row["score"]) == (call[1], 0.5)
+    assert daemon.metric("driftwatch_store_pending_evaluations") == 3
+    assert daemon.metric("driftwatch_evaluations_refused_total", reason="pending_full") == 2
+    assert daemon.metric("driftwatch_evaluations_received_total", source="log") == 6
+
+    app.chat("hi", "hello", response_id="chatcmpl-never-0")  # one came after all: room for one
+    app.flush()
+    wait_for(lambda: len(stored(daemon)) == 2)
+    assert daemon.metric("driftwatch_store_pending_evaluations") == 2
+    judge.shutdown()
     app.shutdown()

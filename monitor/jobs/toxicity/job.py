@@ -67,10 +67,10 @@ class ToxicityJob:
         since = now - int(self._config.window * 1e9)
         cases = [self._case(segment, direction, now)
                  for segment in self._references.segments(since) for direction in Direction]
-        tested = [i for i, c in enumerate(cases) if c.change.p_value is not None]
-        bh = benjamini_hochberg([cases[i].change.p_value or 1.0 for i in tested],
-                                self._config.alpha)
-        rejected: dict[int, bool] = dict(zip(tested, bh, strict=True))
+        # a p-value of 0.0 (an extreme rise underflows) is the strongest evidence, not none
+        tested = [(i, p) for i, c in enumerate(cases) if (p := c.change.p_value) is not None]
+        bh = benjamini_hochberg([p for _, p in tested], self._config.alpha)
+        rejected: dict[int, bool] = dict(zip((i for i, _ in tested), bh, strict=True))
         results = [self._result(c, rejected.get(i), now) for i, c in enumerate(cases)]
         return self._history.record(results)
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.apps import LLMApp, otlp_exporter
-from tests.harness import Daemon, request, wait_for
+from tests.harness import Daemon, raw_request, request, wait_for
 
 ADMIN, READ, FEEDBACK = ("admin-token-0123456789abc", "read-token-0123456789abcd",
                          "feedback-token-0123456789")
@@ -36,9 +36,10 @@ def metric(daemon: Daemon, name: str, **labels: str) -> float:
                    headers={"Authorization": f"Bearer {ADMIN}"})[1]
     total = 0.0
     for line in text.splitlines():
-        base, _, rest = line.partition("{")
+        key, _, value = line.rpartition(" ")
+        base, _, rest = key.partition("{")
         if base == name and all(f'{k}="{v}"' in rest for k, v in labels.items()):
-            total += float(line.rpartition(" ")[2])
+            total += float(value)
     return total
 
 
@@ -152,3 +153,31 @@ def test_a_browser_on_another_site_cannot_send_feedback(daemon: Daemon) -> None:
     assert status == 415
     assert metric(daemon, "driftwatch_evaluations_received_total", source="feedback") == 0
     assert metric(daemon, "driftwatch_store_pending_evaluations") == 0
+
+
+def test_past_the_most_pending_evaluations_feedback_gets_503_with_retry_after(
+        start_daemon: Callable[..., Daemon]) -> None:
+    daemon = start_daemon(ops=AUTH, ingest={"max_pending_evaluations": 2})
+    for i in range(2):
+        status, answer = post(daemon, {"response_id": f"chatcmpl-never-{i}", "score": 1})
+        assert (status, answer["call_found"]) == (202, False)
+
+    status, headers, body = raw_request(
+        "POST", daemon.ops + "/api/v1/feedback",
+        json.dumps({"response_id": "chatcmpl-never-2", "score": 1}).encode(),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {FEEDBACK}"})
+    assert (status, headers["Retry-After"]) == (503, "60")
+    assert "ingest.max_pending_evaluations" in json.loads(body)["error"]
+    assert metric(daemon, "driftwatch_evaluations_refused_total", reason="pending_full") == 1
+    assert metric(daemon, "driftwatch_store_pending_evaluations") == 2, "none dropped for it"
+
+    app = LLMApp(otlp_exporter("http", daemon.http))
+    app.chat("hi", "hello", response_id="chatcmpl-1")
+    app.flush()
+    assert post(daemon, {"response_id": "chatcmpl-1", "score": 0}) == (
+        202, {"status": "accepted", "name": "user_feedback", "call_found": True})
+    app.chat("hi", "hello", response_id="chatcmpl-never-2")  # its call came: the retry joins
+    app.flush()
+    assert post(daemon, {"response_id": "chatcmpl-never-2", "score": 1})[0] == 202
+    assert [r["score"] for r in stored(daemon)] == [0.0, 1.0]
+    app.shutdown()

@@ -99,3 +99,23 @@ def test_worst_examples_put_the_lowest_scores_then_failing_labels_first(tmp_path
     assert [(w.score, w.label) for w in worst] == [
         (0.1, None), (0.9, None), (None, "fail"), (None, "pass")]
     store.close()
+
+
+def test_past_the_most_pending_new_evaluations_are_refused_and_none_waiting_dropped(
+        tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db", max_pending_evaluations=2)
+    late = call(service="support-bot", start_ns=T0, response_id="chatcmpl-late")
+    first = store.write(WriteBatch(evaluations=[judged(response_id="chatcmpl-late"),
+                                                judged(response_id="never-1")]))
+    assert (first.evaluations_pending, first.evaluations_refused) == (2, ())
+
+    result = store.write(WriteBatch(calls=[late], evaluations=[
+        judged(response_id="never-2"), judged(response_id="never-3"),
+        judged(response_id="chatcmpl-late", name="csat")]))
+
+    # the waiting one joins its call and makes room for one; the one joining now needs none
+    assert (result.evaluations_joined, result.evaluations_pending) == (2, 1)
+    assert result.evaluations_refused == (1,)
+    assert store.stats().pending_evaluations == 2
+    assert store.evaluation_names(SEGMENT, *WINDOW) == {"relevance": 1, "csat": 1}
+    store.close()
