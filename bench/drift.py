@@ -262,7 +262,7 @@ def bench_timing(pool: np.ndarray, groups: dict[str, np.ndarray], peers: Peers |
         ("novelty rate (5-NN, conformal)",
          lambda: drift._novelty_test(gram, len(x), settings, rng)),
         ("neighbourhood scan (40-NN runs, P = 1,000)",
-         lambda: drift._scan_test(gram, labels, settings.scan_top)),
+         lambda: drift._scan_test(gram, labels, settings.scan_top, rng)),
         ("classifier AUC (5-fold ridge)",
          lambda: drift._classifier_auc(pooled, len(x), settings.folds, rng)),
     ]

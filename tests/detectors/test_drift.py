@@ -137,6 +137,57 @@ def test_identical_windows_are_not_drift() -> None:
     assert result.scan is not None and result.scan.statistic == 0
 
 
+def test_windows_of_one_repeated_text_are_no_drift_with_the_reason() -> None:
+    # every prompt the same, in both windows: the ridge fit of the classifier had a zero
+    # scatter matrix and raised "Singular matrix"
+    one_text = np.zeros((200, 64), dtype=np.float32)
+    one_text[:, 0] = 1.0
+    result = evaluate(one_text[:100], one_text[100:], SETTINGS)
+    assert result.sufficient and detected(result) is False
+    assert result.reason == "every text in both windows is the same"
+    assert all(t.p_value == 1.0 for t in result.tests)
+
+
+def test_one_repeated_text_replaced_by_another_is_drift() -> None:
+    before, after = np.zeros((100, 64), dtype=np.float32), np.zeros((100, 64), dtype=np.float32)
+    before[:, 0], after[:, 1] = 1.0, 1.0
+    result = evaluate(before, after, SETTINGS)
+    assert detected(result) is True and result.reason is None
+    assert result.classifier_auc == 1.0
+
+
+def test_repeated_texts_leave_the_scan_calibrated_whatever_the_order_of_rows() -> None:
+    # a few texts, each repeated many times in both windows (templated prompts): neighbours
+    # tie, and breaking ties by position sided with the reference rows that come first (the
+    # scan's p-value was pinned at 1, or at its minimum for a single text); broken at
+    # random, its p-values under no change spread as p-values do
+    rng = np.random.default_rng(12)
+    texts = unit(rng.standard_normal((5, 64)))
+    p_values, alarms = [], 0
+    for seed in range(20):
+        draw = np.random.default_rng(seed)
+        ref, cur = (texts[draw.integers(0, 5, 300)] for _ in range(2))
+        settings = dataclasses.replace(SETTINGS, seed=seed)
+        result = evaluate(ref, cur, settings)
+        assert result.scan is not None
+        p_values.append(result.scan.p_value)
+        alarms += bool(decide_all([result], settings)[0])
+    assert alarms == 0
+    assert 0.2 < float(np.median(p_values)) < 0.8 and min(p_values) < 0.5
+
+
+def test_near_duplicate_texts_give_finite_p_values() -> None:
+    # templated prompts differing by a word: the median distance, hence the MMD bandwidth,
+    # is tiny, and exp(2 x.y / bandwidth) overflowed to inf and NaN p-values
+    rng = np.random.default_rng(13)
+    template = unit(rng.standard_normal((1, 64)))
+    ref, cur = (unit(template + 1e-3 * rng.standard_normal((300, 64))) for _ in range(2))
+    result = evaluate(ref, cur, SETTINGS)
+    assert result.bandwidth is not None and result.bandwidth < 1e-3
+    assert all(np.isfinite(t.p_value) for t in result.tests)
+    assert detected(result) is False
+
+
 def test_decisions_do_not_depend_on_the_scale_of_the_embeddings() -> None:
     # fixed thresholds on raw distances (Evidently's MMD 0.015, distance 0.2) never fire on
     # unit vectors; p-values and effect sizes read the same at any scale
