@@ -102,8 +102,14 @@ def test_the_scan_sums_the_longest_all_current_runs_of_neighbours() -> None:
     settings = DriftSettings(min_samples=20, permutations=20, scan_top=3)
     result = evaluate(x, y, settings)
     assert result.scan is not None
-    pooled = np.vstack([x, y])
-    similarity = pooled @ pooled.T
+    # neighbours by cosine once the pooled mean and the top 5 principal directions are out
+    # (kept here: in 8 dimensions they hold most of the variance)
+    pooled = np.vstack([x, y]).astype(np.float64)
+    centred = pooled - pooled.mean(axis=0)
+    spectrum = np.linalg.svd(centred, compute_uv=False) ** 2
+    assert spectrum[:5].sum() >= 0.5 * spectrum.sum()
+    rows = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+    similarity = rows @ rows.T
     np.fill_diagonal(similarity, -np.inf)
     runs = []
     for row in range(len(x), len(pooled)):  # current rows only
@@ -113,6 +119,29 @@ def test_the_scan_sums_the_longest_all_current_runs_of_neighbours() -> None:
             run += 1
         runs.append(run)
     assert result.scan.statistic == sum(sorted(runs)[-3:])
+
+
+def test_the_scan_looks_for_neighbours_without_the_directions_every_text_shares() -> None:
+    # a common direction carries most of each row's length, and the topics differ in the
+    # rest: the scan's neighbours are those of the rows with the top directions taken out
+    rng = np.random.default_rng(14)
+    shared = unit(rng.standard_normal((1, 64)))
+    x = unit(3 * shared + topics(rng, 40, centres(rng, k=4, dim=64), spread=2.0))
+    y = unit(3 * shared + topics(rng, 50, centres(rng, k=4, dim=64), spread=2.0))
+    result = evaluate(x, y, DriftSettings(min_samples=20, permutations=20, scan_top=3))
+    pooled = np.vstack([x, y]).astype(np.float64)
+    centred = pooled - pooled.mean(axis=0)
+    _, spectrum, directions = np.linalg.svd(centred, full_matrices=False)
+    assert (spectrum[:5] ** 2).sum() < 0.5 * (spectrum ** 2).sum()
+    rest = centred - centred @ directions[:5].T @ directions[:5]
+    rows = rest / np.linalg.norm(rest, axis=1, keepdims=True)
+    similarity = rows @ rows.T
+    np.fill_diagonal(similarity, -np.inf)
+    runs = []
+    for row in range(len(x), len(pooled)):
+        nearest = np.argsort(-similarity[row], kind="stable")[:40]
+        runs.append(int(np.argmax(np.r_[nearest < len(x), True])))
+    assert result.scan is not None and result.scan.statistic == sum(sorted(runs)[-3:])
 
 
 def test_a_clear_topic_shift_is_detected_by_both_tests() -> None:
