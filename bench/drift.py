@@ -261,8 +261,8 @@ def bench_timing(pool: np.ndarray, groups: dict[str, np.ndarray], peers: Peers |
         ("MMD² permutation test, P = 1,000", lambda: drift._mmd_test(gram, len(x), labels, rng)),
         ("novelty rate (5-NN, conformal)",
          lambda: drift._novelty_test(gram, len(x), settings, rng)),
-        ("neighbourhood scan (40-NN runs, P = 1,000)",
-         lambda: drift._scan_test(gram, labels, settings.scan_top)),
+        ("neighbourhood scan (top directions out, 40-NN runs, P = 1,000)",
+         lambda: drift._scan_test(drift._scan_rows(pooled), labels, settings.scan_top, rng)),
         ("classifier AUC (5-fold ridge)",
          lambda: drift._classifier_auc(pooled, len(x), settings.folds, rng)),
     ]

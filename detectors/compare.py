@@ -11,7 +11,7 @@ Tests: Mann-Whitney U for the median latency and tokens per call; Fisher's exact
 the calls above the pooled 95th percentile for p95 latency (under no change A's and B's
 calls are exchangeable, so the count of A's calls above any pooled quantile is
 hypergeometric); Fisher's exact test for the error and toxic rates; for completions the
-drift detector's tests on embeddings (MMD, novelty, and the paired sign-flip test on
+drift detector's tests on embeddings (MMD, novelty, scan, and the paired sign-flip test on
 prompts both sides answered), combined by Simes. Below `min_samples` on either side a
 measure says "insufficient data", never "no difference".
 """
@@ -237,7 +237,7 @@ def completion_drift(a: Side, b: Side, settings: CompareSettings) -> Measure:
     if not found.tests:
         return m
     gates = {"mmd": drift.min_auc, "novelty": drift.min_novel_excess,
-             "paired": drift.min_paired_effect}
+             "scan": drift.min_scan_effect, "paired": drift.min_paired_effect}
     p = min(bh_adjusted([t.p_value for t in found.tests]))  # Simes' global test
     effect_ok = any(t.effect >= gates[t.name] for t in found.tests)
     test = "+".join(t.name for t in found.tests) + " (simes)"

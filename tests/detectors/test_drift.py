@@ -102,8 +102,14 @@ def test_the_scan_sums_the_longest_all_current_runs_of_neighbours() -> None:
     settings = DriftSettings(min_samples=20, permutations=20, scan_top=3)
     result = evaluate(x, y, settings)
     assert result.scan is not None
-    pooled = np.vstack([x, y])
-    similarity = pooled @ pooled.T
+    # neighbours by cosine once the pooled mean and the top 5 principal directions are out
+    # (kept here: in 8 dimensions they hold most of the variance)
+    pooled = np.vstack([x, y]).astype(np.float64)
+    centred = pooled - pooled.mean(axis=0)
+    spectrum = np.linalg.svd(centred, compute_uv=False) ** 2
+    assert spectrum[:5].sum() >= 0.5 * spectrum.sum()
+    rows = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+    similarity = rows @ rows.T
     np.fill_diagonal(similarity, -np.inf)
     runs = []
     for row in range(len(x), len(pooled)):  # current rows only
@@ -113,6 +119,29 @@ def test_the_scan_sums_the_longest_all_current_runs_of_neighbours() -> None:
             run += 1
         runs.append(run)
     assert result.scan.statistic == sum(sorted(runs)[-3:])
+
+
+def test_the_scan_looks_for_neighbours_without_the_directions_every_text_shares() -> None:
+    # a common direction carries most of each row's length, and the topics differ in the
+    # rest: the scan's neighbours are those of the rows with the top directions taken out
+    rng = np.random.default_rng(14)
+    shared = unit(rng.standard_normal((1, 64)))
+    x = unit(3 * shared + topics(rng, 40, centres(rng, k=4, dim=64), spread=2.0))
+    y = unit(3 * shared + topics(rng, 50, centres(rng, k=4, dim=64), spread=2.0))
+    result = evaluate(x, y, DriftSettings(min_samples=20, permutations=20, scan_top=3))
+    pooled = np.vstack([x, y]).astype(np.float64)
+    centred = pooled - pooled.mean(axis=0)
+    _, spectrum, directions = np.linalg.svd(centred, full_matrices=False)
+    assert (spectrum[:5] ** 2).sum() < 0.5 * (spectrum ** 2).sum()
+    rest = centred - centred @ directions[:5].T @ directions[:5]
+    rows = rest / np.linalg.norm(rest, axis=1, keepdims=True)
+    similarity = rows @ rows.T
+    np.fill_diagonal(similarity, -np.inf)
+    runs = []
+    for row in range(len(x), len(pooled)):
+        nearest = np.argsort(-similarity[row], kind="stable")[:40]
+        runs.append(int(np.argmax(np.r_[nearest < len(x), True])))
+    assert result.scan is not None and result.scan.statistic == sum(sorted(runs)[-3:])
 
 
 def test_a_clear_topic_shift_is_detected_by_both_tests() -> None:
@@ -135,6 +164,57 @@ def test_identical_windows_are_not_drift() -> None:
     assert result.mmd is not None and result.mmd.p_value > 0.5
     # every row's nearest neighbour is its twin in the other window: no run at all
     assert result.scan is not None and result.scan.statistic == 0
+
+
+def test_windows_of_one_repeated_text_are_no_drift_with_the_reason() -> None:
+    # every prompt the same, in both windows: the ridge fit of the classifier had a zero
+    # scatter matrix and raised "Singular matrix"
+    one_text = np.zeros((200, 64), dtype=np.float32)
+    one_text[:, 0] = 1.0
+    result = evaluate(one_text[:100], one_text[100:], SETTINGS)
+    assert result.sufficient and detected(result) is False
+    assert result.reason == "every text in both windows is the same"
+    assert all(t.p_value == 1.0 for t in result.tests)
+
+
+def test_one_repeated_text_replaced_by_another_is_drift() -> None:
+    before, after = np.zeros((100, 64), dtype=np.float32), np.zeros((100, 64), dtype=np.float32)
+    before[:, 0], after[:, 1] = 1.0, 1.0
+    result = evaluate(before, after, SETTINGS)
+    assert detected(result) is True and result.reason is None
+    assert result.classifier_auc == 1.0
+
+
+def test_repeated_texts_leave_the_scan_calibrated_whatever_the_order_of_rows() -> None:
+    # a few texts, each repeated many times in both windows (templated prompts): neighbours
+    # tie, and breaking ties by position sided with the reference rows that come first (the
+    # scan's p-value was pinned at 1, or at its minimum for a single text); broken at
+    # random, its p-values under no change spread as p-values do
+    rng = np.random.default_rng(12)
+    texts = unit(rng.standard_normal((5, 64)))
+    p_values, alarms = [], 0
+    for seed in range(20):
+        draw = np.random.default_rng(seed)
+        ref, cur = (texts[draw.integers(0, 5, 300)] for _ in range(2))
+        settings = dataclasses.replace(SETTINGS, seed=seed)
+        result = evaluate(ref, cur, settings)
+        assert result.scan is not None
+        p_values.append(result.scan.p_value)
+        alarms += bool(decide_all([result], settings)[0])
+    assert alarms == 0
+    assert 0.2 < float(np.median(p_values)) < 0.8 and min(p_values) < 0.5
+
+
+def test_near_duplicate_texts_give_finite_p_values() -> None:
+    # templated prompts differing by a word: the median distance, hence the MMD bandwidth,
+    # is tiny, and exp(2 x.y / bandwidth) overflowed to inf and NaN p-values
+    rng = np.random.default_rng(13)
+    template = unit(rng.standard_normal((1, 64)))
+    ref, cur = (unit(template + 1e-3 * rng.standard_normal((300, 64))) for _ in range(2))
+    result = evaluate(ref, cur, SETTINGS)
+    assert result.bandwidth is not None and result.bandwidth < 1e-3
+    assert all(np.isfinite(t.p_value) for t in result.tests)
+    assert detected(result) is False
 
 
 def test_decisions_do_not_depend_on_the_scale_of_the_embeddings() -> None:

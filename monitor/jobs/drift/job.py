@@ -123,9 +123,21 @@ class DriftJob:
         if ref is None or min(len(ref), len(cur)) < self._settings.min_samples:
             evaluation = DriftEvaluation(n_reference=len(ref) if ref else 0, n_current=len(cur))
         else:
-            evaluation = evaluate(ref.vectors, cur.vectors, self._settings)
+            evaluation = self._evaluate(segment, direction, ref, cur)
         return _Case(segment=segment, direction=direction, reference=reference, window=window,
                      ref=ref, cur=cur, evaluation=evaluation)
+
+    def _evaluate(self, segment: Segment, direction: Direction, ref: TextSample,
+                  cur: TextSample) -> DriftEvaluation:
+        """One segment's evaluation; vectors the tests cannot use (an embedder that returned
+        zeros, say) make that segment's result insufficient data, never the whole run fail."""
+        try:
+            return evaluate(ref.vectors, cur.vectors, self._settings)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            log.warning("cannot test drift of %ss of %s: %s", direction.value, segment.label,
+                        exc)
+            return DriftEvaluation(n_reference=len(ref), n_current=len(cur),
+                                   reason=f"the embeddings could not be tested ({exc})")
 
     def _result(self, case: _Case, decision: bool | None, now: int,
                 checks: dict[tuple[str, str | None, Direction], SelfCheckRecord],
@@ -199,6 +211,8 @@ def _summary(case: _Case, decision: bool | None, anomalous: bool | None,
     what = f"{case.direction.value}s of {case.segment.label}"
     e = case.evaluation
     if decision is None:
+        if e.reason is not None:
+            return f"insufficient data for {what}: {e.reason}"
         if case.ref is None:
             return f"insufficient data for {what}: no reference yet ({case.reference.waiting})"
         return (f"insufficient data for {what}: {e.n_current} current and {e.n_reference} "
@@ -207,7 +221,8 @@ def _summary(case: _Case, decision: bool | None, anomalous: bool | None,
     novelty = e.novelty
     novel = f", {novelty.statistic:.0%} novel texts" if novelty is not None else ""
     if not decision:
-        return f"no drift in {what} ({auc}{novel}; n={e.n_reference} vs {e.n_current})"
+        why = f"{e.reason}; " if e.reason is not None else ""
+        return f"no drift in {what} ({why}{auc}{novel}; n={e.n_reference} vs {e.n_current})"
     moved = ""
     if details.clusters:
         top = details.clusters[0]

@@ -49,18 +49,20 @@ class WordHashEmbedder(Embedder):
         return out / np.where(norms == 0, 1.0, norms)
 
 
-def calls(prompts: Sequence[str], *, start: int) -> list[LLMCall]:
+def calls(prompts: Sequence[str], *, start: int, service: str = "bot") -> list[LLMCall]:
     every = HOUR // (len(prompts) + 1)
     return [LLMCall(trace_id=f"{start + i:032x}", span_id=f"{i + 1:016x}",
-                    parent_span_id=None, service="bot", provider="openai",
+                    parent_span_id=None, service=service, provider="openai",
                     request_model="gpt-4o", response_model="gpt-4o", operation="chat",
                     start_ns=start + i * every, duration_s=1.0, prompt=prompt,
                     completion="Thanks for asking, here is what I found.")
             for i, prompt in enumerate(prompts)]
 
 
-@pytest.fixture
-def parts(tmp_path: Path) -> Iterator[tuple[References, TextSampler, SqliteHistory]]:
+Parts = tuple[References, TextSampler, SqliteHistory]
+
+
+def with_calls(tmp_path: Path, *more: LLMCall) -> Iterator[Parts]:
     rng = random.Random(7)
     questions = rows("banking77")
     usual = [r["text"] for r in questions if r["group"] != NEW_TOPIC]
@@ -68,28 +70,50 @@ def parts(tmp_path: Path) -> Iterator[tuple[References, TextSampler, SqliteHisto
     store = SqliteStore(tmp_path / "driftwatch.db")
     store.write(WriteBatch(calls=[
         *calls(rng.sample(usual, 200), start=T0),
-        *calls(rng.sample(usual, 80) + rng.sample(novel, 120), start=NOW - HOUR)]))
+        *calls(rng.sample(usual, 80) + rng.sample(novel, 120), start=NOW - HOUR), *more]))
     history = SqliteHistory(store.path, details=details_readers(DETECTORS))
-    history.set_baseline(Baseline(service="bot", model=None, start_ns=T0, end_ns=T0 + HOUR,
-                                  source="pinned"))
+    for service in {c.service for c in more} | {"bot"}:
+        history.set_baseline(Baseline(service=service, model=None, start_ns=T0,
+                                      end_ns=T0 + HOUR, source="pinned"))
     references = References(store, history, auto_window_s=HOUR, auto_min_calls=30)
     yield references, TextSampler(store, history, WordHashEmbedder()), history
     history.close()
     store.close()
 
 
-def prompts_of_the_service(parts: tuple[References, TextSampler, SqliteHistory],
+@pytest.fixture
+def parts(tmp_path: Path) -> Iterator[Parts]:
+    yield from with_calls(tmp_path)
+
+
+@pytest.fixture
+def with_degenerate_services(tmp_path: Path) -> Iterator[Parts]:
+    """Beside "bot": "echo", whose every prompt is the one word "ok" (a one-hot vector:
+    the windows' scatter matrix is zero), and "digits", whose prompts have no words (the
+    hashing embedder returns zero vectors, which the tests refuse)."""
+    yield from with_calls(
+        tmp_path,
+        *calls(["ok"] * 100, start=T0 + 1, service="echo"),
+        *calls(["ok"] * 100, start=NOW - HOUR + 1, service="echo"),
+        *calls(["42"] * 100, start=T0 + 2, service="digits"),
+        *calls(["42"] * 100, start=NOW - HOUR + 2, service="digits"))
+
+
+def prompts_of_the_service(parts: Parts, service: str = "bot",
                            **config: object) -> DetectorResult:
-    references, texts, history = parts
-    section = DriftConfig.model_validate({"min_samples": 30,
-                                          "hysteresis": {"k": 1, "m": 1}, **config})
-    results = DriftJob(section, references, texts, history).run(NOW)
-    [found] = [r for r in results if r.model is None and r.direction is Direction.PROMPT]
+    [found] = [r for r in run(parts, **config) if r.service == service
+               and r.model is None and r.direction is Direction.PROMPT]
     return found
 
 
-def test_drift_names_the_clusters_that_moved_with_examples(
-        parts: tuple[References, TextSampler, SqliteHistory]) -> None:
+def run(parts: Parts, **config: object) -> list[DetectorResult]:
+    references, texts, history = parts
+    section = DriftConfig.model_validate({"min_samples": 30,
+                                          "hysteresis": {"k": 1, "m": 1}, **config})
+    return DriftJob(section, references, texts, history).run(NOW)
+
+
+def test_drift_names_the_clusters_that_moved_with_examples(parts: Parts) -> None:
     result = prompts_of_the_service(parts)
     details = DriftDetails.of(result.details)
     assert details.decision is True and result.anomalous is True
@@ -100,8 +124,7 @@ def test_drift_names_the_clusters_that_moved_with_examples(
     assert DETECTORS["drift"].explanation(result)["explanation"]
 
 
-def test_with_explain_off_drift_is_found_but_carries_no_clusters(
-        parts: tuple[References, TextSampler, SqliteHistory]) -> None:
+def test_with_explain_off_drift_is_found_but_carries_no_clusters(parts: Parts) -> None:
     result = prompts_of_the_service(parts, explain=False)
     details = DriftDetails.of(result.details)
     assert details.decision is True and result.anomalous is True
@@ -109,3 +132,19 @@ def test_with_explain_off_drift_is_found_but_carries_no_clusters(
     assert "a cluster (" not in result.summary
     assert DETECTORS["drift"].explanation(result) == {}, "an alert then quotes no texts"
 
+
+
+def test_degenerate_segments_get_a_reason_and_the_others_their_results(
+        with_degenerate_services: Parts) -> None:
+    results = run(with_degenerate_services)
+    by_service = {r.service: r for r in results
+                  if r.model is None and r.direction is Direction.PROMPT}
+    assert set(by_service) == {"bot", "echo", "digits"}
+    assert by_service["bot"].anomalous is True, "the real shift is still found"
+    echo = by_service["echo"]
+    assert echo.anomalous is False and DriftDetails.of(echo.details).decision is False
+    assert "every text in both windows is the same" in echo.summary
+    digits = by_service["digits"]
+    assert digits.anomalous is None and DriftDetails.of(digits.details).decision is None
+    assert digits.summary.startswith("insufficient data for prompts of digits: the "
+                                     "embeddings could not be tested")
