@@ -237,7 +237,7 @@ def completion_drift(a: Side, b: Side, settings: CompareSettings) -> Measure:
     if not found.tests:
         return m
     gates = {"mmd": drift.min_auc, "novelty": drift.min_novel_excess,
-             "paired": drift.min_paired_effect}
+             "scan": drift.min_scan_effect, "paired": drift.min_paired_effect}
     p = min(bh_adjusted([t.p_value for t in found.tests]))  # Simes' global test
     effect_ok = any(t.effect >= gates[t.name] for t in found.tests)
     test = "+".join(t.name for t in found.tests) + " (simes)"
