@@ -34,7 +34,7 @@ from monitor.alerting.notifiers import Dispatcher, build_notifiers
 from monitor.config import Config
 from monitor.core.components import CallSink, Component, Store
 from monitor.core.metrics import SelfMetrics
-from monitor.jobs.canary.comparer import Comparer, Toxicity
+from monitor.jobs.canary.comparer import Comparer, PassRule, Toxicity
 from monitor.jobs.canary.plugin import CanaryPlugin
 from monitor.jobs.cost.plugin import CostPlugin
 from monitor.jobs.drift.plugin import DriftPlugin
@@ -192,8 +192,11 @@ class Daemon:
                   toxicity: Toxicity | None) -> Comparer:
         """`driftwatch compare` and the canary, with the models of the drift and toxicity
         jobs (none when they are off: their measures then say "not measured")."""
+        passes = PassRule(labels=config.evaluation.pass_labels,
+                          threshold=config.evaluation.pass_threshold)
         return Comparer(config.compare, self.store, self.comparisons, texts=texts,
-                        toxicity=toxicity, variant_attribute=config.ingest.variant_attribute)
+                        toxicity=toxicity, variant_attribute=config.ingest.variant_attribute,
+                        passes=passes)
 
     def _add_embed_ahead(self, config: Config, texts: TextSampler, rates: SampleRates,
                          cap: int) -> None:

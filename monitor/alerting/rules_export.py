@@ -188,7 +188,8 @@ def _shipped_annotations(name: str, config: Config) -> dict[str, str] | None:
         "LLMCanaryRegression": (
             "{{ $labels.service }}'s newest version regressed against the one before it",
             "The canary found the newest service.version significantly worse than the "
-            "previous one on latency, errors, tokens or toxicity; "
+            "previous one on latency, errors, tokens, cost per call, toxicity or an "
+            "evaluation's pass rate or score; "
             "`driftwatch status --detector canary --service {{ $labels.service }}` links "
             "the comparison."),
         "LLMTrafficAbsent": (

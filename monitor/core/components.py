@@ -217,6 +217,17 @@ class Store(ABC):
         their calls' prompts and completions, for examples."""
 
     @abstractmethod
+    def side_evaluation_names(self, query: CallQuery, *, limit: int) -> dict[str, int]:
+        """The evaluation names of the calls `query` selects (service, model, version,
+        variant and window; `limit` and `sample` ignored), each with how many evaluations,
+        the `limit` most common."""
+
+    @abstractmethod
+    def side_evaluations(self, query: CallQuery, name: str, *, limit: int) -> list[ScoredCall]:
+        """A uniform sample of at most `limit` evaluations called `name` of those calls
+        (without texts)."""
+
+    @abstractmethod
     def values_seen(self, service: str, key: VersionKey, since_ns: int | None = None,
                     ) -> dict[str, ValueSeen]:
         """The values of `key` (`model`, `service_version` or `variant`) among a service's

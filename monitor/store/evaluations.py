@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from monitor.core.components import CallQuery
 from monitor.core.evaluations import Evaluation, ScoredCall
 from monitor.core.records import Segment
 
@@ -144,3 +145,43 @@ def worst_scored(read: Read, segment: Segment, name: str, since_ns: int, until_n
                        explanation=explanation, trace_id=bytes(trace).hex(),
                        span_id=bytes(span).hex(), prompt=prompt, completion=completion)
             for start, score, label, explanation, trace, span, prompt, completion in rows]
+
+
+def _side_where(query: CallQuery) -> tuple[str, list[Any]]:
+    """The evaluations of the calls a compare side selects: by the evaluations' own service,
+    model and call start, and by the call's version or variant where the side names one."""
+    clauses: list[str] = ["e.service = ?"]
+    params: list[Any] = [query.service]
+    for clause, value in (("e.model = ?", query.model),
+                          ("e.call_start_ns >= ?", query.since_ns),
+                          ("e.call_start_ns < ?", query.until_ns)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    for column, value in (("service_version", query.service_version),
+                          ("variant", query.variant)):
+        if value is not None:  # the column comes from this fixed list, never from outside
+            clauses.append(f"EXISTS (SELECT 1 FROM calls AS c WHERE c.trace_id = e.trace_id "
+                           f"AND c.span_id = e.span_id AND c.{column} = ?)")
+            params.append(value)
+    return " AND ".join(clauses), params
+
+
+def side_evaluation_names(read: Read, query: CallQuery, *, limit: int) -> dict[str, int]:
+    """The evaluation names of a compare side's calls and how many each, the `limit` most
+    common."""
+    where, params = _side_where(query)
+    rows = read(f"SELECT e.name, count(*) FROM evaluations AS e WHERE {where} "
+                "GROUP BY e.name ORDER BY 2 DESC, 1 LIMIT ?", [*params, limit])
+    return {name: n for name, n in rows}
+
+
+def side_evaluations(read: Read, query: CallQuery, name: str, *,
+                     limit: int) -> list[ScoredCall]:
+    """A uniform sample of at most `limit` of a compare side's evaluations called `name`
+    (ordered by span id, random by the spec, so the same side gives the same sample)."""
+    where, params = _side_where(query)
+    rows = read(f"SELECT e.call_start_ns, e.score, e.label FROM evaluations AS e WHERE {where} "
+                "AND e.name = ? ORDER BY e.span_id, e.id LIMIT ?", [*params, name, limit])
+    return [ScoredCall(name=name, call_start_ns=start, score=score, label=label)
+            for start, score, label in rows]

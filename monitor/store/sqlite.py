@@ -52,6 +52,8 @@ from monitor.store.evaluations import (
     has_call,
     join_evaluations,
     scored_calls,
+    side_evaluation_names,
+    side_evaluations,
     worst_scored,
 )
 from monitor.store.files import FileIdentity, create_owner_only
@@ -466,6 +468,12 @@ class SqliteStore(Store):
                      pass_labels: Sequence[str], limit: int) -> list[ScoredCall]:
         return worst_scored(self._read, segment, name, since_ns, until_ns,
                             pass_labels=pass_labels, limit=limit)
+
+    def side_evaluation_names(self, query: CallQuery, *, limit: int) -> dict[str, int]:
+        return side_evaluation_names(self._read, query, limit=limit)
+
+    def side_evaluations(self, query: CallQuery, name: str, *, limit: int) -> list[ScoredCall]:
+        return side_evaluations(self._read, query, name, limit=limit)
 
     def values_seen(self, service: str, key: VersionKey, since_ns: int | None = None,
                     ) -> dict[str, ValueSeen]:
