@@ -47,6 +47,7 @@ from monitor.jobs.references import References
 from monitor.jobs.sampling import SampleRates, SamplingRateCollector
 from monitor.jobs.scheduler import JobScheduler, JobSpec
 from monitor.jobs.segments import SegmentWatch
+from monitor.jobs.splits import VersionSplit
 from monitor.jobs.texts import TextSampler
 from monitor.jobs.toxicity.job import ToxicityJob
 from monitor.jobs.toxicity.plugin import ToxicityPlugin
@@ -160,9 +161,16 @@ class Daemon:
         referring = [(p, s) for p, s in enabled if not p.compares] or enabled
         if not enabled:
             return
+        split = VersionSplit(config.jobs.split_by, config.jobs.max_versions_per_service)
+        if split.keys:
+            self.metrics.watch("segment_versions_folded", "Versions of watched services not "
+                               "split into segments of their own (past "
+                               "jobs.max_versions_per_service), folded into the service's",
+                               lambda: float(split.folded))
         references = References(
             self.store, self.history, auto_window_s=max(s.window for _, s in referring),
-            auto_min_calls=max(s.min_samples for _, s in referring), watch=self.segment_watch)
+            auto_min_calls=max(s.min_samples for _, s in referring), watch=self.segment_watch,
+            split=split)
         readers = [section for plugin, section in enabled if plugin.reads_texts]
         # the longest window a text-reading job looks at holds about `sample_cap` samples
         texts = self._texts(config, max(s.window for s in readers)) if readers else None

@@ -448,7 +448,8 @@ def _print_results(results: list[dict[str, Any]], *, as_json: bool,
     print(f"{'DETECTOR':<10} {'SEGMENT':<36} {'DIR/EVAL':<12} {'STATE':<12} {'REF':>5} "
           f"{'CUR':>5} {'P':>8}  SUMMARY")
     for r in results:
-        segment = Segment(service=r["service"], model=r["model"]).title
+        # a split segment is one version of its service: "support-bot version=1.4.2"
+        segment = Segment(service=r["service"], model=r["model"], split=r.get("split")).title
         state = {True: "ANOMALOUS", False: "ok", None: "no data"}[r["anomalous"]]
         p = "-" if r["p_value"] is None else f"{r['p_value']:.2g}"
         # an evaluation result is about one evaluation (its name), as drift's is about a

@@ -10,7 +10,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from monitor.core.evaluations import Evaluation, ScoredCall
 from monitor.core.records import ContentEvent, Direction, LLMCall, Segment
@@ -96,6 +96,14 @@ class CallQuery:
     #: only calls of this `service.version` / configured variant (None: any)
     service_version: str | None = None
     variant: str | None = None
+
+    @classmethod
+    def of(cls, segment: Segment, **fields: Any) -> CallQuery:
+        """The segment's calls (its service, model and split version), narrowed by
+        `fields`."""
+        version, variant = segment.versions
+        return cls(service=segment.service, model=segment.model, service_version=version,
+                   variant=variant, **fields)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

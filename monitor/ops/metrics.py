@@ -3,7 +3,8 @@
 The families every detector shares (when its latest result was computed, whether it is
 anomalous or had too little data, its sample sizes) are labelled `detector`; each plugin
 adds its own gauges (`DetectorPlugin.gauges`). Labels are the segment (model "" = the whole
-service), the direction and the evaluation's name ("" where a detector has none, which
+service; `split` the version of a split segment, `version=1.4.2`, "" for every other one),
+the direction and the evaluation's name ("" where a detector has none, which
 Prometheus reads as no label) and fixed names, never values or texts. One history that
 cannot be read costs that scrape these families, not the others.
 
@@ -106,7 +107,7 @@ class DetectorResults(Collector):
 
 def _common(r: DetectorResult) -> Iterator[Sample]:
     labels = (("detector", r.detector), ("service", r.service), ("model", r.model or ""),
-              ("direction", r.direction.value if r.direction else ""),
+              ("split", r.split or ""), ("direction", r.direction.value if r.direction else ""),
               ("evaluation", r.evaluation or ""))
     yield Sample(family="detector_result_timestamp_seconds",
                  doc="When the latest result was computed", labels=labels,

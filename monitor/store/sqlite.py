@@ -432,8 +432,8 @@ class SqliteStore(Store):
 
     def minute_counts(self, segment: Segment, since_ns: int, until_ns: int, *,
                       slow_s: float) -> dict[int, WindowCount]:
-        where, params = _call_filter(CallQuery(service=segment.service, model=segment.model,
-                                               since_ns=since_ns, until_ns=until_ns))
+        where, params = _call_filter(CallQuery.of(segment, since_ns=since_ns,
+                                                  until_ns=until_ns))
         rows = self._read(
             f"SELECT start_ns / {MINUTE_NS}, count(*), {_COUNTS} FROM calls{where} GROUP BY 1",
             [_ERROR, slow_s, *params])
