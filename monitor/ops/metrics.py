@@ -30,6 +30,7 @@ from monitor.jobs.plugin import DetectorPlugin, Sample
 from monitor.ops.cardinality import OVERFLOW, OVERFLOW_LABEL, CardinalityLimits, label_value
 
 _DIRECTED = ("service", "model", "direction")
+SPLIT_LABEL = "split"
 
 
 def export_results(metrics: SelfMetrics, latest: Callable[[], Sequence[DetectorResult]],
@@ -79,7 +80,11 @@ class DetectorResults(Collector):
                                               sample.value)
                 continue
             seen[sample.family].add(sample.labels)
-            family.add_metric([label_value(value) for _, value in sample.labels], sample.value)
+            # an empty `split` (every segment but a split one) is left out of the series, so
+            # the exposition of unsplit segments is what it was before segments were split
+            labels = {name: label_value(value) for name, value in sample.labels
+                      if value or name != SPLIT_LABEL}
+            family.samples.append(PromSample(family.name, labels, sample.value, None, None))
         for key, value in overflow.items():
             families[key].samples.append(
                 PromSample(families[key].name, {OVERFLOW_LABEL: "true"}, value, None, None))

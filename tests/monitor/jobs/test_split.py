@@ -6,7 +6,8 @@ rolls out beside it and its calls take twice as long. With `jobs.split_by:
 service's baseline: 2.0 regressed and 1.0 did not, in `status --json` (its `split`), on
 /metrics (a `split` label) and in the LLMLatencyRegression alert, which names the release.
 With the split off nothing of it appears; past `jobs.max_versions_per_service` the older
-releases fold into the service's segment and are counted.
+releases fold into the service's segment and are counted. The drift and toxicity jobs split
+the same way: a release with a new topic and toxic answers shows both on its own segment.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.config import load_config
 from tests.apps import LLMApp, otlp_exporter
-from tests.harness import Daemon, cli, get
+from tests.harness import TORCH_PACKAGES, Daemon, cli, get, without_packages, write_config
 from tests.monitor.alerting.receivers import Receiver, receiving
+from tests.texts import rows
 
 MINUTE_NS = 60 * 10**9
 RETRY = {"attempts": 3, "backoff": "50ms", "max_backoff": "2s", "timeout": "5s"}
@@ -143,3 +146,66 @@ def test_versions_past_the_bound_fold_into_the_service_and_are_counted(
     assert {split for _, split in found} == {None, "version=1.0", "version=2.0"}
     assert found[None, None]["n_current"] == 410  # the whole service keeps every call
     assert daemon.metric("driftwatch_segment_versions_folded") == 2
+
+
+@pytest.mark.slow
+def test_drift_and_toxicity_of_a_release_show_on_its_own_segment(tmp_path: Path) -> None:
+    """Release 2.0 brings a new topic of prompts and toxic answers; 1.0 goes on as before.
+    The drift and toxicity jobs find both on version=2.0 and neither on version=1.0."""
+    config = write_config(tmp_path, jobs={"split_by": ["service_version"]}, **TEXT_DETECTORS)
+    env = without_packages(tmp_path / "no-torch", *TORCH_PACKAGES)
+    daemon = Daemon(config_path=config, store_path=tmp_path / "driftwatch.db", env=env).start()
+    try:
+        rng = random.Random(9)
+        send_texts(daemon, "1.0", rng, n=300, minutes_ago=(100, 60), new_topic=0.0, toxic=0.0)
+        send_texts(daemon, "1.0", rng, n=150, minutes_ago=(50, 1), new_topic=0.0, toxic=0.0)
+        send_texts(daemon, "2.0", rng, n=150, minutes_ago=(48, 1), new_topic=0.5, toxic=0.3)
+        cli("baseline", "set", "--service", "support-bot", "--from", "-101m", "--to", "-59m",
+            "--ops", daemon.ops)
+
+        drift = by_direction(run(daemon, "drift"))
+        toxicity = by_direction(run(daemon, "toxicity"))
+    finally:
+        daemon.stop()
+
+    assert drift["version=2.0", "prompt"]["anomalous"] is True
+    assert drift["version=1.0", "prompt"]["anomalous"] is False
+    assert drift["version=2.0", "prompt"]["n_current"] == 150
+    assert toxicity["version=2.0", "completion"]["anomalous"] is True
+    assert toxicity["version=1.0", "completion"]["anomalous"] is False
+    assert toxicity["version=2.0", "completion"]["details"]["reference_rate"] == \
+        toxicity[None, "completion"]["details"]["reference_rate"]  # the service's reference
+
+
+TEXT_DETECTORS: dict[str, Any] = {
+    "drift": {"enabled": True, "interval": "1h", "permutations": 200, "min_samples": 30,
+              "hysteresis": {"k": 1, "m": 1}, "self_check_interval": "1h"},
+    "toxicity": {"enabled": True, "interval": "1h", "min_samples": 30},
+    "latency": {"interval": "1h"},
+}
+NEW_TOPIC = "card_payments_refunds"  # a banking77 group absent from the baseline
+
+
+def send_texts(daemon: Daemon, version: str, rng: random.Random, *, n: int,
+               minutes_ago: tuple[float, float], new_topic: float, toxic: float) -> None:
+    prompts = rows("banking77")
+    usual = [r["text"] for r in prompts if r["group"] != NEW_TOPIC]
+    novel = [r["text"] for r in prompts if r["group"] == NEW_TOPIC]
+    benign = [r["text"][:400] for r in rows("arena_hard_responses")]
+    toxic_texts = [r["text"] for r in rows("toxicity")
+                   if r["toxic"] and r["dataset"] in ("davidson_hate_offensive", "convabuse")]
+    app = LLMApp(otlp_exporter("grpc", daemon.grpc), service="support-bot", version=version)
+    now = time.time_ns()
+    for i in range(n):
+        ago = minutes_ago[0] - (minutes_ago[0] - minutes_ago[1]) * i / n
+        app.chat(rng.choice(novel if rng.random() < new_topic else usual),
+                 rng.choice(toxic_texts if rng.random() < toxic else benign),
+                 start_ns=now - int(ago * MINUTE_NS), duration_s=1.0)
+    app.flush()
+    app.shutdown()
+    assert app.exporter.failures == 0
+
+
+def by_direction(results: list[dict[str, Any]]) -> dict[tuple[str | None, str], Any]:
+    return {(r["split"], r["direction"]): r for r in results
+            if r["service"] == "support-bot" and r["model"] is None}
