@@ -209,3 +209,18 @@ def send_texts(daemon: Daemon, version: str, rng: random.Random, *, n: int,
 def by_direction(results: list[dict[str, Any]]) -> dict[tuple[str | None, str], Any]:
     return {(r["split"], r["direction"]): r for r in results
             if r["service"] == "support-bot" and r["model"] is None}
+
+
+def test_split_settings_are_checked_naming_the_field(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    for text, message in (
+            ("jobs: {split_by: [colour]}", "jobs.split_by"),
+            ("jobs: {split_by: [variant]}", "'variant' needs ingest.variant_attribute"),
+            ("jobs: {max_versions_per_service: 0}", "jobs.max_versions_per_service"),
+            ("compare: {max_evaluations: 50}", "compare.max_evaluations")):
+        config.write_text(text)
+        done = cli("validate", str(config), check=False)
+        assert done.returncode == 2 and message in done.stderr, (text, done.stderr)
+    config.write_text("jobs: {split_by: [variant, service_version]}\n"
+                      "ingest: {variant_attribute: prompt.template.version}")
+    assert cli("validate", str(config)).returncode == 0
