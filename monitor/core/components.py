@@ -117,6 +117,7 @@ class Timing:
     ttft_s: float | None
     input_tokens: int | None
     output_tokens: int | None
+    cost_usd: float | None = None  # None: the model has no price
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

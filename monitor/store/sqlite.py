@@ -79,7 +79,8 @@ _ERROR = CallStatus.ERROR.value
 _TEXT_COLUMN = {Direction.PROMPT: "prompt", Direction.COMPLETION: "completion"}
 _VERSION_COLUMNS: dict[VersionKey, str] = {
     "model": "model", "service_version": "service_version", "variant": "variant"}
-_TIMING = "start_ns, duration_s, status, error_type, ttft_s, input_tokens, output_tokens"
+_TIMING = ("start_ns, duration_s, status, error_type, ttft_s, input_tokens, output_tokens, "
+           "cost_usd")
 _FIELDS = (
     "trace_id", "span_id", "parent_span_id", "service", "provider", "request_model",
     "response_model", "operation", "start_ns", "duration_s", "status", "error_type",
@@ -416,8 +417,8 @@ class SqliteStore(Store):
     def timings(self, query: CallQuery) -> list[Timing]:
         return [Timing(start_ns=start, duration_s=duration, error=status == _ERROR,
                        error_type=error_type, ttft_s=ttft, input_tokens=tokens_in,
-                       output_tokens=tokens_out)
-                for start, duration, status, error_type, ttft, tokens_in, tokens_out
+                       output_tokens=tokens_out, cost_usd=cost)
+                for start, duration, status, error_type, ttft, tokens_in, tokens_out, cost
                 in self._read(*_select(_TIMING, query))]
 
     def costs(self, query: CallQuery) -> list[float]:

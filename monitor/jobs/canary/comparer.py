@@ -5,11 +5,11 @@ A side is a `Selector`, `KEY=VALUE` with KEY `model`, `version` (the resource's
 also be given by that name). Each side is read as two uniform samples of its calls in the
 time range: the numbers of up to `compare.sample_cap` calls, and the completions of up to
 `compare.text_cap` of them, which the toxicity job's classifier scores and the drift job's
-embedder embeds (when those detectors are on). Besides, up to `sample_cap` of its priced
-calls' costs, and for each of the `compare.max_evaluations` evaluation names most common on
-both sides up to `sample_cap` of its evaluations, passed or failed by the evaluation
-detector's pass rule. So a comparison over any store holds a bounded number of rows,
-whatever the traffic.
+embedder embeds (when those detectors are on). The costs are those of the priced calls
+among the first sample; and for each of the `compare.max_evaluations` evaluation names most
+common on both sides, up to `sample_cap` of its evaluations, passed or failed by the
+evaluation detector's pass rule. So a comparison over any store holds a bounded number of
+rows, whatever the traffic.
 """
 
 from __future__ import annotations
@@ -175,14 +175,14 @@ class Comparer:
         cap = self.config.sample_cap
         timings = self._store.timings(selector.query(service, since_ns, until_ns, limit=cap,
                                                      sample=True))
-        costs = self._store.costs(selector.query(service, since_ns, until_ns, limit=cap,
-                                                 sample=True))
         side = Side(
             durations_s=np.array([t.duration_s for t in timings], dtype=np.float64),
             errors=np.array([t.error for t in timings], dtype=bool),
             input_tokens=_column([t.input_tokens for t in timings]),
             output_tokens=_column([t.output_tokens for t in timings]),
-            cost_usd=np.array(costs, dtype=np.float64))
+            # the priced calls among the same sample (unpriced ones left out)
+            cost_usd=np.array([t.cost_usd for t in timings if t.cost_usd is not None],
+                              dtype=np.float64))
         if self._texts is None and self._toxicity is None:
             return side
         calls = self._store.calls(selector.query(
