@@ -114,8 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     compare = sub.add_parser(
         "compare", help="compare two models, versions or variants of a service",
         description="Compare two sides of a service (KEY=VALUE, KEY: model, version or "
-        "variant) measure by measure: latency, errors, tokens, toxicity, completion drift, "
-        "each with its test and a verdict. Runs on the daemon; prints its report page.")
+        "variant) measure by measure: latency, errors, tokens, cost per call, toxicity, "
+        "completion drift, each evaluation's pass rate and score, each with its test and a "
+        "verdict. Runs on the daemon; prints its report page.")
     compare.add_argument("--service", required=True)
     compare.add_argument("--a", required=True, metavar="KEY=VALUE",
                          help="side A, e.g. model=gpt-4o or version=1.4.1 (the baseline)")

@@ -213,3 +213,5 @@ def test_a_release_that_costs_more_and_passes_less_often_says_so(
     table = compare(daemon, "--service", "support-bot", "--a", "version=1.0",
                     "--b", "version=2.0").stdout
     assert "cost per call" in table and "relevance pass rate" in table
+    status, page = get(table.strip().splitlines()[-1].removeprefix("report: "))
+    assert status == 200 and f"<td class=num>{rate['b']:.2%}</td>" in page  # as a share
