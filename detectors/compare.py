@@ -1,16 +1,19 @@
 """A and B compared: two sets of calls (two models, two releases), measure by measure.
 
 Pure: columns of numbers in, frozen dataclasses out; no store, network or clock. Each
-measure is one small function of the two sides (`MEASURES`), so a new one (cost per call,
-an evaluation's score) is a function and a table entry. A measure gives both sides' values,
+measure is one small function of the two sides (`MEASURES`), so a new one is a function
+and a table entry; the evaluations give two measures per evaluation name both sides carry
+(`evaluation_measures`). A measure gives both sides' values,
 a two-sided p-value, a 95% interval of B - A where one applies, and which way is worse;
 `compare` then decides every measure of the comparison together (Benjamini-Hochberg at
 `alpha`, as the detectors do across a run) and writes each one's verdict and the summary.
 
-Tests: Mann-Whitney U for the median latency and tokens per call; Fisher's exact test on
+Tests: Mann-Whitney U for the median latency, tokens per call, cost per call (priced calls
+only) and an evaluation's scores; Fisher's exact test on
 the calls above the pooled 95th percentile for p95 latency (under no change A's and B's
 calls are exchangeable, so the count of A's calls above any pooled quantile is
-hypergeometric); Fisher's exact test for the error and toxic rates; for completions the
+hypergeometric); Fisher's exact test for the error and toxic rates and an evaluation's
+pass rate; for completions the
 drift detector's tests on embeddings (MMD, novelty, scan, and the paired sign-flip test on
 prompts both sides answered), combined by Simes. Below `min_samples` on either side a
 measure says "insufficient data", never "no difference".
@@ -19,7 +22,7 @@ measure says "insufficient data", never "no difference".
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -27,6 +30,7 @@ from scipy import stats
 
 from detectors._stats import bh_adjusted, wilson_interval
 from detectors.drift import DriftSettings, evaluate
+from detectors.evaluation import Scores
 
 _BOOTSTRAPS = 400
 _Z95 = 1.959963984540054
@@ -49,6 +53,10 @@ class Side:
     toxicity: np.ndarray | None = None
     embeddings: np.ndarray | None = None
     prompt_keys: tuple[str, ...] = ()
+    #: the cost in USD of a sample of the side's priced calls (None: not read)
+    cost_usd: np.ndarray | None = None
+    #: per evaluation name, a sample of the side's evaluations (scores and pass marks)
+    evaluations: Mapping[str, Scores] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -63,12 +71,16 @@ class CompareSettings:
     drift: DriftSettings = field(default_factory=lambda: DriftSettings(
         min_samples=30, permutations=500, max_samples=1000))
     seed: int = 0
+    #: evaluation names compared, those most common on both sides together
+    max_evaluations: int = 5
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha: must lie in (0, 1), got: {self.alpha}")
         if self.min_samples < 2:
             raise ValueError(f"min_samples: must be at least 2, got: {self.min_samples}")
+        if self.max_evaluations < 0:
+            raise ValueError(f"max_evaluations: must be at least 0, got: {self.max_evaluations}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,7 +89,7 @@ class Measure:
     where neither way is worse, as for drift); `significant` and `verdict` are set when the
     comparison decides all of its measures together."""
 
-    measure: str  # e.g. "latency_p95"
+    measure: str  # e.g. "latency_p95", "evaluation_pass_rate:relevance"
     label: str  # for people: "p95 latency"
     unit: str  # "s", "", "tokens", ...
     test: str  # the test behind the p-value
@@ -93,9 +105,17 @@ class Measure:
     significant: bool | None = None
     worse: bool | None = None
     verdict: str = ""
+    evaluation: str | None = None  # the evaluation name of an evaluation measure
+
+    @property
+    def family(self) -> str:
+        """The measure without its evaluation name: `evaluation_pass_rate`."""
+        return self.measure.partition(":")[0]
 
 
 MeasureFn = Callable[[Side, Side, CompareSettings], Measure]
+#: measures of which there are several per comparison (one per evaluation name)
+MeasuresFn = Callable[[Side, Side, CompareSettings], Sequence[Measure]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,9 +126,13 @@ class Comparison:
 
 
 def compare(a: Side, b: Side, settings: CompareSettings = CompareSettings(),
-            measures: Sequence[MeasureFn] | None = None) -> Comparison:
-    """Every measure of A against B, decided together at `settings.alpha`."""
+            measures: Sequence[MeasureFn] | None = None,
+            families: Sequence[MeasuresFn] | None = None) -> Comparison:
+    """Every measure of A against B, decided together at `settings.alpha` (`MEASURES` and
+    `FAMILIES` unless others are given)."""
     found = [fn(a, b, settings) for fn in (MEASURES if measures is None else measures)]
+    for many in FAMILIES if families is None else families:
+        found.extend(many(a, b, settings))
     p_values = {i: m.p_value for i, m in enumerate(found) if m.p_value is not None}
     tested = list(p_values)
     q_values = bh_adjusted(list(p_values.values()))
@@ -220,6 +244,54 @@ def toxicity_rate(a: Side, b: Side, settings: CompareSettings) -> Measure:
                   len(b.toxicity), settings)
 
 
+def cost_per_call(a: Side, b: Side, settings: CompareSettings) -> Measure:
+    """Mean cost in USD of a priced call (calls of unpriced models left out); Mann-Whitney U,
+    as the cost detector tests spend, and a bootstrap interval of the difference of means."""
+    if a.cost_usd is None or b.cost_usd is None:
+        return Measure(measure="cost_per_call", label="cost per call", unit="USD",
+                       test="mann-whitney-u", a=None, b=None, n_a=0, n_b=0,
+                       note="not measured: costs were not read")
+    m = _tokens("cost_per_call", "cost per call", a.cost_usd, b.cost_usd, settings)
+    m = replace(m, unit="USD")
+    if m.p_value is None and not (m.n_a and m.n_b):
+        return replace(m, note="not measured: no priced calls on a side (is the model in "
+                               "the pricing table?)")
+    return m
+
+
+def evaluation_measures(a: Side, b: Side, settings: CompareSettings) -> tuple[Measure, ...]:
+    """Per evaluation name both sides carry (the `max_evaluations` most common), the pass
+    rate (Fisher's exact test, Newcombe's interval) and the mean score (Mann-Whitney U);
+    B is worse when lower."""
+    found: list[Measure] = []
+    for name in shared_evaluations(a.evaluations, b.evaluations, settings.max_evaluations):
+        x, y = a.evaluations[name], b.evaluations[name]
+        passed_a, passed_b = x.judged, y.judged
+        rate = _rates(f"evaluation_pass_rate:{name}", f"{name} pass rate",
+                      int(passed_a.sum()), len(passed_a), int(passed_b.sum()), len(passed_b),
+                      settings)
+        if rate.worse is not None and rate.a is not None and rate.b is not None:
+            rate = replace(rate, worse=rate.b < rate.a)  # fewer passing is worse
+        if not (len(passed_a) and len(passed_b)):
+            rate = replace(rate, note="not measured: no evaluations with a label or a score "
+                                      "to hold to the pass threshold")
+        score = _tokens(f"evaluation_score:{name}", f"{name} mean score", x.scored, y.scored,
+                        settings)
+        score = replace(score, unit="", worse=None if score.worse is None else bool(
+            score.a is not None and score.b is not None and score.b < score.a))
+        if score.p_value is None and not (score.n_a and score.n_b):
+            score = replace(score, note="not measured: the evaluations carry no scores")
+        found += [replace(rate, evaluation=name), replace(score, evaluation=name)]
+    return tuple(found)
+
+
+def shared_evaluations(a: Mapping[str, Scores], b: Mapping[str, Scores],
+                       limit: int) -> list[str]:
+    """The evaluation names on both sides, the `limit` most common (then by name)."""
+    both = set(a) & set(b)
+    return sorted(both, key=lambda name: (-(a[name].n + b[name].n), name))[:limit]
+
+
 def completion_drift(a: Side, b: Side, settings: CompareSettings) -> Measure:
     """Whether B's completions differ from A's: the drift detector's tests (and the paired
     test where both sides answered the same prompts), combined by Simes."""
@@ -258,11 +330,12 @@ def shared_prompts(keys_a: Sequence[str], keys_b: Sequence[str]) -> np.ndarray:
     return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-#: every measure, in the order reports show them; cost per call and evaluation scores join
-#: here once calls carry them
+#: every measure, in the order reports show them
 MEASURES: tuple[MeasureFn, ...] = (
-    latency_p50, latency_p95, error_rate, input_tokens, output_tokens, toxicity_rate,
-    completion_drift)
+    latency_p50, latency_p95, error_rate, input_tokens, output_tokens, cost_per_call,
+    toxicity_rate, completion_drift)
+#: the measures there are several of, after those
+FAMILIES: tuple[MeasuresFn, ...] = (evaluation_measures,)
 
 
 # -- shared pieces ------------------------------------------------------------------------------

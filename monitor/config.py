@@ -93,6 +93,14 @@ class Config(Section):
                         f"plus a {section.window:g}s window")
         return self
 
+    @model_validator(mode="after")
+    def _split_variant_needs_its_attribute(self) -> Config:
+        if "variant" in self.jobs.split_by and self.ingest.variant_attribute is None:
+            raise ValueError("jobs.split_by: 'variant' needs ingest.variant_attribute (the "
+                             f"attribute calls carry their variant in), got: "
+                             f"{list(self.jobs.split_by)} with no ingest.variant_attribute")
+        return self
+
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read the YAML file (none = defaults), apply env overrides, validate.

@@ -34,7 +34,7 @@ from monitor.alerting.notifiers import Dispatcher, build_notifiers
 from monitor.config import Config
 from monitor.core.components import CallSink, Component, Store
 from monitor.core.metrics import SelfMetrics
-from monitor.jobs.canary.comparer import Comparer, Toxicity
+from monitor.jobs.canary.comparer import Comparer, PassRule, Toxicity
 from monitor.jobs.canary.plugin import CanaryPlugin
 from monitor.jobs.cost.plugin import CostPlugin
 from monitor.jobs.drift.plugin import DriftPlugin
@@ -47,6 +47,7 @@ from monitor.jobs.references import References
 from monitor.jobs.sampling import SampleRates, SamplingRateCollector
 from monitor.jobs.scheduler import JobScheduler, JobSpec
 from monitor.jobs.segments import SegmentWatch
+from monitor.jobs.splits import VersionSplit
 from monitor.jobs.texts import TextSampler
 from monitor.jobs.toxicity.job import ToxicityJob
 from monitor.jobs.toxicity.plugin import ToxicityPlugin
@@ -160,9 +161,16 @@ class Daemon:
         referring = [(p, s) for p, s in enabled if not p.compares] or enabled
         if not enabled:
             return
+        split = VersionSplit(config.jobs.split_by, config.jobs.max_versions_per_service)
+        if split.keys:
+            self.metrics.watch("segment_versions_folded", "Versions of watched services not "
+                               "split into segments of their own (past "
+                               "jobs.max_versions_per_service), folded into the service's",
+                               lambda: float(split.folded))
         references = References(
             self.store, self.history, auto_window_s=max(s.window for _, s in referring),
-            auto_min_calls=max(s.min_samples for _, s in referring), watch=self.segment_watch)
+            auto_min_calls=max(s.min_samples for _, s in referring), watch=self.segment_watch,
+            split=split)
         readers = [section for plugin, section in enabled if plugin.reads_texts]
         # the longest window a text-reading job looks at holds about `sample_cap` samples
         texts = self._texts(config, max(s.window for s in readers)) if readers else None
@@ -192,8 +200,11 @@ class Daemon:
                   toxicity: Toxicity | None) -> Comparer:
         """`driftwatch compare` and the canary, with the models of the drift and toxicity
         jobs (none when they are off: their measures then say "not measured")."""
+        passes = PassRule(labels=config.evaluation.pass_labels,
+                          threshold=config.evaluation.pass_threshold)
         return Comparer(config.compare, self.store, self.comparisons, texts=texts,
-                        toxicity=toxicity, variant_attribute=config.ingest.variant_attribute)
+                        toxicity=toxicity, variant_attribute=config.ingest.variant_attribute,
+                        passes=passes)
 
     def _add_embed_ahead(self, config: Config, texts: TextSampler, rates: SampleRates,
                          cap: int) -> None:

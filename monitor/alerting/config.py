@@ -26,7 +26,8 @@ from monitor.core.config import (
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: labels driftwatch sets itself; a rule's own labels may not replace them
-RESERVED_LABELS = frozenset({"alertname", "severity", "service", "model", "direction", "job"})
+RESERVED_LABELS = frozenset({"alertname", "severity", "service", "model", "split",
+                             "direction", "job"})
 
 
 def _valid_check(text: str) -> str:

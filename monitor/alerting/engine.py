@@ -247,6 +247,8 @@ def _segment_labels(result: DetectorResult) -> dict[str, str]:
     labels = {"service": result.service}
     if result.model:
         labels["model"] = result.model
+    if result.split:
+        labels["split"] = result.split
     if result.direction:
         labels["direction"] = result.direction.value
     if result.evaluation:

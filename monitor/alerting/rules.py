@@ -100,17 +100,19 @@ class AlertRule:
                 and (self.direction is None
                      or (result.direction is not None
                          and result.direction.value == self.direction))
-                and not (self.scope == "service" and result.model is not None)
+                and not (self.scope == "service"
+                         and (result.model is not None or result.split is not None))
                 and not (self.scope == "model" and result.model is None))
 
     def scope_matchers(self) -> tuple[str, ...]:
         """PromQL matchers selecting the series of the results `selects` takes; a whole
-        service's series carry model=""."""
+        service's series carry model="" and split="" (a version split off is not the
+        service)."""
         matchers = []
         if self.direction:
             matchers.append(f'direction="{self.direction}"')
         if self.scope == "service":
-            matchers.append('model=""')
+            matchers.extend(('model=""', 'split=""'))
         elif self.scope == "model":
             matchers.append('model!=""')
         return tuple(matchers)

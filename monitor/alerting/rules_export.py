@@ -34,7 +34,8 @@ from monitor.config import Config
 # The scheduled job's name on driftwatch_job_* metrics: not "job", which Prometheus keeps
 # for the scrape target (ours would arrive as "exported_job").
 JOB_LABEL = "job_name"
-SEGMENT = "{{ $labels.service }}{{ with $labels.model }}/{{ . }}{{ end }}"
+SEGMENT = ("{{ $labels.service }}{{ with $labels.model }}/{{ . }}{{ end }}"
+           "{{ with $labels.split }} {{ . }}{{ end }}")
 
 
 def export_rules(config: Config, detectors: Detectors) -> str:
@@ -139,7 +140,8 @@ def _duration(seconds: float) -> str:
 
 # -- annotations ------------------------------------------------------------------------------
 
-_LABEL_PLACEHOLDERS = {"service", "model", "direction", "evaluation", "job", "alertname"}
+_LABEL_PLACEHOLDERS = {"service", "model", "split", "direction", "evaluation", "job",
+                       "alertname"}
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.\[\]]*)(?::([^{}]*))?\}")
 
 
@@ -188,7 +190,8 @@ def _shipped_annotations(name: str, config: Config) -> dict[str, str] | None:
         "LLMCanaryRegression": (
             "{{ $labels.service }}'s newest version regressed against the one before it",
             "The canary found the newest service.version significantly worse than the "
-            "previous one on latency, errors, tokens or toxicity; "
+            "previous one on latency, errors, tokens, cost per call, toxicity or an "
+            "evaluation's pass rate or score; "
             "`driftwatch status --detector canary --service {{ $labels.service }}` links "
             "the comparison."),
         "LLMTrafficAbsent": (

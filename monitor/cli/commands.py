@@ -114,8 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     compare = sub.add_parser(
         "compare", help="compare two models, versions or variants of a service",
         description="Compare two sides of a service (KEY=VALUE, KEY: model, version or "
-        "variant) measure by measure: latency, errors, tokens, toxicity, completion drift, "
-        "each with its test and a verdict. Runs on the daemon; prints its report page.")
+        "variant) measure by measure: latency, errors, tokens, cost per call, toxicity, "
+        "completion drift, each evaluation's pass rate and score, each with its test and a "
+        "verdict. Runs on the daemon; prints its report page.")
     compare.add_argument("--service", required=True)
     compare.add_argument("--a", required=True, metavar="KEY=VALUE",
                          help="side A, e.g. model=gpt-4o or version=1.4.1 (the baseline)")
@@ -448,7 +449,8 @@ def _print_results(results: list[dict[str, Any]], *, as_json: bool,
     print(f"{'DETECTOR':<10} {'SEGMENT':<36} {'DIR/EVAL':<12} {'STATE':<12} {'REF':>5} "
           f"{'CUR':>5} {'P':>8}  SUMMARY")
     for r in results:
-        segment = Segment(service=r["service"], model=r["model"]).title
+        # a split segment is one version of its service: "support-bot version=1.4.2"
+        segment = Segment(service=r["service"], model=r["model"], split=r.get("split")).title
         state = {True: "ANOMALOUS", False: "ok", None: "no data"}[r["anomalous"]]
         p = "-" if r["p_value"] is None else f"{r['p_value']:.2g}"
         # an evaluation result is about one evaluation (its name), as drift's is about a

@@ -10,7 +10,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from monitor.core.evaluations import Evaluation, ScoredCall
 from monitor.core.records import ContentEvent, Direction, LLMCall, Segment
@@ -100,6 +100,14 @@ class CallQuery:
     service_version: str | None = None
     variant: str | None = None
 
+    @classmethod
+    def of(cls, segment: Segment, **fields: Any) -> CallQuery:
+        """The segment's calls (its service, model and split version), narrowed by
+        `fields`."""
+        version, variant = segment.versions
+        return cls(service=segment.service, model=segment.model, service_version=version,
+                   variant=variant, **fields)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Timing:
@@ -112,6 +120,7 @@ class Timing:
     ttft_s: float | None
     input_tokens: int | None
     output_tokens: int | None
+    cost_usd: float | None = None  # None: the model has no price
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,6 +227,17 @@ class Store(ABC):
                      pass_labels: Sequence[str], limit: int) -> list[ScoredCall]:
         """The lowest-scored of them (unscored ones without a passing label next), with
         their calls' prompts and completions, for examples."""
+
+    @abstractmethod
+    def side_evaluation_names(self, query: CallQuery, *, limit: int) -> dict[str, int]:
+        """The evaluation names of the calls `query` selects (service, model, version,
+        variant and window; `limit` and `sample` ignored), each with how many evaluations,
+        the `limit` most common."""
+
+    @abstractmethod
+    def side_evaluations(self, query: CallQuery, name: str, *, limit: int) -> list[ScoredCall]:
+        """A uniform sample of at most `limit` evaluations called `name` of those calls
+        (without texts)."""
 
     @abstractmethod
     def values_seen(self, service: str, key: VersionKey, since_ns: int | None = None,

@@ -248,21 +248,40 @@ class Direction(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Segment:
-    """A (service, model) pair; model None means the whole service."""
+    """A (service, model) pair; model None means the whole service.
+
+    `split` makes a whole service's segment one of its versions: `version=1.4.2` (the
+    calls whose resource says that `service.version`) or `variant=t7` (those whose
+    `ingest.variant_attribute` says so); None for every other segment (`jobs.split_by`).
+    """
 
     service: str
     model: str | None = None
+    split: str | None = None
 
     @property
     def label(self) -> str:
-        """`service/model`, or the service alone for the whole service: how logs, summaries,
-        alerts and the CLI name a segment."""
+        """`service/model`, the service alone for the whole service, `service version=2`
+        for one of its versions: how logs, summaries, alerts and the CLI name a segment."""
+        if self.split:
+            return f"{self.service} {self.split}"
         return f"{self.service}/{self.model}" if self.model else self.service
 
     @property
     def title(self) -> str:
         """The label, saying "(all models)" for the whole service: for headings."""
-        return self.label if self.model else f"{self.service} (all models)"
+        return self.label if self.model or self.split else f"{self.service} (all models)"
+
+    @property
+    def whole(self) -> Segment:
+        """The segment a split one is part of: its service's (itself when not split)."""
+        return Segment(service=self.service, model=None) if self.split else self
+
+    @property
+    def versions(self) -> tuple[str | None, str | None]:
+        """(service_version, variant) its calls must carry; (None, None) when not split."""
+        key, _, value = (self.split or "").partition("=")
+        return (value if key == "version" else None, value if key == "variant" else None)
 
 
 class Details(Protocol):
@@ -310,10 +329,13 @@ class DetectorResult:
     #: the evaluation's name, for `evaluation` results: a segment has one result per
     #: evaluation name, as it has one per direction for drift (None for other detectors)
     evaluation: str | None = None
+    #: the version a split segment's result is about (`version=1.4.2`, `variant=t7`);
+    #: None for every other result (`Segment.split`)
+    split: str | None = None
 
     @property
     def segment(self) -> Segment:
-        return Segment(service=self.service, model=self.model)
+        return Segment(service=self.service, model=self.model, split=self.split)
 
     def to_json(self) -> dict[str, Any]:
         """The `driftwatch status --json` object (docs/cli.md, "JSON output")."""
@@ -322,6 +344,7 @@ class DetectorResult:
             "detector": self.detector,
             "service": self.service,
             "model": self.model,
+            "split": self.split,
             "direction": self.direction.value if self.direction else None,
             "window_start": rfc3339(self.window_start_ns),
             "window_end": rfc3339(self.window_end_ns),

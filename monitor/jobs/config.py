@@ -20,6 +20,12 @@ class JobsConfig(Section):
     retention_interval: Duration = 3600.0
     # the most segments (services and their models) the detectors watch, busiest first
     max_segments: int = Field(default=500, ge=1)
+    #: also watch each service's versions as segments of their own (drift, toxicity and
+    #: latency): by `service.version`, by the `ingest.variant_attribute`, or both; [] = off
+    split_by: tuple[Literal["service_version", "variant"], ...] = ()
+    #: per watched service and key, the newest versions split off; older ones fold into
+    #: the service's segment
+    max_versions_per_service: int = Field(default=3, ge=1, le=20)
 
 
 class RemoteEmbeddingConfig(Section):

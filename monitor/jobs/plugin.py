@@ -92,8 +92,8 @@ class Built:
 class Gauge:
     """One gauge family a detector exports per result, carrying one of its rule fields.
 
-    Its labels are the segment's (`service`, `model`, and `direction` for detectors that
-    have one) followed by `labels`, fixed ones such as quantile_level="0.95".
+    Its labels are the segment's (`service`, `model`, `split`, and `direction` for detectors
+    that have one) followed by `labels`, fixed ones such as quantile_level="0.95".
     """
 
     family: str  # the metric name after "driftwatch_"
@@ -202,7 +202,8 @@ class DetectorPlugin(ABC, Generic[S, D]):
     def metrics(self, result: DetectorResult) -> list[Sample]:
         """The result's samples of this detector's gauges (none for an unknown value)."""
         fields = self.rule_fields(result)
-        segment = [("service", result.service), ("model", result.model or "")]
+        segment = [("service", result.service), ("model", result.model or ""),
+                   ("split", result.split or "")]
         if self.directed:
             segment.append(("direction", result.direction.value if result.direction else ""))
         samples = []

@@ -1,6 +1,8 @@
 """Which calls a detector compares: the segments, each one's current window and reference.
 
-A segment is a service and one of its models, or the whole service (model None). The
+A segment is a service and one of its models, or the whole service (model None), or, with
+`jobs.split_by`, one of its versions (`monitor.jobs.splits`), whose reference is its
+service's: a rollout's new version is compared with what the service did before. The
 current window is the last `window` of call start times. The reference is either
 
 - `baseline`: the segment's pinned window (`driftwatch baseline set`), else its service's
@@ -20,6 +22,7 @@ from monitor.core.components import CallQuery, Store
 from monitor.core.records import Direction, Segment, rfc3339
 from monitor.jobs.config import WindowedConfig
 from monitor.jobs.segments import SegmentWatch
+from monitor.jobs.splits import VersionSplit
 from monitor.store.history import Baseline, SqliteHistory
 
 
@@ -33,9 +36,8 @@ class Window:
     def query(self, segment: Segment, *, with_text: Direction | None = None,
               limit: int | None = None) -> CallQuery:
         """The segment's calls in this window; with a limit, a uniform sample of them."""
-        return CallQuery(service=segment.service, model=segment.model, since_ns=self.start_ns,
-                         until_ns=self.end_ns, with_text=with_text, limit=limit,
-                         sample=limit is not None)
+        return CallQuery.of(segment, since_ns=self.start_ns, until_ns=self.end_ns,
+                            with_text=with_text, limit=limit, sample=limit is not None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,23 +62,31 @@ class References:
     """Resolves segments, windows and references from the store and the history."""
 
     def __init__(self, store: Store, history: SqliteHistory, *, auto_window_s: float,
-                 auto_min_calls: int, watch: SegmentWatch | None = None) -> None:
+                 auto_min_calls: int, watch: SegmentWatch | None = None,
+                 split: VersionSplit | None = None) -> None:
         self._store = store
         self._history = history
         self.watch = watch or SegmentWatch()
+        self.split = split
         self._auto_window_ns = int(auto_window_s * 1e9)
         self._auto_min_calls = auto_min_calls
 
-    def segments(self, since_ns: int) -> list[Segment]:
+    def segments(self, since_ns: int, *, split_since_ns: int | None = None) -> list[Segment]:
         """The watched segments with calls since then (each service as a whole and per
-        model; at most `jobs.max_segments`, the busiest kept), ordered by name."""
+        model; at most `jobs.max_segments`, the busiest kept), ordered by name. With
+        `split_since_ns` and `jobs.split_by` set, also the watched services' newest versions
+        with calls since `split_since_ns`, each after its service's segments."""
         calls: dict[Segment, int] = {}
         for segment, n in self._store.segment_calls(since_ns).items():
             whole = Segment(service=segment.service, model=None)
             calls[whole] = calls.get(whole, 0) + n
             if segment.model is not None:
                 calls[segment] = n
-        return sorted(self.watch.choose(calls), key=lambda s: (s.service, s.model or ""))
+        watched = self.watch.choose(calls)
+        if self.split is not None and self.split.keys and split_since_ns is not None:
+            services = sorted({s.service for s in watched})
+            watched += list(self.split.segments(self._store, services, split_since_ns))
+        return sorted(watched, key=lambda s: (s.service, s.model or "", s.split or ""))
 
     def current(self, section: WindowedConfig, reference: Reference, now_ns: int) -> Window:
         start = now_ns - int(section.window * 1e9)
@@ -85,6 +95,9 @@ class References:
         return Window(start_ns=start, end_ns=now_ns)
 
     def reference(self, section: WindowedConfig, segment: Segment, now_ns: int) -> Reference:
+        """The segment's reference: a split segment's is its service's (read it with
+        `segment.whole`)."""
+        segment = segment.whole
         config = section.reference_for(segment.service, segment.model)
         if config.mode == "trailing":
             offset, window = int(config.offset * 1e9), int(section.window * 1e9)

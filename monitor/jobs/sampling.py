@@ -15,6 +15,7 @@ changes whenever the window slides) stays available as `nested=False`, for the c
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Iterator
@@ -81,7 +82,11 @@ class SampleRates:
         self._shed: dict[tuple[str, str | None], int] = {}
 
     def rate(self, segment: Segment, cap: int, now_ns: int) -> SampleRate:
-        """The segment's rate for a read at `now_ns`; a model's is never below its service's."""
+        """The segment's rate for a read at `now_ns`; a model's is never below its service's.
+        A split segment (one version) reads at its service's rate: its sample is the part of
+        the service's sample its version made, texts the service's reads embed anyway."""
+        if segment.split:
+            return self._own(segment.service, None, cap, now_ns)
         own = self._own(segment.service, segment.model, cap, now_ns)
         if segment.model is not None:
             service = self._own(segment.service, None, cap, now_ns)
@@ -132,10 +137,7 @@ def sampled(query: CallQuery, rate: SampleRate | None) -> CallQuery:
     """The query narrowed to the calls in the sample of `rate` (None: the old sample)."""
     if rate is None:
         return query
-    return CallQuery(service=query.service, model=query.model, since_ns=query.since_ns,
-                     until_ns=query.until_ns, limit=query.limit, with_text=query.with_text,
-                     sample=query.sample, include_wrappers=query.include_wrappers,
-                     sample_below=rate.threshold)
+    return dataclasses.replace(query, sample_below=rate.threshold)
 
 
 class SamplingRateCollector(Collector):

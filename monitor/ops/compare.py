@@ -127,7 +127,8 @@ def comparison_page(c: dict[str, Any]) -> str:
 
 
 def _row(m: dict[str, Any]) -> str:
-    share = m["unit"] == "" and m["measure"].endswith("_rate")
+    # rates as percentages, an evaluation's pass rate (`evaluation_pass_rate:<name>`) too
+    share = m["unit"] == "" and m["measure"].partition(":")[0].endswith("_rate")
     value: Callable[[Any], str] = _share if share else num
     interval = m["interval"]
     span = "-" if interval is None else f"{value(interval[0])} to {value(interval[1])}"

@@ -3,7 +3,8 @@
 The families every detector shares (when its latest result was computed, whether it is
 anomalous or had too little data, its sample sizes) are labelled `detector`; each plugin
 adds its own gauges (`DetectorPlugin.gauges`). Labels are the segment (model "" = the whole
-service), the direction and the evaluation's name ("" where a detector has none, which
+service; `split` the version of a split segment, `version=1.4.2`, "" for every other one),
+the direction and the evaluation's name ("" where a detector has none, which
 Prometheus reads as no label) and fixed names, never values or texts. One history that
 cannot be read costs that scrape these families, not the others.
 
@@ -29,6 +30,7 @@ from monitor.jobs.plugin import DetectorPlugin, Sample
 from monitor.ops.cardinality import OVERFLOW, OVERFLOW_LABEL, CardinalityLimits, label_value
 
 _DIRECTED = ("service", "model", "direction")
+SPLIT_LABEL = "split"
 
 
 def export_results(metrics: SelfMetrics, latest: Callable[[], Sequence[DetectorResult]],
@@ -78,7 +80,11 @@ class DetectorResults(Collector):
                                               sample.value)
                 continue
             seen[sample.family].add(sample.labels)
-            family.add_metric([label_value(value) for _, value in sample.labels], sample.value)
+            # an empty `split` (every segment but a split one) is left out of the series, so
+            # the exposition of unsplit segments is what it was before segments were split
+            labels = {name: label_value(value) for name, value in sample.labels
+                      if value or name != SPLIT_LABEL}
+            family.samples.append(PromSample(family.name, labels, sample.value, None, None))
         for key, value in overflow.items():
             families[key].samples.append(
                 PromSample(families[key].name, {OVERFLOW_LABEL: "true"}, value, None, None))
@@ -106,7 +112,7 @@ class DetectorResults(Collector):
 
 def _common(r: DetectorResult) -> Iterator[Sample]:
     labels = (("detector", r.detector), ("service", r.service), ("model", r.model or ""),
-              ("direction", r.direction.value if r.direction else ""),
+              ("split", r.split or ""), ("direction", r.direction.value if r.direction else ""),
               ("evaluation", r.evaluation or ""))
     yield Sample(family="detector_result_timestamp_seconds",
                  doc="When the latest result was computed", labels=labels,

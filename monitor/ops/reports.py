@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.core.records import DetectorResult, Segment
+from monitor.core.records import DetectorResult
 from monitor.jobs.plugin import DetectorPlugin, Report
 from monitor.ops.markup import time
 from monitor.store.history import SqliteHistory
@@ -112,7 +112,7 @@ class ReportPages:
             recent = await asyncio.to_thread(
                 self._history.recent, detector=detector, service=result.service,
                 model=result.model, direction=result.direction, limit=plugin.report_series,
-                evaluation=result.evaluation)
+                evaluation=result.evaluation, split=result.split)
             series = [r for r in recent if r.computed_ns <= result.computed_ns]
         return _html(200, page(result, plugin.report(result, series)))
 
@@ -165,7 +165,7 @@ def index_page(latest: list[DetectorResult]) -> str:
 def _index_row(r: DetectorResult) -> str:
     state_class, state = {True: ("anomalous", "ANOMALOUS"), False: ("ok", "ok"),
                           None: ("nodata", "no data")}[r.anomalous]
-    segment = Segment(service=r.service, model=r.model).title
+    segment = r.segment.title
     link = report_path(r) or ""
     return (f"<tr><td>{escape(r.detector)}</td><td>{escape(segment)}</td>"
             f"<td>{escape(r.direction.value if r.direction else '-')}</td>"
@@ -212,6 +212,7 @@ def _facts_table(result: DetectorResult, report: Report) -> str:
     rows = [
         ("Service", result.service),
         ("Model", result.model or "all models"),
+        *((("Version", result.split),) if result.split else ()),
         ("Direction", result.direction.value if result.direction else "-"),
         ("Reference", report.reference or "-"),
         ("Current window", f"{time(result.window_start_ns)} to {time(result.window_end_ns)}"),

@@ -87,8 +87,7 @@ class TrailingCounts:
     def _count(self, segment: Segment, since_ns: int, until_ns: int) -> WindowCount:
         if since_ns >= until_ns:
             return WindowCount(calls=0, errors=0, slow=0)
-        return self._store.count(CallQuery(service=segment.service, model=segment.model,
-                                           since_ns=since_ns, until_ns=until_ns),
+        return self._store.count(CallQuery.of(segment, since_ns=since_ns, until_ns=until_ns),
                                  slow_s=self._slow_s)
 
 

@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from monitor.core.components import CallQuery
 from monitor.core.evaluations import Evaluation, ScoredCall
 from monitor.core.records import Segment
 
@@ -161,3 +162,54 @@ def worst_scored(read: Read, segment: Segment, name: str, since_ns: int, until_n
                        explanation=explanation, trace_id=bytes(trace).hex(),
                        span_id=bytes(span).hex(), prompt=prompt, completion=completion)
             for start, score, label, explanation, trace, span, prompt, completion in rows]
+
+
+def _side(query: CallQuery) -> tuple[str, list[Any]]:
+    """`FROM ... WHERE ...` of the evaluations of the calls a compare side selects. A side
+    by model reads the evaluations alone (they carry their call's service, model and start);
+    a side by version or variant walks that side's calls by their index and finds each
+    one's evaluations by span, so it reads the side's calls, not every evaluation of the
+    service."""
+    version = (("service_version", query.service_version) if query.service_version is not None
+               else ("variant", query.variant) if query.variant is not None else None)
+    if version is None:
+        clauses: list[str] = ["e.service = ?"]
+        params: list[Any] = [query.service]
+        for clause, value in (("e.model = ?", query.model),
+                              ("e.call_start_ns >= ?", query.since_ns),
+                              ("e.call_start_ns < ?", query.until_ns)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        return "FROM evaluations AS e WHERE " + " AND ".join(clauses), params
+    column, value = version  # the column comes from the fixed pair above, never from outside
+    clauses = ["c.service = ?", f"c.{column} = ?"]
+    params = [query.service, value]
+    for clause, bound in (("c.model = ?", query.model), ("c.start_ns >= ?", query.since_ns),
+                          ("c.start_ns < ?", query.until_ns)):
+        if bound is not None:
+            clauses.append(clause)
+            params.append(bound)
+    # CROSS JOIN pins the loop order: the side's calls outside, their evaluations by index
+    return ("FROM calls AS c CROSS JOIN evaluations AS e ON e.trace_id = c.trace_id AND "
+            "e.span_id = c.span_id WHERE " + " AND ".join(clauses)), params
+
+
+def side_evaluation_names(read: Read, query: CallQuery, *, limit: int) -> dict[str, int]:
+    """The evaluation names of a compare side's calls and how many each, the `limit` most
+    common."""
+    source, params = _side(query)
+    rows = read(f"SELECT e.name, count(*) {source} GROUP BY e.name ORDER BY 2 DESC, 1 LIMIT ?",
+                [*params, limit])
+    return {name: n for name, n in rows}
+
+
+def side_evaluations(read: Read, query: CallQuery, name: str, *,
+                     limit: int) -> list[ScoredCall]:
+    """A uniform sample of at most `limit` of a compare side's evaluations called `name`
+    (ordered by span id, random by the spec, so the same side gives the same sample)."""
+    source, params = _side(query)
+    rows = read(f"SELECT e.call_start_ns, e.score, e.label {source} AND e.name = ? "
+                "ORDER BY e.span_id, e.id LIMIT ?", [*params, name, limit])
+    return [ScoredCall(name=name, call_start_ns=start, score=score, label=label)
+            for start, score, label in rows]

@@ -52,7 +52,7 @@ _DELETE_OLD = (
 )
 _RESULT_COLUMNS = (
     "id, detector, service, model, direction, window_start_ns, window_end_ns, computed_ns, "
-    "n_reference, n_current, statistic, p_value, anomalous, summary, details, evaluation"
+    "n_reference, n_current, statistic, p_value, anomalous, summary, details, evaluation, split"
 )
 
 
@@ -110,14 +110,14 @@ class SqliteHistory(SqliteFile):
             for r in results:
                 cursor = conn.execute(
                     f"INSERT INTO results ({_RESULT_COLUMNS}) VALUES "
-                    "(NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "(NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (r.detector, r.service, r.model or "",
                      r.direction.value if r.direction else "", r.window_start_ns,
                      r.window_end_ns, r.computed_ns, r.n_reference, r.n_current,
                      _finite(r.statistic), _finite(r.p_value),
                      None if r.anomalous is None else int(r.anomalous), r.summary,
                      json.dumps(r.details.to_json(), ensure_ascii=False, allow_nan=False,
-                                default=_json_default), r.evaluation or ""))
+                                default=_json_default), r.evaluation or "", r.split or ""))
                 stored.append(_with_id(r, cursor.lastrowid))
         return stored
 
@@ -127,19 +127,21 @@ class SqliteHistory(SqliteFile):
         where, params = _where({"detector": detector, "service": service})
         rows = self._read(
             f"SELECT {_RESULT_COLUMNS} FROM results WHERE id IN (SELECT max(id) FROM results"
-            f"{where} GROUP BY detector, service, model, direction, evaluation) "
-            "ORDER BY detector, service, model, direction, evaluation", params)
+            f"{where} GROUP BY detector, service, model, split, direction, evaluation) "
+            "ORDER BY detector, service, model, split, direction, evaluation", params)
         return [self._result_from_row(row) for row in rows]
 
     def recent(self, *, detector: str, service: str, model: str | None,
                direction: Direction | None, limit: int,
-               evaluation: str | None = None) -> list[DetectorResult]:
+               evaluation: str | None = None, split: str | None = None,
+               ) -> list[DetectorResult]:
         """The newest `limit` results of one series, newest first."""
         rows = self._read(
             f"SELECT {_RESULT_COLUMNS} FROM results WHERE detector = ? AND service = ? AND "
-            "model = ? AND direction = ? AND evaluation = ? ORDER BY id DESC LIMIT ?",
+            "model = ? AND direction = ? AND evaluation = ? AND split = ? "
+            "ORDER BY id DESC LIMIT ?",
             (detector, service, model or "", direction.value if direction else "",
-             evaluation or "", limit))
+             evaluation or "", split or "", limit))
         return [self._result_from_row(row) for row in rows]
 
     def result(self, result_id: int) -> DetectorResult | None:
@@ -148,14 +150,15 @@ class SqliteHistory(SqliteFile):
 
     def _result_from_row(self, row: Sequence[Any]) -> DetectorResult:
         (rid, detector, service, model, direction, start, end, computed, n_ref, n_cur,
-         statistic, p_value, anomalous, summary, details, evaluation) = row
+         statistic, p_value, anomalous, summary, details, evaluation, split) = row
         return DetectorResult(
             id=rid, detector=detector, service=service, model=model or None,
             direction=Direction(direction) if direction else None, window_start_ns=start,
             window_end_ns=end, computed_ns=computed, n_reference=n_ref, n_current=n_cur,
             statistic=statistic, p_value=p_value,
             anomalous=None if anomalous is None else bool(anomalous), summary=summary,
-            details=self._details(rid, detector, details), evaluation=evaluation or None)
+            details=self._details(rid, detector, details), evaluation=evaluation or None,
+            split=split or None)
 
     def _details(self, result_id: int, detector: str, stored: str) -> Details:
         try:

@@ -255,8 +255,15 @@ _V6_VERSIONS: Migration = (
     "CREATE INDEX comparisons_created ON comparisons (created_ns)",
 )
 
+# Segments split by version (`jobs.split_by`): the version a result is about ('' for the
+# results of every other segment, as for evaluation). A split segment's reference is its
+# service's, so baselines, their samples and self-checks need no key of their own.
+_V7_SPLIT_RESULTS: Migration = (
+    "ALTER TABLE results ADD COLUMN split TEXT NOT NULL DEFAULT ''",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (_V1_CALLS, _V2_DETECTORS, _V3_ALERTS, _V4_CALL_COST,
-                                  _V5_EVALUATIONS, _V6_VERSIONS)
+                                  _V5_EVALUATIONS, _V6_VERSIONS, _V7_SPLIT_RESULTS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

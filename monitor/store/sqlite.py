@@ -52,6 +52,8 @@ from monitor.store.evaluations import (
     has_call,
     join_evaluations,
     scored_calls,
+    side_evaluation_names,
+    side_evaluations,
     worst_scored,
 )
 from monitor.store.files import FileIdentity, create_owner_only
@@ -77,7 +79,8 @@ _ERROR = CallStatus.ERROR.value
 _TEXT_COLUMN = {Direction.PROMPT: "prompt", Direction.COMPLETION: "completion"}
 _VERSION_COLUMNS: dict[VersionKey, str] = {
     "model": "model", "service_version": "service_version", "variant": "variant"}
-_TIMING = "start_ns, duration_s, status, error_type, ttft_s, input_tokens, output_tokens"
+_TIMING = ("start_ns, duration_s, status, error_type, ttft_s, input_tokens, output_tokens, "
+           "cost_usd")
 _FIELDS = (
     "trace_id", "span_id", "parent_span_id", "service", "provider", "request_model",
     "response_model", "operation", "start_ns", "duration_s", "status", "error_type",
@@ -420,8 +423,8 @@ class SqliteStore(Store):
     def timings(self, query: CallQuery) -> list[Timing]:
         return [Timing(start_ns=start, duration_s=duration, error=status == _ERROR,
                        error_type=error_type, ttft_s=ttft, input_tokens=tokens_in,
-                       output_tokens=tokens_out)
-                for start, duration, status, error_type, ttft, tokens_in, tokens_out
+                       output_tokens=tokens_out, cost_usd=cost)
+                for start, duration, status, error_type, ttft, tokens_in, tokens_out, cost
                 in self._read(*_select(_TIMING, query))]
 
     def costs(self, query: CallQuery) -> list[float]:
@@ -436,8 +439,8 @@ class SqliteStore(Store):
 
     def minute_counts(self, segment: Segment, since_ns: int, until_ns: int, *,
                       slow_s: float) -> dict[int, WindowCount]:
-        where, params = _call_filter(CallQuery(service=segment.service, model=segment.model,
-                                               since_ns=since_ns, until_ns=until_ns))
+        where, params = _call_filter(CallQuery.of(segment, since_ns=since_ns,
+                                                  until_ns=until_ns))
         rows = self._read(
             f"SELECT start_ns / {MINUTE_NS}, count(*), {_COUNTS} FROM calls{where} GROUP BY 1",
             [_ERROR, slow_s, *params])
@@ -472,6 +475,12 @@ class SqliteStore(Store):
                      pass_labels: Sequence[str], limit: int) -> list[ScoredCall]:
         return worst_scored(self._read, segment, name, since_ns, until_ns,
                             pass_labels=pass_labels, limit=limit)
+
+    def side_evaluation_names(self, query: CallQuery, *, limit: int) -> dict[str, int]:
+        return side_evaluation_names(self._read, query, limit=limit)
+
+    def side_evaluations(self, query: CallQuery, name: str, *, limit: int) -> list[ScoredCall]:
+        return side_evaluations(self._read, query, name, limit=limit)
 
     def values_seen(self, service: str, key: VersionKey, since_ns: int | None = None,
                     ) -> dict[str, ValueSeen]:

@@ -4,22 +4,35 @@ few calls is insufficient data, never "no difference"."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from detectors.compare import CompareSettings, Side, compare, newcombe_interval, shared_prompts
+from detectors.evaluation import Scores, scores_of
 
 
 def side(rng: np.random.Generator, n: int, *, median_s: float = 1.0, error_rate: float = 0.02,
          output_tokens: float = 200, toxic: float | None = None,
-         embeddings: np.ndarray | None = None) -> Side:
+         embeddings: np.ndarray | None = None, usd: float = 0.002,
+         evaluations: dict[str, Scores] | None = None) -> Side:
     return Side(
         durations_s=rng.lognormal(np.log(median_s), 0.4, n),
         errors=rng.random(n) < error_rate,
         input_tokens=rng.poisson(400, n).astype(float),
         output_tokens=rng.poisson(output_tokens, n).astype(float),
         toxicity=None if toxic is None else np.where(rng.random(n) < toxic, 0.9, 0.1),
-        embeddings=embeddings)
+        embeddings=embeddings, cost_usd=usd * rng.lognormal(0, 0.3, n),
+        evaluations=evaluations or {})
+
+
+def judged(rng: np.random.Generator, n: int, pass_rate: float) -> Scores:
+    """`n` evaluations labelled pass or fail, scored higher when they pass."""
+    passed = rng.random(n) < pass_rate
+    scores = np.where(passed, rng.beta(5, 2, n), rng.beta(2, 5, n))
+    return scores_of(list(scores), ["pass" if p else "fail" for p in passed],
+                     pass_labels=("pass",), pass_threshold=0.5)
 
 
 def by_name(a: Side, b: Side, **settings: object) -> dict[str, object]:
@@ -68,6 +81,66 @@ def test_more_errors_and_toxic_completions_are_regressions() -> None:
     found = by_name(side(rng, 1000, toxic=0.02), side(rng, 1000, error_rate=0.10, toxic=0.10))
 
     assert set(found["regressed"]) == {"error_rate", "toxicity_rate"}  # type: ignore[arg-type]
+
+
+def test_a_dearer_b_with_a_lower_pass_rate_regresses_on_cost_and_that_evaluation() -> None:
+    rng = np.random.default_rng(11)
+    a = side(rng, 600, evaluations={"relevance": judged(rng, 400, 0.9),
+                                    "politeness": judged(rng, 400, 0.95),
+                                    "only-a": judged(rng, 400, 0.5)})
+    b = side(rng, 600, usd=0.003, evaluations={"relevance": judged(rng, 400, 0.6),
+                                               "politeness": judged(rng, 400, 0.95)})
+    found = by_name(a, b)
+
+    cost = found["cost_per_call"]
+    assert cost.significant is True and cost.worse is True  # type: ignore[attr-defined]
+    assert cost.unit == "USD" and cost.n_a == cost.n_b == 600  # type: ignore[attr-defined]
+    rate = found["evaluation_pass_rate:relevance"]
+    assert rate.significant is True and rate.worse is True  # type: ignore[attr-defined]
+    assert rate.evaluation == "relevance" and rate.n_a == 400  # type: ignore[attr-defined]
+    assert 0.85 < rate.a < 0.95 and 0.55 < rate.b < 0.65  # type: ignore[attr-defined]
+    score = found["evaluation_score:relevance"]
+    assert score.significant is True and score.worse is True  # type: ignore[attr-defined]
+    assert found["evaluation_pass_rate:politeness"].significant is False  # type: ignore[attr-defined]
+    assert "evaluation_pass_rate:only-a" not in found  # on one side only: nothing to compare
+    assert found["regressed"] == ("cost_per_call", "evaluation_pass_rate:relevance",
+                                  "evaluation_score:relevance")
+    assert "relevance pass rate" in found["verdict"]  # type: ignore[operator]
+
+
+def test_a_higher_pass_rate_and_cheaper_calls_are_better_not_regressions() -> None:
+    rng = np.random.default_rng(12)
+    found = by_name(side(rng, 600, usd=0.003, evaluations={"relevance": judged(rng, 400, 0.7)}),
+                    side(rng, 600, evaluations={"relevance": judged(rng, 400, 0.9)}))
+
+    for name in ("cost_per_call", "evaluation_pass_rate:relevance"):
+        assert found[name].significant is True, name  # type: ignore[attr-defined]
+        assert found[name].worse is False, name  # type: ignore[attr-defined]
+    assert found["regressed"] == ()
+
+
+def test_only_the_most_common_shared_evaluations_are_compared() -> None:
+    rng = np.random.default_rng(13)
+    names = {f"judge-{i}": 50 + 10 * i for i in range(8)}
+    a = side(rng, 100, evaluations={k: judged(rng, n, 0.8) for k, n in names.items()})
+    b = side(rng, 100, evaluations={k: judged(rng, n, 0.8) for k, n in names.items()})
+    found = compare(a, b, CompareSettings(max_evaluations=3))
+
+    compared = {m.evaluation for m in found.measures if m.evaluation}
+    assert compared == {"judge-7", "judge-6", "judge-5"}
+
+
+def test_unpriced_calls_and_unscored_evaluations_say_why_they_are_not_compared() -> None:
+    rng = np.random.default_rng(14)
+    labels_only = scores_of([None] * 100, ["pass"] * 100, pass_labels=("pass",),
+                            pass_threshold=0.5)
+    a = side(rng, 100, evaluations={"thumbs": labels_only})
+    b = replace(side(rng, 100, evaluations={"thumbs": labels_only}), cost_usd=np.zeros(0))
+    found = by_name(a, b)
+
+    assert "no priced calls" in found["cost_per_call"].verdict  # type: ignore[attr-defined]
+    assert "carry no scores" in found["evaluation_score:thumbs"].verdict  # type: ignore[attr-defined]
+    assert found["evaluation_pass_rate:thumbs"].significant is False  # type: ignore[attr-defined]
 
 
 def test_too_few_calls_is_insufficient_data_never_no_difference() -> None:

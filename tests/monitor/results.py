@@ -39,6 +39,21 @@ FULL_DETAILS: dict[str, dict[str, Any]] = {
         "burn_rates": {slo: {"5m": 2.5, "30m": 1.5, "1h": 0.5, "2h": 0.25, "6h": 0.125,
                              "1d": 0.0625, "3d": 0.03125}
                        for slo in ("availability", "latency")}},
+    "cost": {
+        "count": 120, "priced": 118, "spend_usd": 3.1, "spend_per_hour_usd": 12.4,
+        "cost_per_call_usd": 0.026, "reference": "trailing window",
+        "reference_spend_per_hour_usd": 7.5, "reference_cost_per_call_usd": 0.02,
+        "spend_ratio": 1.65, "cost_per_call_ratio": 1.3, "call_rate_ratio": 1.27,
+        "cost_per_call_p": 0.001, "call_rate_p": 0.02, "daily_budget_usd": 100.0,
+        "budget_burn": {"5m": 3.0, "30m": 2.5, "1h": 2.0, "6h": 1.5}},
+    "evaluation": {
+        "evaluation": "relevance", "count": 200, "mean_score": 0.61, "pass_rate": 0.7,
+        "passed": 140, "judged": 200, "reference_count": 300, "reference_mean_score": 0.8,
+        "reference_pass_rate": 0.9, "pass_rate_drop": 0.2, "score_drop": 0.19,
+        "p_pass_rate": 1e-6, "p_score": 1e-5, "names_tested": 1, "reference": "pinned baseline",
+        "worst_examples": [{"score": 0.1, "label": "irrelevant", "explanation": "off topic",
+                            "prompt": "Where is my card?", "completion": "Try yoga.",
+                            "trace_id": "ab" * 16, "span_id": "cd" * 8}]},
     "canary": {
         "version": "1.4.2", "previous_version": "1.4.1", "first_seen": "2026-09-22T10:00:00Z",
         "comparison": 7, "report": "/reports/compare/7",
@@ -52,13 +67,18 @@ FULL_DETAILS: dict[str, dict[str, Any]] = {
 }
 
 
+#: a result's statistic, where a gauge carries it as one of the detector's own fields
+STATISTIC = {"latency": 2.1, "toxicity": 0.09, "cost": 1.65, "evaluation": 0.7}
+
+
 def full_result(detector: str, *, result_id: int = 1) -> DetectorResult:
     """A result of `detector` (for a direction where it has them) with every field set."""
     return DetectorResult(
         id=result_id, detector=detector, service="bot", model="gpt-4o",
         direction=Direction.PROMPT if DETECTORS[detector].directed else None,
         window_start_ns=T0, window_end_ns=T0 + 3600 * 10**9, n_reference=300, n_current=200,
-        statistic=2.1 if detector == "latency" else 0.09 if detector == "toxicity" else 0.0123,
+        statistic=STATISTIC.get(detector, 0.0123),
         p_value=1e-5, anomalous=True, summary=f"{detector} changed",
         details=DETECTORS[detector].details_from_json(FULL_DETAILS[detector]),
-        computed_ns=T0 + 3600 * 10**9)
+        computed_ns=T0 + 3600 * 10**9,
+        evaluation=FULL_DETAILS[detector]["evaluation"] if detector == "evaluation" else None)

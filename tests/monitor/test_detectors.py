@@ -21,7 +21,8 @@ from tests.monitor.results import FULL_DETAILS, full_result
 
 
 def test_the_table_lists_each_detector_under_its_name() -> None:
-    assert set(DETECTORS) == {"drift", "toxicity", "latency", "canary"} == set(FULL_DETAILS)
+    assert set(DETECTORS) == {"drift", "toxicity", "latency", "cost", "evaluation",
+                              "canary"} == set(FULL_DETAILS)
     config = Config()
     for name, plugin in DETECTORS.items():
         assert plugin.name == name
@@ -32,8 +33,8 @@ def test_the_daemon_schedules_a_job_for_each_enabled_detector(tmp_path: Path) ->
     daemon = Daemon(Config.model_validate({
         "store": {"path": str(tmp_path / "driftwatch.db")}, "toxicity": {"enabled": False}}))
     try:
-        assert daemon.jobs.names == ["alerts", "canary", "drift", "embed_ahead", "latency",
-                                     "retention", "self_check"]
+        assert daemon.jobs.names == ["alerts", "canary", "cost", "drift", "embed_ahead",
+                                     "evaluation", "latency", "retention", "self_check"]
     finally:
         asyncio.run(daemon.stop())
 
@@ -56,7 +57,8 @@ def test_every_field_a_prometheus_rule_reads_is_a_series_of_the_same_value(
     plugin, result = DETECTORS[detector], full_result(detector)
     fields, scraped = plugin.rule_fields(result), scrape(detector)
     segment = {"service": "bot", "model": "gpt-4o",
-               **({"direction": "prompt"} if plugin.directed else {})}
+               **({"direction": "prompt"} if plugin.directed else {}),
+               **({"evaluation": result.evaluation} if result.evaluation else {})}
     names = [name for gauge in plugin.gauges for name in (gauge.field, *gauge.aliases)]
     assert names and len(plugin.gauges) == len({(g.family, g.labels) for g in plugin.gauges})
     for name in names:

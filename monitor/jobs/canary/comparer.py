@@ -5,8 +5,11 @@ A side is a `Selector`, `KEY=VALUE` with KEY `model`, `version` (the resource's
 also be given by that name). Each side is read as two uniform samples of its calls in the
 time range: the numbers of up to `compare.sample_cap` calls, and the completions of up to
 `compare.text_cap` of them, which the toxicity job's classifier scores and the drift job's
-embedder embeds (when those detectors are on). So a comparison over any store reads and
-holds a bounded number of rows, whatever the traffic.
+embedder embeds (when those detectors are on). The costs are those of the priced calls
+among the first sample; and for each of the `compare.max_evaluations` evaluation names most
+common on both sides, up to `sample_cap` of its evaluations, passed or failed by the
+evaluation detector's pass rule. So a comparison over any store holds a bounded number of
+rows, whatever the traffic.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from detectors.compare import CompareSettings, Comparison, Measure, Side, compare
 from detectors.drift import DriftSettings
+from detectors.evaluation import Scores, scores_of
 from detectors.toxicity import EmbeddingScorer, Scorer
 from monitor.core.components import CallQuery, Store, VersionKey
 from monitor.core.records import Direction, LLMCall, rfc3339
@@ -87,17 +91,31 @@ class Toxicity:
     threshold: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PassRule:
+    """Which evaluations pass: the evaluation detector's `pass_labels` and `pass_threshold`."""
+
+    labels: tuple[str, ...] = ()
+    threshold: float | None = 0.5
+
+
+#: the names each side's count is read for, before those both sides carry are chosen
+_NAMES_READ = 100
+
+
 class Comparer:
     """Compares two sides of a service and keeps the comparison (thread-safe)."""
 
     def __init__(self, config: CompareConfig, store: Store, comparisons: SqliteComparisons,
                  *, texts: TextSampler | None = None, toxicity: Toxicity | None = None,
-                 variant_attribute: str | None = None) -> None:
+                 variant_attribute: str | None = None,
+                 passes: PassRule = PassRule()) -> None:
         self.config = config
         self._store = store
         self._comparisons = comparisons
         self._texts = texts
         self._toxicity = toxicity
+        self._passes = passes
         self.variant_attribute = variant_attribute
 
     def run(self, service: str, a: Selector, b: Selector, *, since_ns: int, until_ns: int,
@@ -116,9 +134,12 @@ class Comparer:
             min_samples=min_samples or self.config.min_samples,
             toxicity_threshold=self._toxicity.threshold if self._toxicity else 0.5,
             drift=DriftSettings(permutations=self.config.permutations,
-                                max_samples=self.config.text_cap))
+                                max_samples=self.config.text_cap),
+            max_evaluations=self.config.max_evaluations)
         side_a = self._side(service, a, since_ns, until_ns)
         side_b = self._side(service, b, since_ns, until_ns)
+        side_a, side_b = self._with_evaluations(service, (a, side_a), (b, side_b),
+                                                since_ns, until_ns)
         found = compare(side_a, side_b, settings)
         now = time.time_ns()
         body = comparison_json(service, a, b, since_ns, until_ns, found, origin=origin,
@@ -158,7 +179,10 @@ class Comparer:
             durations_s=np.array([t.duration_s for t in timings], dtype=np.float64),
             errors=np.array([t.error for t in timings], dtype=bool),
             input_tokens=_column([t.input_tokens for t in timings]),
-            output_tokens=_column([t.output_tokens for t in timings]))
+            output_tokens=_column([t.output_tokens for t in timings]),
+            # the priced calls among the same sample (unpriced ones left out)
+            cost_usd=np.array([t.cost_usd for t in timings if t.cost_usd is not None],
+                              dtype=np.float64))
         if self._texts is None and self._toxicity is None:
             return side
         calls = self._store.calls(selector.query(
@@ -185,10 +209,30 @@ class Comparer:
                 scores = scorer.score(completions)
         if vectors is not None and not completions:
             vectors = None  # no rows: too few to test, said as insufficient data
-        return Side(durations_s=side.durations_s, errors=side.errors,
-                    input_tokens=side.input_tokens, output_tokens=side.output_tokens,
-                    toxicity=scores, embeddings=vectors,
-                    prompt_keys=tuple(c.prompt or "" for c in calls))
+        return replace(side, toxicity=scores, embeddings=vectors,
+                       prompt_keys=tuple(c.prompt or "" for c in calls))
+
+    def _with_evaluations(self, service: str, a: tuple[Selector, Side],
+                          b: tuple[Selector, Side], since_ns: int,
+                          until_ns: int) -> tuple[Side, Side]:
+        """Both sides with the evaluations of the names they share, the most common first."""
+        if not self.config.max_evaluations:
+            return a[1], b[1]
+        queries = [selector.query(service, since_ns, until_ns) for selector, _ in (a, b)]
+        counts = [self._store.side_evaluation_names(q, limit=_NAMES_READ) for q in queries]
+        shared = sorted(set(counts[0]) & set(counts[1]),
+                        key=lambda name: (-(counts[0][name] + counts[1][name]), name))
+        names = shared[:self.config.max_evaluations]
+        sides = []
+        for query, (_, side) in zip(queries, (a, b), strict=True):
+            found: dict[str, Scores] = {}
+            for name in names:
+                rows = self._store.side_evaluations(query, name, limit=self.config.sample_cap)
+                found[name] = scores_of([r.score for r in rows], [r.label for r in rows],
+                                        pass_labels=self._passes.labels,
+                                        pass_threshold=self._passes.threshold)
+            sides.append(replace(side, evaluations=found))
+        return sides[0], sides[1]
 
 
 def _column(values: list[int | None]) -> np.ndarray:
@@ -215,5 +259,5 @@ def measure_json(m: Measure) -> dict[str, Any]:
         "n_a": m.n_a, "n_b": m.n_b, "p_value": m.p_value,
         "interval": list(m.interval) if m.interval is not None else None,
         "significant": m.significant, "worse": m.worse, "effect": m.effect,
-        "test": m.test, "verdict": m.verdict,
+        "test": m.test, "verdict": m.verdict, "evaluation": m.evaluation,
     }

@@ -17,6 +17,9 @@ class CompareConfig(Section):
     #: completions per side scored for toxicity and embedded for drift, a uniform sample
     text_cap: int = Field(default=300, ge=10, le=5_000)
     permutations: int = Field(default=500, ge=99, le=10_000)  # of the drift tests
+    #: evaluation names compared (pass rate and mean score each), the most common of those
+    #: both sides carry; each side reads at most `sample_cap` evaluations per name
+    max_evaluations: int = Field(default=5, ge=0, le=20)
 
     @model_validator(mode="after")
     def _caps(self) -> CompareConfig:

@@ -5,10 +5,11 @@ Every run, for every watched service whose calls carry `service.version`: the ne
 (by its first call) is B, the version that appeared before it is A, and both sides' calls
 from `window` before B's first call until now are compared (`Comparer`, decided at
 `canary.alpha`, `canary.min_samples` calls a side). The result is anomalous when B is
-significantly worse on a measure that can regress (latency, errors, tokens, toxicity),
-insufficient data until both sides have enough calls, and carries the comparison's report
-page. Once B is older than `window` the canary of B is over: one result says so (not
-anomalous), and the service gets no more until a newer version appears.
+significantly worse on a measure that can regress (latency, errors, tokens, cost per call,
+toxicity, an evaluation's pass rate or score), insufficient data until both sides have enough
+calls, and carries the comparison's report page. Once B is older than `window` the canary of
+B is over: one result says so (not anomalous), and the service gets no more until a newer
+version appears.
 """
 
 from __future__ import annotations

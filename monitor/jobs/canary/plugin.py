@@ -18,9 +18,10 @@ from monitor.jobs.plugin import Built, DetectorDeps, DetectorPlugin, FieldValue,
 if TYPE_CHECKING:
     from monitor.config import Config
 
-#: the measures a canary alert may name (rule fields `worse.<measure>`)
+#: the measures a canary alert may name (rule fields `worse.<measure>`; an evaluation's
+#: measures, `evaluation_pass_rate:<name>`, are one field for every name)
 REGRESSIBLE = ("latency_p50", "latency_p95", "error_rate", "input_tokens", "output_tokens",
-               "toxicity_rate")
+               "cost_per_call", "toxicity_rate", "evaluation_pass_rate", "evaluation_score")
 
 
 class CanaryPlugin(DetectorPlugin[CanaryConfig, CanaryDetails]):
@@ -45,7 +46,8 @@ class CanaryPlugin(DetectorPlugin[CanaryConfig, CanaryDetails]):
         fields: dict[str, FieldValue] = {
             "regressions": float(len(details.regressed)) if details.measures else None}
         for m in details.measures:
-            fields[f"worse.{m.measure}"] = bool(m.significant and m.worse)
+            name = f"worse.{m.measure.partition(':')[0]}"  # one field per evaluation measure
+            fields[name] = bool(fields.get(name)) or bool(m.significant and m.worse)
         return fields
 
     def explanation(self, result: DetectorResult,

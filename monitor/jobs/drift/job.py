@@ -80,7 +80,8 @@ class DriftJob:
         now = now_ns or time.time_ns()
         window_ns = int(self._config.window * 1e9)
         cases = [self._case(segment, direction, now)
-                 for segment in self._references.segments(now - window_ns)
+                 for segment in self._references.segments(now - window_ns,
+                                                           split_since_ns=now - window_ns)
                  for direction in Direction]
         decisions = decide_all([c.evaluation for c in cases], self._settings)
         checks = {(c.service, c.model, c.direction): c for c in self._history.self_checks()}
@@ -119,7 +120,7 @@ class DriftJob:
         window = self._references.current(self._config, reference, now)
         cap = self._config.sample_cap
         cur = self._texts.window(segment, direction, window, cap)
-        ref = self._texts.reference(segment, direction, reference, cap)
+        ref = self._texts.reference(segment.whole, direction, reference, cap)
         if ref is None or min(len(ref), len(cur)) < self._settings.min_samples:
             evaluation = DriftEvaluation(n_reference=len(ref) if ref else 0, n_current=len(cur))
         else:
@@ -145,7 +146,8 @@ class DriftJob:
         e = case.evaluation
         recent = self._history.recent(detector=DETECTOR, service=case.segment.service,
                                       model=case.segment.model, direction=case.direction,
-                                      limit=self._config.hysteresis.m - 1)
+                                      limit=self._config.hysteresis.m - 1,
+                                      split=case.segment.split)
         earlier = [DriftDetails.of(r.details).decision for r in reversed(recent)]
         anomalous = None if decision is None else hysteresis(
             [*earlier, decision], self._config.hysteresis.k, self._config.hysteresis.m)
@@ -176,7 +178,7 @@ class DriftJob:
             statistic=e.mmd.statistic if e.mmd else None,
             p_value=min(p_values) if p_values else None, anomalous=anomalous,
             summary=_summary(case, decision, anomalous, details, self._settings),
-            details=details, computed_ns=now)
+            details=details, computed_ns=now, split=case.segment.split)
 
     def _explain(self, case: _Case) -> tuple[Cluster, ...]:
         if case.ref is None:

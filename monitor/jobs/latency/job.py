@@ -64,7 +64,8 @@ class LatencyJob:
     def run(self, now_ns: int | None = None) -> list[DetectorResult]:
         now = now_ns or time.time_ns()
         since = now - int(max(self._config.window, *BURN_WINDOWS_S.values()) * 1e9)
-        segments = self._references.segments(since)
+        segments = self._references.segments(
+            since, split_since_ns=now - int(self._config.window * 1e9))
         self._trailing.forget(segments)
         return self._history.record([self._result(segment, now) for segment in segments])
 
@@ -77,7 +78,7 @@ class LatencyJob:
         window_s = (window.end_ns - window.start_ns) / 1e9
         stats = window_stats(CallColumns.from_timings(timings), window_s)
         durations = np.array([t.duration_s for t in timings], dtype=np.float64)
-        ref_durations = self._reference_durations(segment, reference)
+        ref_durations = self._reference_durations(segment.whole, reference)
         if ref_durations is None:
             change = LatencyRegression(sufficient=False)
         else:
@@ -98,14 +99,15 @@ class LatencyJob:
             p95_ratio=change.p95_ratio,
             p95_ratio_ci=((change.ratio_ci_low, change.ratio_ci_high)
                           if change.sufficient else None),
-            burn_rates=self._burn_rates(segment, now))
+            # burn rates are the service's (its SLO), not each version's
+            burn_rates={} if segment.split else self._burn_rates(segment, now))
         return DetectorResult(
             detector=DETECTOR, service=segment.service, model=segment.model, direction=None,
             window_start_ns=window.start_ns, window_end_ns=window.end_ns,
             n_reference=0 if ref_durations is None else int(ref_durations.size),
             n_current=counted.calls, statistic=change.p95_ratio, p_value=change.p_value,
             anomalous=change.regressed, summary=_summary(segment, details, change, reference),
-            details=details, computed_ns=now)
+            details=details, computed_ns=now, split=segment.split)
 
     def _reference_durations(self, segment: Segment, reference: Reference) -> np.ndarray | None:
         if reference.window is None:

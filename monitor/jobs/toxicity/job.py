@@ -66,7 +66,8 @@ class ToxicityJob:
         now = now_ns or time.time_ns()
         since = now - int(self._config.window * 1e9)
         cases = [self._case(segment, direction, now)
-                 for segment in self._references.segments(since) for direction in Direction]
+                 for segment in self._references.segments(since, split_since_ns=since)
+                 for direction in Direction]
         # a p-value of 0.0 (an extreme rise underflows) is the strongest evidence, not none
         tested = [(i, p) for i, c in enumerate(cases) if (p := c.change.p_value) is not None]
         bh = benjamini_hochberg([p for _, p in tested], self._config.alpha)
@@ -80,7 +81,7 @@ class ToxicityJob:
         cur = self._texts.window(segment, direction, window, self._config.sample_cap)
         current = summarise(self._score(cur), cur.texts, threshold=self.threshold,
                             redact=self._redact, top_k=self._config.top_examples)
-        baseline = self._reference(segment, direction, reference)
+        baseline = self._reference(segment.whole, direction, reference)
         change = (rate_increase(baseline, current, alpha=self._config.alpha,
                                 min_increase=self._config.min_increase,
                                 min_samples=self._config.min_samples)
@@ -140,7 +141,7 @@ class ToxicityJob:
             window_end_ns=case.window.end_ns, n_reference=ref.n if ref else 0,
             n_current=cur.n, statistic=cur.toxic_rate, p_value=change.p_value,
             anomalous=anomalous, summary=_summary(case, anomalous, self._config.min_samples),
-            details=details, computed_ns=now)
+            details=details, computed_ns=now, split=case.segment.split)
 
 
 def _summary(case: _Case, anomalous: bool | None, min_samples: int) -> str:

@@ -46,8 +46,8 @@ RULES_ON_RESULTS = {"LLMPromptDrift", "LLMCompletionDrift", "LLMToxicityHigh",
                     "LLMLatencyRegression", "LLMErrorBudgetBurn", "LLMErrorBudgetBurnSlow",
                     "LLMTimeToFirstTokenHigh", "LLMTrafficAbsent", "LLMCostRegression",
                     "LLMCostBudgetBurn", "LLMEvaluationDrop", "LLMCanaryRegression"}
-ALERTS = ("count by (alertname, alertstate, service, model, direction, evaluation, severity) "
-          "(ALERTS)")
+ALERTS = ("count by (alertname, alertstate, service, model, split, direction, evaluation, "
+          "severity) (ALERTS)")
 Alert = tuple[tuple[str, str], ...]  # sorted (label, value) pairs, alertstate included
 
 
@@ -79,10 +79,16 @@ LATENCY = [("chat", None, False, 1.0), ("chat", "gpt-4o", True, 3.4),
 LATENCY_LATER = {("chat", "gpt-4o"): (None, 3.4), ("docs", None): (False, 1.1),
                  ("search", "small"): (True, None)}
 LATER = 10
+# versions split off (`jobs.split_by`): (service, split, anomalous, calls in the window).
+# chat's 2.0 regressed; search's 0.9 had no calls in the window, which is no absent traffic
+# of search (a service-scoped rule reads the whole service only) and has no burn rates
+SPLIT_LATENCY = [("chat", "version=2.0", True, 300), ("search", "version=0.9", False, 0)]
 # (service, model, direction, anomalous)
 DRIFT = [("chat", None, "prompt", True), ("chat", "gpt-4o", "completion", True),
          ("chat", "gpt-4o", "prompt", False), ("search", None, "prompt", None),
          ("search", None, "completion", False)]
+# and of chat's 2.0, whose prompts drifted
+SPLIT_DRIFT = [("chat", "version=2.0", "prompt", True)]
 # the drift job's second run (minute 16) finds chat's prompts back to their reference
 DRIFT_LATER: dict[tuple[str, str | None, str], bool | None] = {("chat", None, "prompt"): False}
 # (service, model, anomalous, {budget window: burn}) of each cost segment: chat burns its
@@ -129,7 +135,7 @@ class World:
         self.config = config
         self.calls: list[LLMCall] = []
         self._ids = iter(range(1, 10**6))
-        self._latest: dict[tuple[str, str | None, str | None, str, str | None],
+        self._latest: dict[tuple[str, str | None, str | None, str, str | None, str | None],
                            DetectorResult] = {}
 
     def advance(self, minute: int) -> list[DetectorResult]:
@@ -147,7 +153,7 @@ class World:
                 for result in getattr(self, detector)(now_ns):
                     key = (result.detector, result.service, result.model,
                            result.direction.value if result.direction else "",
-                           result.evaluation)
+                           result.evaluation, result.split)
                     self._latest[key] = result
         return list(self._latest.values())
 
@@ -180,6 +186,11 @@ class World:
                 if window else None,
                 ttft_p95_s=ttft, burn_rates={"availability": {
                     name: rate.burn for name, rate in zip(BURN_WINDOWS_S, burns, strict=True)}})
+        for service, split, anomalous, n in SPLIT_LATENCY:
+            yield dataclasses.replace(self.result(
+                "latency", service, None, None, anomalous, now_ns, count=n,
+                rate_per_s=n / self.config.latency.window, error_rate=0.0 if n else None),
+                split=split)
 
     def drift(self, now_ns: int) -> Iterator[DetectorResult]:
         first = now_ns == T0_NS + MINUTE_NS
@@ -187,6 +198,9 @@ class World:
             if not first:
                 anomalous = DRIFT_LATER.get((service, model, direction), anomalous)
             yield self.result("drift", service, model, direction, anomalous, now_ns)
+        for service, split, direction, anomalous in SPLIT_DRIFT:
+            yield dataclasses.replace(self.result("drift", service, None, direction, anomalous,
+                                                  now_ns), split=split)
 
     def cost(self, now_ns: int) -> Iterator[DetectorResult]:
         for service, model, anomalous, burn in COST:
@@ -235,7 +249,7 @@ def engine_alerts(tmp_path: Path) -> tuple[Config, list[list[DetectorResult]], l
 
 
 def _alert(labels: dict[str, str], state: str) -> Alert:
-    keep = ("alertname", "service", "model", "direction", "evaluation", "severity")
+    keep = ("alertname", "service", "model", "split", "direction", "evaluation", "severity")
     return tuple(sorted([(k, v) for k, v in labels.items() if k in keep and v]
                         + [("alertstate", state)]))
 
@@ -329,6 +343,11 @@ def test_the_engine_and_prometheus_raise_the_same_alerts_from_the_same_results(
     kept = (("alertname", "LLMLatencyRegression"), ("alertstate", "firing"), ("model", "gpt-4o"),
             ("service", "chat"), ("severity", "ticket"))
     assert kept in alerts[-1], "too little data keeps a firing alert"
+    version = (("alertname", "LLMLatencyRegression"), ("alertstate", "firing"),
+               ("service", "chat"), ("severity", "ticket"), ("split", "version=2.0"))
+    assert version in alerts[-1], "a version split off alerts as its own segment"
+    assert not [a for a in alerts[-1] if ("split", "version=0.9") in a], \
+        "a quiet version is no absent traffic of its service"
     rules = tmp_path / "driftwatch.rules.yml"
     rules.write_text(export_rules(config, DETECTORS))
     tested = promtool_test(tmp_path, prometheus_test(rules, series, alerts))

@@ -77,8 +77,8 @@ alerts:
         'max without (quantile_level) (driftwatch_latency_duration_seconds{quantile_level="0.99", '
         'model!=""}) > 20 and driftwatch_latency_error_ratio{model!=""} > 0.05')
     assert custom["annotations"]["summary"] == \
-        "{{ $labels.service }}{{ with $labels.model }}/{{ . }}{{ end }} p99 " \
-        "(see driftwatch status)s"
+        "{{ $labels.service }}{{ with $labels.model }}/{{ . }}{{ end }}" \
+        "{{ with $labels.split }} {{ . }}{{ end }} p99 (see driftwatch status)s"
     assert custom["annotations"]["description"] == "value {{ $value | humanizePercentage }}"
     assert "# OddField is not exported: no exported metric carries drift " \
            "'centroid_distance'" in text

@@ -1,7 +1,8 @@
 """The canary on the real daemon, fed through the real OpenTelemetry SDK: a release whose
 calls are twice as slow as the one before it is a regression, paged through a webhook to a
 loopback receiver with the comparison's link; a release that behaves the same is not; a
-service with one version has no canary at all."""
+service with one version has no canary at all; a release on a dearer model whose answers an
+evaluator passes less often regresses on cost per call and that evaluation's pass rate."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from monitor.config import load_config
 from tests.apps import LLMApp, otlp_exporter
+from tests.evaluator import Evaluator, log_exporter
 from tests.harness import Daemon, cli, get
 from tests.monitor.alerting.receivers import Receiver, receiving
 
@@ -99,6 +101,45 @@ def test_a_slower_release_is_paged_with_its_comparison_and_a_same_one_is_not(
     listed = cli("status", "--detector", "canary", "--json", "--config",
                  str(rollout.config_path), "--ops", rollout.ops).stdout.splitlines()
     assert {json.loads(line)["service"] for line in listed} == {"support-bot", "search-bot"}
+
+
+def test_a_release_on_a_dearer_model_whose_answers_fail_more_is_a_regression(
+        start_daemon: Callable[..., Daemon], hook: Receiver) -> None:
+    """Release 3.0 moves to gpt-4o (about 16x gpt-4o-mini's price) and its answers are judged
+    relevant less often: the canary names cost per call and the relevance pass rate."""
+    rules = {name: False for name in load_config(None, environ={}).alerts.rules}
+    daemon = start_daemon(
+        canary={"interval": "1h"},
+        alerts={"evaluation_interval": "1h", "rules": {**rules, "LLMCanaryRegression": {}},
+                "notifiers": {"webhook": [{"url": hook.url + "/hook"}], "retry": RETRY}})
+    rng = random.Random(8)
+    judge = Evaluator(log_exporter("http", daemon.http), service="support-bot")
+    now = time.time_ns()
+    for version, model, relevant, ago in (("2.0", "gpt-4o-mini", 0.9, 50),
+                                          ("3.0", "gpt-4o", 0.55, 15)):
+        app = LLMApp(otlp_exporter("grpc", daemon.grpc), service="support-bot", version=version)
+        for i in range(150):
+            call = app.chat("Where is my card?", "It is on its way.", model=model,
+                            start_ns=now - int((ago - i / 12) * MINUTE_NS), duration_s=1.0,
+                            input_tokens=400, output_tokens=200)
+            judge.evaluate(call, "relevance",
+                           label="relevant" if rng.random() < relevant else "irrelevant")
+        app.flush()
+        app.shutdown()
+    judge.flush()
+    judge.shutdown()
+
+    [result] = run(daemon, "canary")
+
+    assert result["anomalous"] is True
+    assert set(result["details"]["regressed"]) == {"cost_per_call",
+                                                   "evaluation_pass_rate:relevance"}
+    run(daemon, "alerts")
+    [firing] = hook.wait(1)
+    [alert] = firing["alerts"]
+    assert alert["labels"]["alertname"] == "LLMCanaryRegression"
+    assert "cost per call: B is worse" in alert["annotations"]["regressions"]
+    assert "relevance pass rate: B is worse" in alert["annotations"]["regressions"]
 
 
 def test_compare_and_canary_settings_are_checked_naming_the_field(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from tests.apps import LLMApp, otlp_exporter
+from tests.evaluator import Evaluator, log_exporter
 from tests.harness import Daemon, cli, get, request
 from tests.texts import rows
 
 MEASURES = {"latency_p50", "latency_p95", "error_rate", "input_tokens", "output_tokens",
-            "toxicity_rate", "completion_drift"}
+            "cost_per_call", "toxicity_rate", "completion_drift"}
 
 
 def send(app: LLMApp, rng: random.Random, n: int, *, model: str = "gpt-4o",
@@ -91,7 +92,7 @@ def test_two_releases_that_behave_the_same_are_not_significantly_different(
     for found in (by_version, by_template):
         tested = {name: m for name, m in found.items() if m["p_value"] is not None}
         assert set(tested) == {"latency_p50", "latency_p95", "error_rate", "input_tokens",
-                               "output_tokens"}
+                               "output_tokens", "cost_per_call"}
         assert all(m["significant"] is False for m in tested.values()), tested
 
 
@@ -166,3 +167,51 @@ def test_toxic_completions_of_b_are_scored_by_the_toxicity_classifier_and_drift(
     drift = found["completion_drift"]
     assert drift["significant"] is True and "paired" in drift["test"]
     assert found["latency_p50"]["significant"] is False
+
+
+def test_a_release_that_costs_more_and_passes_less_often_says_so(
+        start_daemon: Callable[..., Daemon]) -> None:
+    """Release 2.0 moves from gpt-4o-mini to the dearer gpt-4o and its answers are judged
+    relevant less often; an LLM judge reports relevance (labels and scores) and, on a few
+    calls of release 1.0 only, tone, through the real SDK's OTLP log exporter."""
+    daemon = start_daemon()
+    rng = random.Random(21)
+    judge = Evaluator(log_exporter("grpc", daemon.grpc), service="support-bot")
+    now = time.time_ns()
+    for version, model, relevant in (("1.0", "gpt-4o-mini", 0.9), ("2.0", "gpt-4o", 0.6)):
+        app = LLMApp(otlp_exporter("grpc", daemon.grpc), service="support-bot", version=version)
+        for i in range(200):
+            call = app.chat("Where is my card?", "It is on its way.", model=model,
+                            start_ns=now - (i + 10) * 10**9, duration_s=1.0,
+                            input_tokens=400, output_tokens=rng.randrange(100, 300))
+            good = rng.random() < relevant
+            judge.evaluate(call, "relevance", label="relevant" if good else "irrelevant",
+                           score=round(rng.betavariate(5, 2) if good else rng.betavariate(2, 5),
+                                       3))
+            if version == "1.0" and i % 4 == 0:
+                judge.evaluate(call, "tone", score=1.0)
+        app.flush()
+        app.shutdown()
+    judge.flush()
+    judge.shutdown()
+
+    found = measures(daemon, "--service", "support-bot", "--a", "version=1.0",
+                     "--b", "version=2.0")
+
+    cost = found["cost_per_call"]
+    assert cost["significant"] is True and cost["worse"] is True
+    assert cost["unit"] == "USD" and cost["n_a"] == cost["n_b"] == 200
+    assert cost["b"] > 10 * cost["a"]  # gpt-4o's list price is ~16x gpt-4o-mini's
+    rate = found["evaluation_pass_rate:relevance"]
+    assert rate["evaluation"] == "relevance"
+    assert rate["significant"] is True and rate["worse"] is True
+    assert (rate["n_a"], rate["n_b"]) == (200, 200)
+    assert rate["a"] > 0.8 and rate["b"] < 0.7
+    assert found["evaluation_score:relevance"]["worse"] is True
+    assert not any("tone" in name for name in found)  # judged on one side only
+    assert found["latency_p50"]["significant"] is False
+    table = compare(daemon, "--service", "support-bot", "--a", "version=1.0",
+                    "--b", "version=2.0").stdout
+    assert "cost per call" in table and "relevance pass rate" in table
+    status, page = get(table.strip().splitlines()[-1].removeprefix("report: "))
+    assert status == 200 and f"<td class=num>{rate['b']:.2%}</td>" in page  # as a share
