@@ -264,7 +264,9 @@ def evaluation_measures(a: Side, b: Side, settings: CompareSettings) -> tuple[Me
     rate (Fisher's exact test, Newcombe's interval) and the mean score (Mann-Whitney U);
     B is worse when lower."""
     found: list[Measure] = []
-    for name in shared_evaluations(a.evaluations, b.evaluations, settings.max_evaluations):
+    counts_a = {name: s.n for name, s in a.evaluations.items()}
+    counts_b = {name: s.n for name, s in b.evaluations.items()}
+    for name in shared_evaluations(counts_a, counts_b, settings.max_evaluations):
         x, y = a.evaluations[name], b.evaluations[name]
         passed_a, passed_b = x.judged, y.judged
         rate = _rates(f"evaluation_pass_rate:{name}", f"{name} pass rate",
@@ -285,11 +287,11 @@ def evaluation_measures(a: Side, b: Side, settings: CompareSettings) -> tuple[Me
     return tuple(found)
 
 
-def shared_evaluations(a: Mapping[str, Scores], b: Mapping[str, Scores],
-                       limit: int) -> list[str]:
-    """The evaluation names on both sides, the `limit` most common (then by name)."""
+def shared_evaluations(a: Mapping[str, int], b: Mapping[str, int], limit: int) -> list[str]:
+    """The evaluation names on both sides (each side's count of evaluations per name), the
+    `limit` most common on both together (then by name)."""
     both = set(a) & set(b)
-    return sorted(both, key=lambda name: (-(a[name].n + b[name].n), name))[:limit]
+    return sorted(both, key=lambda name: (-(a[name] + b[name]), name))[:limit]
 
 
 def completion_drift(a: Side, b: Side, settings: CompareSettings) -> Measure:

@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from detectors.compare import CompareSettings, Comparison, Measure, Side, compare
+from detectors.compare import (
+    CompareSettings,
+    Comparison,
+    Measure,
+    Side,
+    compare,
+    shared_evaluations,
+)
 from detectors.drift import DriftSettings
 from detectors.evaluation import Scores, scores_of
 from detectors.toxicity import EmbeddingScorer, Scorer
@@ -220,9 +227,7 @@ class Comparer:
             return a[1], b[1]
         queries = [selector.query(service, since_ns, until_ns) for selector, _ in (a, b)]
         counts = [self._store.side_evaluation_names(q, limit=_NAMES_READ) for q in queries]
-        shared = sorted(set(counts[0]) & set(counts[1]),
-                        key=lambda name: (-(counts[0][name] + counts[1][name]), name))
-        names = shared[:self.config.max_evaluations]
+        names = shared_evaluations(counts[0], counts[1], self.config.max_evaluations)
         sides = []
         for query, (_, side) in zip(queries, (a, b), strict=True):
             found: dict[str, Scores] = {}
